@@ -1,0 +1,1 @@
+"""optimizer: the per-site charging plan as a linear program (pure: numpy, scipy, msgspec)."""

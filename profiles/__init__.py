@@ -1,0 +1,1 @@
+"""profiles: a session's planned power -> OCPI ChargingProfile, and compliance (pure)."""
