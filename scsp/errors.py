@@ -1,0 +1,111 @@
+"""Domain errors. Each carries its OCPI status code and HTTP status (status_codes.asciidoc).
+
+Domain code raises these, never Litestar exceptions; `create_app` turns them into the OCPI envelope
+(or a JSON problem body on our own API).
+"""
+
+from __future__ import annotations
+
+
+class OcpiError(Exception):
+    """Base: a generic server error (3000)."""
+
+    ocpi_status, http_status = 3000, 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidJson(OcpiError, ValueError):
+    """The body is not valid JSON: transport_and_format "MUST" answer HTTP 400."""
+
+    ocpi_status, http_status = 2000, 400
+
+
+class InvalidParameters(OcpiError, ValueError):
+    """Valid JSON with a missing or invalid field (2001).
+
+    HTTP 200: d2 "If a request is syntactically valid JSON and addresses an existing resource, a
+    HTTP error MUST NOT be returned."
+    """
+
+    ocpi_status, http_status = 2001, 200
+
+
+class PayloadTooLarge(OcpiError, ValueError):
+    """The body exceeds `http.max_body_bytes`."""
+
+    ocpi_status, http_status = 2000, 413
+
+
+class NotEnoughInformation(OcpiError, ValueError):
+    """2002: the request lacks information we need."""
+
+    ocpi_status, http_status = 2002, 200
+
+
+class UnknownLocation(OcpiError, LookupError):
+    """2003: the Location does not exist here."""
+
+    ocpi_status, http_status = 2003, 404
+
+
+class NotFound(OcpiError, LookupError):
+    """The addressed object does not exist (transport_and_format: GET of a missing object SHOULD be 404)."""
+
+    ocpi_status, http_status = 2000, 404
+
+
+class Unauthorized(OcpiError, PermissionError):
+    """Missing, unknown or revoked token, or token A outside versions/credentials: HTTP 401."""
+
+    ocpi_status, http_status = 2000, 401
+
+
+class MethodNotAllowed(OcpiError):
+    """credentials.asciidoc: POST when registered, PUT/DELETE when not: HTTP 405."""
+
+    ocpi_status, http_status = 2000, 405
+
+
+class Conflict(OcpiError, ValueError):
+    """The request contradicts stored state (e.g. a party already registered under that identity)."""
+
+    ocpi_status, http_status = 2000, 409
+
+
+class ClientApiUnusable(OcpiError):
+    """3001: we could not use the peer's API (its versions/details GETs failed) during registration.
+
+    HTTP 200: the request itself was fine, and nothing a peer sends may turn into a 5xx.
+    """
+
+    ocpi_status, http_status = 3001, 200
+
+
+class UnsupportedVersion(OcpiError):
+    """3002: no mutual OCPI version."""
+
+    ocpi_status, http_status = 3002, 200
+
+
+class NoMatchingEndpoints(OcpiError):
+    """3003: the peer's version details lack endpoints we require."""
+
+    ocpi_status, http_status = 3003, 200
+
+
+class PeerError(Exception):
+    """An outbound OCPI call failed: transport error, HTTP error, bad envelope or non-1xxx status."""
+
+    def __init__(self, message: str, *, http_status: int | None = None, ocpi_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+        self.ocpi_status = ocpi_status
+
+    @property
+    def unreachable(self) -> bool:
+        """True when the peer could not be reached at all (no HTTP answer)."""
+        return self.http_status is None

@@ -1,0 +1,82 @@
+"""Domain records the service keeps (not OCPI wire objects: those live in `scsp.ocpi`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from scsp.ocpi.types import CredentialsRole, Endpoint
+
+
+class PartyStatus(StrEnum):
+    """Where a connected platform stands in the credentials handshake."""
+
+    INVITED = "INVITED"  # we issued token A; the peer has not registered yet
+    PENDING = "PENDING"  # we are registering with the peer (our POST is in flight)
+    REGISTERED = "REGISTERED"
+    UNREGISTERED = "UNREGISTERED"
+
+
+class ConnectionStatus(StrEnum):
+    """mod_hub_client_info.asciidoc "ConnectionStatus"; CONNECTED unless a Hub says otherwise."""
+
+    CONNECTED = "CONNECTED"
+    OFFLINE = "OFFLINE"
+    PLANNED = "PLANNED"
+    SUSPENDED = "SUSPENDED"
+
+
+class TokenKind(StrEnum):
+    """Tokens we issue: A (registration, single use) or C (the peer's token for calling us)."""
+
+    A = "A"
+    C = "C"
+
+
+class Party(msgspec.Struct, kw_only=True, frozen=True):
+    """A connected OCPI platform (CPO, Hub, eMSP) as we store it."""
+
+    id: int
+    role: str
+    country_code: str
+    party_id: str
+    status: PartyStatus
+    business_name: str | None = None
+    roles: list[CredentialsRole] = []
+    versions_url: str | None = None
+    version: str | None = None
+    version_url: str | None = None
+    endpoints: list[Endpoint] = []
+    # The token the peer gave us to call it (stored as given: we need it to call out).
+    token_out: str | None = None
+    # Whether the peer wants `Token base64(token)` (the 2.2.1 rule) or the raw token.
+    token_base64: bool = True
+    connection_status: ConnectionStatus = ConnectionStatus.CONNECTED
+    created_at: int = 0
+    updated_at: int = 0
+
+    @property
+    def handle(self) -> str:
+        """Human handle used by the CLI: `CC-PID` (e.g. `NL-SIM`)."""
+        return f"{self.country_code}-{self.party_id}"
+
+    def endpoint(self, identifier: str, role: str | None = None) -> str | None:
+        """URL of the peer's module endpoint, preferring the given interface role."""
+        matches = [e for e in self.endpoints if e.identifier == identifier]
+        if role is not None:
+            preferred = [e for e in matches if e.role == role]
+            matches = preferred or matches
+        return matches[0].url if matches else None
+
+    def owns(self, country_code: str, party_id: str) -> bool:
+        """True when (country_code, party_id) is one of the party's credentials roles (case-insensitive)."""
+        cc, pid = country_code.upper(), party_id.upper()
+        if (self.country_code.upper(), self.party_id.upper()) == (cc, pid):
+            return True
+        return any((r.country_code.upper(), r.party_id.upper()) == (cc, pid) for r in self.roles)
+
+    @property
+    def reachable(self) -> bool:
+        """True when we may send this party traffic (registered and not reported offline by a Hub)."""
+        return self.status == PartyStatus.REGISTERED and self.connection_status == ConnectionStatus.CONNECTED

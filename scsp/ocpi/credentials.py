@@ -1,0 +1,51 @@
+"""Credentials module (credentials.asciidoc), server side: GET, POST, PUT, DELETE. Never routed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from scsp import registration
+from scsp.ocpi.platform import Platform
+from scsp.cpo_client import OcpiClient
+from scsp.ocpi.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
+from scsp.ocpi.types import Credentials, OcpiResponse
+from scsp.storage import Store
+
+
+class CredentialsController(Controller):
+    """`/ocpi/2.2.1/credentials`: registration, update and unregistration of a client platform."""
+
+    path = "/ocpi/2.2.1/credentials"
+    opt = {"ocpi_access": ACCESS_REGISTRATION}
+
+    @get("/", sync_to_thread=False)
+    def read(self, request: Request[Any, Any, Any], caller: NamedDependency[Caller],
+             platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
+        """Our Credentials object, carrying the token the caller used (the one it must use)."""
+        token = next(t for t, b in token_candidates(request.headers.get("authorization")) if b == caller.base64)
+        return ok(platform.credentials(token))
+
+    @post("/", status_code=200)
+    async def register(self, data: JSONBody[Credentials], caller: NamedDependency[Caller],
+                       store: NamedDependency[Store], client: NamedDependency[OcpiClient],
+                       platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
+        """Register the client: fetch its endpoints with its token, issue our token C."""
+        return ok(await registration.accept_registration(store, client, platform, caller, data, now=time.time()))
+
+    @put("/")
+    async def update(self, data: JSONBody[Credentials], caller: NamedDependency[Caller],
+                     store: NamedDependency[Store], client: NamedDependency[OcpiClient],
+                     platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
+        """Update the client's credentials and endpoints; a new token replaces the old one."""
+        return ok(await registration.accept_update(store, client, platform, caller, data, now=time.time()))
+
+    @delete("/", status_code=200, sync_to_thread=True)
+    def unregister(self, caller: NamedDependency[Caller], store: NamedDependency[Store]) -> OcpiResponse[Any]:
+        """Unregister the client: its token stops working and we stop all traffic to it."""
+        registration.accept_unregister(store, caller, now=time.time())
+        return ok()

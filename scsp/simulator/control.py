@@ -1,0 +1,101 @@
+"""The simulator's control API (`/sim/...`, JSON, loopback tool: no authentication).
+
+It lets an operator, the demo and the tests drive the simulated CPO: issue an invitation (token A)
+so an SCSP can register with it, register it with an SCSP, rotate and unregister.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from scsp import registration
+from scsp.cpo_client import OcpiClient
+from scsp.models import Party, PartyStatus, TokenKind
+from scsp.ocpi.platform import Platform
+from scsp.storage import Store
+
+
+class InviteRequest(msgspec.Struct, kw_only=True):
+    """Who may register with the simulator."""
+
+    role: str = "SCSP"
+    country_code: str
+    party_id: str
+
+
+class Invitation(msgspec.Struct, kw_only=True):
+    """What the invited platform needs: our versions URL and its token A."""
+
+    versions_url: str
+    token_a: str
+
+
+class RegisterRequest(msgspec.Struct, kw_only=True):
+    """Register the simulator with a platform that invited it."""
+
+    versions_url: str
+    token_a: str
+
+
+class PartyView(msgspec.Struct, kw_only=True):
+    """A party as the control API shows it (never with tokens)."""
+
+    id: int
+    handle: str
+    role: str
+    status: str
+    versions_url: str | None
+    modules: list[str]
+
+
+def party_view(party: Party) -> PartyView:
+    """Public view of a party."""
+    return PartyView(id=party.id, handle=party.handle, role=party.role, status=party.status,
+                     versions_url=party.versions_url, modules=sorted({e.identifier for e in party.endpoints}))
+
+
+class SimControlController(Controller):
+    """`/sim`: drive the simulated CPO."""
+
+    path = "/sim"
+
+    @post("/invite", sync_to_thread=True, status_code=201)
+    def invite(self, data: JSONBody[InviteRequest], store: NamedDependency[Store],
+               platform: NamedDependency[Platform]) -> Invitation:
+        """Issue a token A for a platform that will register with the simulator."""
+        token = registration.new_token()
+        store.create_party(status=PartyStatus.INVITED, role=data.role.upper(), country_code=data.country_code,
+                           party_id=data.party_id, token=token, token_kind=TokenKind.A, now=int(time.time()))
+        return Invitation(versions_url=platform.versions_url, token_a=token)
+
+    @post("/register", status_code=201)
+    async def register(self, data: JSONBody[RegisterRequest], store: NamedDependency[Store],
+                       client: NamedDependency[OcpiClient], platform: NamedDependency[Platform]) -> PartyView:
+        """Register the simulator with the platform at `versions_url` using its token A."""
+        party = await registration.register_with(store, client, platform, data.versions_url, data.token_a,
+                                                 now=time.time())
+        return party_view(party)
+
+    @get("/parties", sync_to_thread=True)
+    def parties(self, store: NamedDependency[Store]) -> list[PartyView]:
+        """Every party the simulator knows."""
+        return [party_view(p) for p in store.parties()]
+
+    @post("/parties/{party:int}/rotate", status_code=200)
+    async def rotate(self, party: FromPath[int], store: NamedDependency[Store], client: NamedDependency[OcpiClient],
+                     platform: NamedDependency[Platform]) -> PartyView:
+        """Rotate credentials with a registered party (credentials PUT)."""
+        return party_view(await registration.rotate(store, client, platform, store.party(party), now=time.time()))
+
+    @post("/parties/{party:int}/unregister", status_code=200)
+    async def unregister(self, party: FromPath[int], store: NamedDependency[Store],
+                         client: NamedDependency[OcpiClient]) -> dict[str, Any]:
+        """Unregister from a party (credentials DELETE)."""
+        updated, problem = await registration.unregister(store, client, store.party(party), now=time.time())
+        return {"party": party_view(updated), "remote_error": problem}

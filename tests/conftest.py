@@ -1,0 +1,93 @@
+"""Shared fixtures: real servers on 127.0.0.1 (the service and the CPO simulator), real SQLite files."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from scsp.app import create_app, edge
+from scsp.config import Config, HttpConfig, PartyConfig, SimulatorConfig
+from scsp.serving import ServerThread, bind
+from scsp.simulator.app import create_simulator_asgi
+from scsp.storage import Store
+
+
+class Running:
+    """A server under test: its base URL, config and (for the service) store."""
+
+    def __init__(self, thread: ServerThread, config: Config, store: Store | None, app: Any = None) -> None:
+        self.thread = thread
+        self.config = config
+        self.store = store
+        self.app = app
+        self.url = f"http://127.0.0.1:{thread.port}"
+
+    @property
+    def versions_url(self) -> str:
+        return f"{self.url}/ocpi/versions"
+
+
+def service_config(tmp_path: Path, port: int, **changes: Any) -> Config:
+    """A service config on a free port with its database in tmp_path."""
+    return msgspec.structs.replace(
+        Config(
+            db_path=str(tmp_path / "scsp.db"),
+            party=PartyConfig(country_code="NL", party_id="SCP", business_name="scsp under test"),
+            http=HttpConfig(host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}",
+                            request_timeout_s=10.0),
+            simulator=SimulatorConfig(db_path=str(tmp_path / "sim.db")),
+        ),
+        **changes,
+    )
+
+
+def start_service(tmp_path: Path, **changes: Any) -> Running:
+    """Start the service on a free loopback port."""
+    sock = bind("127.0.0.1", 0)
+    config = service_config(tmp_path, sock.getsockname()[1], **changes)
+    app = create_app(config)
+    thread = ServerThread(edge(app), sock).start()
+    return Running(thread, config, app.state.store, app)
+
+
+def start_simulator(tmp_path: Path, party_id: str = "SIM") -> Running:
+    """Start the CPO simulator on a free loopback port."""
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    settings = SimulatorConfig(country_code="NL", party_id=party_id, host="127.0.0.1", port=port,
+                               public_url=f"http://127.0.0.1:{port}", db_path=str(tmp_path / f"sim-{party_id}.db"))
+    config = Config(simulator=settings)
+    thread = ServerThread(create_simulator_asgi(settings), sock).start()
+    return Running(thread, config, Store(settings.db_path))
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Running]:
+    running = start_service(tmp_path)
+    yield running
+    running.thread.stop()
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[Running]:
+    running = start_simulator(tmp_path)
+    yield running
+    running.thread.stop()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=30) as client:
+        yield client
+
+
+def token_header(token: str, *, raw: bool = False) -> dict[str, str]:
+    """An OCPI Authorization header (Base64 unless raw)."""
+    value = token if raw else base64.b64encode(token.encode()).decode()
+    return {"Authorization": f"Token {value}"}
