@@ -84,11 +84,11 @@ class ChargingProfilePeriod(OcpiObject, kw_only=True):
 class ChargingProfile(OcpiObject, kw_only=True):
     """mod_charging_profiles.asciidoc "ChargingProfile"."""
 
-    charging_rate_unit: ChargingRateUnit
     start_date_time: datetime | None = None
     """Starting point of an absolute profile; absent means relative to the start of charging."""
     duration: int | None = None
     """Seconds; absent means the last period lasts indefinitely (or to the end of the transaction)."""
+    charging_rate_unit: ChargingRateUnit
     min_charging_rate: float | None = None
     """Minimum rate the EV supports, in `charging_rate_unit`; at most one decimal."""
     charging_profile_period: list[ChargingProfilePeriod] = []
