@@ -1,0 +1,57 @@
+"""Configuration: documented defaults, unknown keys named, environment overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scsp.config import DEFAULT_CONFIG_PATH, Config, ConfigError, join_url, load_config
+
+
+def test_the_shipped_config_file_equals_the_built_in_defaults() -> None:
+    shipped = load_config(DEFAULT_CONFIG_PATH, env={})
+    defaults = Config()
+    assert shipped.party == defaults.party and shipped.http == defaults.http
+    assert shipped.planning == defaults.planning and shipped.profiles == defaults.profiles
+    assert shipped.readback == defaults.readback and shipped.optimizer == defaults.optimizer
+    assert shipped.defaults == defaults.defaults
+    assert Path(shipped.db_path) == DEFAULT_CONFIG_PATH.parent / "scsp.db"
+
+
+def test_an_unknown_key_is_an_error_that_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[planning]\ninterval_s = 60\nintervall_s = 5\n')
+    with pytest.raises(ConfigError, match="intervall_s"):
+        load_config(path, env={})
+
+
+def test_a_wrong_value_is_an_error_that_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[party]\ncountry_code = "NLD"\n')
+    with pytest.raises(ConfigError, match="country_code"):
+        load_config(path, env={})
+
+
+def test_environment_overrides_win_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('db_path = "a.db"\n[http]\nport = 1234\n')
+    config = load_config(None, env={"SCSP_CONFIG": str(path), "SCSP_DB_PATH": "/data/x.db", "SCSP_PORT": "9999",
+                                    "SCSP_HOST": "0.0.0.0", "SCSP_PUBLIC_URL": "https://scsp.example/"})
+    assert config.db_path == "/data/x.db"
+    assert (config.http.port, config.http.host) == (9999, "0.0.0.0")
+    assert config.versions_url == "https://scsp.example/ocpi/versions"
+    with pytest.raises(ConfigError, match="SCSP_PORT"):
+        load_config(path, env={"SCSP_PORT": "eighty"})
+
+
+def test_a_relative_db_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('db_path = "data/scsp.db"\n')
+    assert load_config(path, env={}).db_path == str(tmp_path / "data" / "scsp.db")
+
+
+def test_urls_are_joined_with_exactly_one_slash() -> None:
+    assert join_url("http://h/ocpi/", "/2.2.1/", "sessions") == "http://h/ocpi/2.2.1/sessions"
+    assert join_url("http://h/ocpi", "2.2.1") == "http://h/ocpi/2.2.1"
+    assert join_url("http://h/x/", "") == "http://h/x"

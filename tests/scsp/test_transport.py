@@ -1,0 +1,190 @@
+"""OCPI transport rules over real HTTP: envelope, auth matrix, ids, routing headers, malformed input."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from scsp.models import PartyStatus, TokenKind
+from scsp.ocpi.transport import PageRequest, page_headers, page_request, token_candidates
+from tests.conftest import Running, token_header
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def registered_token(service: Running, pid: str = "CPA") -> str:
+    """A registered CPO party created directly in the store, and the token it calls us with."""
+    assert service.store is not None
+    token = f"tok-{pid}-{time.monotonic_ns()}"
+    party = service.store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id=pid,
+                                       token=token, token_kind=TokenKind.C, now=int(time.time()))
+    from scsp.ocpi.types import BusinessDetails, CredentialsRole, Role
+
+    role = CredentialsRole(role=Role.CPO, country_code="NL", party_id=pid, business_details=BusinessDetails(name=pid))
+    service.store.complete_registration(
+        party.id, roles=[role], identity=role, versions_url="http://127.0.0.1:9/versions", version="2.2.1",
+        version_url="http://127.0.0.1:9/2.2.1", endpoints=[], token_out="peer-token", token_base64=True,
+        new_token=None, now=int(time.time()))
+    return token
+
+
+def invitation_token(service: Running) -> str:
+    assert service.store is not None
+    token = f"tokA-{time.monotonic_ns()}"
+    service.store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
+                               token=token, token_kind=TokenKind.A, now=int(time.time()))
+    return token
+
+
+def assert_envelope(reply: httpx.Response) -> dict[str, object]:
+    assert reply.headers["content-type"].startswith("application/json"), reply.text
+    body = reply.json()
+    assert isinstance(body["status_code"], int)
+    assert TIMESTAMP.match(body["timestamp"]), body["timestamp"]
+    return body
+
+
+def ocpi_routes(service: Running) -> list[tuple[str, str]]:
+    """Every (method, path) the service serves under /ocpi, path parameters filled with samples."""
+    out = []
+    for route in service.app.routes:
+        if not route.path.startswith("/ocpi"):
+            continue
+        path = re.sub(r"\{(\w+):\w+\}", lambda m: "NL" if m.group(1) == "country_code" else (
+            "CPA" if m.group(1) == "party_id" else "x1"), route.path)
+        for method in sorted(getattr(route, "methods", set()) - {"OPTIONS", "HEAD"}):
+            out.append((method, path))
+    assert out
+    return out
+
+
+def test_every_response_is_an_envelope_with_a_utc_timestamp(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    for method, path in ocpi_routes(service):
+        reply = http.request(method, service.url + path, headers=token_header(token))
+        assert reply.status_code < 500, (method, path, reply.text)
+        assert_envelope(reply)
+
+
+@pytest.mark.parametrize("path", ["/ocpi/versions", "/ocpi/2.2.1", "/ocpi/2.2.1/credentials"])
+def test_the_auth_matrix_on_the_configuration_modules(service: Running, http: httpx.Client, path: str) -> None:
+    token = registered_token(service)
+    url = service.url + path
+    assert http.get(url).status_code == 401
+    assert http.get(url, headers={"Authorization": "Bearer " + token}).status_code == 401
+    assert http.get(url, headers=token_header("no-such-token")).status_code == 401
+    assert http.get(url, headers=token_header(token)).status_code == 200
+    assert http.get(url, headers=token_header(token, raw=True)).status_code == 200
+    assert http.get(url, headers=token_header(invitation_token(service))).status_code == 200
+    body = assert_envelope(http.get(url))
+    assert body["status_code"] == 2000
+
+
+def test_a_revoked_token_gets_401(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    assert service.store is not None
+    service.store.revoke_token(token, now=int(time.time()))
+    reply = http.get(service.versions_url, headers=token_header(token))
+    assert reply.status_code == 401 and assert_envelope(reply)["status_code"] == 2000
+
+
+def test_request_and_correlation_ids_are_echoed_or_generated(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    reply = http.get(service.versions_url, headers={**token_header(token), "X-Request-ID": "req-1",
+                                                   "X-Correlation-ID": "corr-1"})
+    assert (reply.headers["x-request-id"], reply.headers["x-correlation-id"]) == ("req-1", "corr-1")
+    generated = http.get(service.versions_url)  # even a 401 carries them
+    assert generated.status_code == 401
+    assert len(generated.headers["x-request-id"]) == 36 and len(generated.headers["x-correlation-id"]) == 36
+    missing = http.get(service.url + "/ocpi/2.2.1/nothing-here", headers=token_header(token))
+    assert missing.status_code == 404 and assert_envelope(missing)["status_code"] == 2000
+    assert missing.headers["x-request-id"]
+
+
+def test_configuration_modules_carry_no_routing_headers(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    for path in ("/ocpi/versions", "/ocpi/2.2.1", "/ocpi/2.2.1/credentials"):
+        reply = http.get(service.url + path, headers={**token_header(token), "OCPI-from-country-code": "NL",
+                                                     "OCPI-from-party-id": "CPA"})
+        assert not [h for h in reply.headers if h.lower().startswith("ocpi-")], path
+
+
+def test_version_details_list_the_credentials_module_with_absolute_urls(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    versions = http.get(service.versions_url, headers=token_header(token)).json()["data"]
+    assert versions == [{"version": "2.2.1", "url": f"{service.url}/ocpi/2.2.1"}]
+    details = http.get(versions[0]["url"], headers=token_header(token)).json()["data"]
+    assert details["version"] == "2.2.1"
+    endpoints = {e["identifier"]: e for e in details["endpoints"]}
+    assert endpoints["credentials"]["url"] == f"{service.url}/ocpi/2.2.1/credentials"
+    assert endpoints["credentials"]["role"] == "SENDER"
+
+
+MALFORMED = {
+    "truncated JSON": (b'{"token": "abc", "url": ', 400, 2000),
+    "bad UTF-8": (b'{"token": "\xff\xfe"}', 400, 2000),
+    "not JSON at all": (b"<xml/>", 400, 2000),
+    "empty body": (b"", 400, 2000),
+    "wrong types": (b'{"token": 12, "url": [], "roles": "CPO"}', 200, 2001),
+    "missing fields": (b'{"url": "http://x"}', 200, 2001),
+    "a JSON array": (b"[1, 2]", 200, 2001),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_bodies_get_an_envelope_and_never_a_server_error(
+        service: Running, http: httpx.Client, case: str) -> None:
+    body, http_status, ocpi_status = MALFORMED[case]
+    tokens = {"registered": registered_token(service), "A": invitation_token(service)}
+    for method, path in ocpi_routes(service):
+        if method not in {"POST", "PUT", "PATCH"}:
+            continue
+        for kind, token in tokens.items():
+            reply = http.request(method, service.url + path, content=body,
+                                 headers={**token_header(token), "Content-Type": "application/json"})
+            if reply.status_code == 405 and kind != "A" and path.endswith("/credentials"):
+                continue  # credentials POST by a registered party is 405 before the body matters
+            assert reply.status_code == http_status, (case, method, path, kind, reply.text)
+            assert assert_envelope(reply)["status_code"] == ocpi_status, (case, method, path, reply.text)
+
+
+def test_a_huge_body_is_refused_with_an_envelope(service: Running, http: httpx.Client) -> None:
+    token = invitation_token(service)
+    huge = b'{"token": "' + b"a" * (service.config.http.max_body_bytes + 10) + b'"}'
+    reply = http.post(service.url + "/ocpi/2.2.1/credentials", content=huge,
+                      headers={**token_header(token), "Content-Type": "application/json"})
+    assert reply.status_code == 413 and assert_envelope(reply)["status_code"] == 2000
+
+
+def test_an_unknown_method_gets_405_with_an_envelope(service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    reply = http.patch(service.url + "/ocpi/2.2.1/credentials", headers=token_header(token), json={})
+    assert reply.status_code == 405 and assert_envelope(reply)["status_code"] == 2000
+
+
+def test_token_candidates_accept_base64_and_raw_tokens() -> None:
+    encoded = base64.b64encode(b"example-token").decode()
+    assert encoded == "ZXhhbXBsZS10b2tlbg=="  # ocpi-notes §1.1: no trailing newline
+    assert token_candidates(f"Token {encoded}") == [("example-token", True), (encoded, False)]
+    assert token_candidates("Token example-token") == [("example-token", False)]
+    assert token_candidates("token   example-token ") == [("example-token", False)]
+    assert token_candidates("Bearer example-token") == []
+    assert token_candidates(None) == [] and token_candidates("Token ") == []
+
+
+def test_pagination_headers_keep_the_filters_and_stop_on_the_last_page() -> None:
+    page = page_request(0, 2, datetime(2026, 1, 1, tzinfo=UTC), None, max_limit=100)
+    headers = page_headers("http://h/ocpi/2.2.1/sessions?offset=0&limit=2", page, total=5, returned=2,
+                           max_limit=100)
+    assert headers["X-Total-Count"] == "5" and headers["X-Limit"] == "100"
+    assert headers["Link"] == ('<http://h/ocpi/2.2.1/sessions?date_from=2026-01-01T00%3A00%3A00Z'
+                               '&offset=2&limit=2>; rel="next"')
+    last = page_headers("http://h/x", PageRequest(offset=4, limit=2, date_from=None, date_to=None),
+                        total=5, returned=1, max_limit=100)
+    assert "Link" not in last
+    assert page_request(None, 10_000, None, None, max_limit=100).limit == 100
