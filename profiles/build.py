@@ -236,11 +236,11 @@ def coarsen_periods(
         np.inf,
     )
     total = best + tail_cost[None, :]
-    g, j = np.unravel_index(int(np.argmin(total)), total.shape)
+    g, j = (int(k) for k in np.unravel_index(int(np.argmin(total)), total.shape))
     out_s: list[int] = [int(starts[j])]
     out_l: list[float] = [tail]
-    p = int(j)
-    for level in range(int(g), 0, -1):
+    p = j
+    for level in range(g, 0, -1):
         i = int(cut[level, p])
         out_s.append(int(starts[i]))
         out_l.append(float(finite[i:p].min()))

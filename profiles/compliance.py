@@ -118,15 +118,17 @@ def assess_compliance(
     assert expected.start_date_time is not None  # build_profile always sets it
     expected_steps = profile_steps(expected, anchor=expected.start_date_time, ref=start)
     assert expected_steps is not None  # build_profile always sends at least one period
-    tail_s = (failsafe_time(start, slot_s=slot_s, n_slots=len(plan), settings=settings) - as_utc(start))
+    tail_s = failsafe_time(start, slot_s=slot_s, n_slots=len(plan), settings=settings) - as_utc(start)
     tail_from = tail_s.total_seconds()
 
-    cuts = np.concatenate((
-        np.arange(len(plan) + 1, dtype=np.float64) * slot_s,
-        steps.starts,
-        expected_steps.starts,
-        [tail_from, cover_from, cover_to],
-    ))
+    cuts = np.concatenate(
+        (
+            np.arange(len(plan) + 1, dtype=np.float64) * slot_s,
+            steps.starts,
+            expected_steps.starts,
+            [tail_from, cover_from, cover_to],
+        )
+    )
     cuts = np.unique(cuts[(cuts >= cover_from) & (cuts <= cover_to)])
     begin, end = cuts[:-1], cuts[1:]
     span = end - begin
@@ -146,7 +148,9 @@ def assess_compliance(
     local = slot - first
     count = last - first + 1
     covered = np.bincount(local, weights=span, minlength=count)
-    applied_mean = np.bincount(local, weights=applied * span, minlength=count) / np.where(covered > 0, covered, 1)
+    applied_mean = np.bincount(local, weights=applied * span, minlength=count) / np.where(
+        covered > 0, covered, 1
+    )
     excess = np.zeros(count)
     np.maximum.at(excess, local, above)
     shortfall = np.zeros(count)
@@ -156,9 +160,11 @@ def assess_compliance(
     total = float(weight.sum())
     fraction = float(weight[~(over | under)].sum()) / total if total > 0 else 1.0
     evse_max = facts.max_power_w
-    at_maximum = evse_max is not None and bool(np.all(
-        applied >= evse_max - max(settings.compliance_under_w, settings.compliance_under_ratio * evse_max)
-    ))
+    at_maximum = evse_max is not None and bool(
+        np.all(
+            applied >= evse_max - max(settings.compliance_under_w, settings.compliance_under_ratio * evse_max)
+        )
+    )
     if over.any():
         verdict = ComplianceVerdict.OVER_PLAN
     elif under.any():

@@ -69,7 +69,9 @@ def materially_different(
     window_end = (old.start_date_time + timedelta(seconds=settings.failsafe_delay_s) - ref).total_seconds()
     if window_end <= 0:
         return False
-    cuts = np.concatenate((old_steps.starts, new_steps.starts, [old_steps.end, new_steps.end, 0.0, window_end]))
+    cuts = np.concatenate(
+        (old_steps.starts, new_steps.starts, [old_steps.end, new_steps.end, 0.0, window_end])
+    )
     cuts = np.unique(cuts[(cuts >= 0.0) & (cuts <= window_end)])
     span = np.diff(cuts)
     middle = (cuts[:-1] + cuts[1:]) / 2.0

@@ -66,7 +66,7 @@ class ElectricalFacts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
     @property
     def max_power_w(self) -> float | None:
-        """The EVSE maximum in W: the lower of `max_electric_power_w` and V x A (x phases); None if unknown."""
+        """The EVSE maximum (W): the lower of `max_electric_power_w` and V x A (x phases), or None."""
         bounds = [self.max_electric_power_w] if self.max_electric_power_w is not None else []
         if self.max_amperage_a is not None:
             bounds.append(self.max_amperage_a * self.w_per_a)
@@ -167,8 +167,14 @@ class ProfileSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         for name in ("failsafe_delay_s", "resend_margin_s", "material_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("material_a", "material_w", "ac_floor_a", "compliance_over_w",
-                     "compliance_under_w", "compliance_under_ratio"):
+        for name in (
+            "material_a",
+            "material_w",
+            "ac_floor_a",
+            "compliance_over_w",
+            "compliance_under_w",
+            "compliance_under_ratio",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")

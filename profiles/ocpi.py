@@ -108,16 +108,19 @@ class ActiveChargingProfile(OcpiObject, kw_only=True):
 _SENT_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 # A JSON number with at most one digit after the point ("Accepts at most one digit fraction").
 _ONE_DECIMAL = re.compile(r"^-?\d+(\.\d)?$")
-_PROFILE_KEYS = {"start_date_time", "duration", "charging_rate_unit", "min_charging_rate",
-                 "charging_profile_period"}
+_PROFILE_KEYS = {
+    "start_date_time",
+    "duration",
+    "charging_rate_unit",
+    "min_charging_rate",
+    "charging_profile_period",
+}
 
 
 def _literal_json(profile: ChargingProfile) -> dict[str, Any]:
     """Encode and re-parse with every number kept as its literal text."""
     # The stdlib parser hands out the literal text of each number, which is what the peer sees.
-    parsed: dict[str, Any] = json.loads(
-        msgspec.json.encode(profile), parse_float=str
-    )
+    parsed: dict[str, Any] = json.loads(msgspec.json.encode(profile), parse_float=str)
     return parsed
 
 

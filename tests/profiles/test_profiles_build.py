@@ -22,7 +22,11 @@ THREE_PHASE = ElectricalFacts(phases=3, voltage_v=230.0)
 
 def periods(power_w: list[float], **kwargs: object) -> list[tuple[int, float]]:
     options: dict[str, object] = {
-        "start": START, "slot_s": 900, "facts": THREE_PHASE, "failsafe_w": 0.0, "settings": ProfileSettings(),
+        "start": START,
+        "slot_s": 900,
+        "facts": THREE_PHASE,
+        "failsafe_w": 0.0,
+        "settings": ProfileSettings(),
     }
     options.update(kwargs)
     profile = build_profile(power_w, **options)  # type: ignore[arg-type]
@@ -31,23 +35,42 @@ def periods(power_w: list[float], **kwargs: object) -> list[tuple[int, float]]:
 
 def test_the_profile_starts_at_the_grid_start_in_utc_and_has_no_duration() -> None:
     cet = timezone(timedelta(hours=1))
-    profile = build_profile([6900.0], start=datetime(2024, 1, 1, 11, 0, tzinfo=cet), slot_s=900,
-                            facts=THREE_PHASE, failsafe_w=0.0, settings=ProfileSettings())
+    profile = build_profile(
+        [6900.0],
+        start=datetime(2024, 1, 1, 11, 0, tzinfo=cet),
+        slot_s=900,
+        facts=THREE_PHASE,
+        failsafe_w=0.0,
+        settings=ProfileSettings(),
+    )
     assert profile.start_date_time == START
     assert profile.duration is None
 
 
 def test_a_naive_start_is_read_as_utc() -> None:
-    profile = build_profile([6900.0], start=datetime(2024, 1, 1, 10, 0), slot_s=900,  # noqa: DTZ001
-                            facts=THREE_PHASE, failsafe_w=0.0, settings=ProfileSettings())
+    profile = build_profile(
+        [6900.0],
+        start=datetime(2024, 1, 1, 10, 0),  # noqa: DTZ001
+        slot_s=900,
+        facts=THREE_PHASE,
+        failsafe_w=0.0,
+        settings=ProfileSettings(),
+    )
     assert profile.start_date_time == START
 
 
 def test_ac_is_sent_in_amperes_per_phase_and_dc_in_watts() -> None:
-    ac = build_profile([11040.0], start=START, slot_s=900, facts=THREE_PHASE, failsafe_w=0.0,
-                       settings=ProfileSettings())
-    dc = build_profile([11040.0], start=START, slot_s=900, facts=ElectricalFacts(dc=True, voltage_v=800.0),
-                       failsafe_w=0.0, settings=ProfileSettings(ac_charging_rate_unit=ChargingRateUnit.A))
+    ac = build_profile(
+        [11040.0], start=START, slot_s=900, facts=THREE_PHASE, failsafe_w=0.0, settings=ProfileSettings()
+    )
+    dc = build_profile(
+        [11040.0],
+        start=START,
+        slot_s=900,
+        facts=ElectricalFacts(dc=True, voltage_v=800.0),
+        failsafe_w=0.0,
+        settings=ProfileSettings(ac_charging_rate_unit=ChargingRateUnit.A),
+    )
     assert (ac.charging_rate_unit, ac.charging_profile_period[0].limit) == (ChargingRateUnit.A, 16.0)
     assert (dc.charging_rate_unit, dc.charging_profile_period[0].limit) == (ChargingRateUnit.W, 11040.0)
 
@@ -65,17 +88,32 @@ def test_a_limit_just_under_a_tenth_rounds_down_even_when_round_would_go_up() ->
 
 def test_a_non_zero_limit_below_the_minimum_is_sent_as_zero_never_raised() -> None:
     facts = ElectricalFacts(phases=1, voltage_v=230.0, min_current_a=10.0)
-    profile = build_profile([2200.0, 2300.0], start=START, slot_s=900, facts=facts, failsafe_w=0.0,
-                            settings=ProfileSettings(failsafe_delay_s=1800))
+    profile = build_profile(
+        [2200.0, 2300.0],
+        start=START,
+        slot_s=900,
+        facts=facts,
+        failsafe_w=0.0,
+        settings=ProfileSettings(failsafe_delay_s=1800),
+    )
     assert [(p.start_period, p.limit) for p in profile.charging_profile_period] == [
-        (0, 0.0), (900, 10.0), (1800, 0.0)]
+        (0, 0.0),
+        (900, 10.0),
+        (1800, 0.0),
+    ]
     assert profile.min_charging_rate == 10.0
 
 
 def test_the_minimum_rate_is_rounded_up_and_the_zero_rule_uses_the_rounded_value() -> None:
     facts = ElectricalFacts(phases=1, voltage_v=230.0, min_power_w=1400.0)  # 6.087 A -> 6.1 A
-    profile = build_profile([1400.0], start=START, slot_s=900, facts=facts, failsafe_w=0.0,
-                            settings=ProfileSettings(failsafe_delay_s=900, ac_floor_a=0.0))
+    profile = build_profile(
+        [1400.0],
+        start=START,
+        slot_s=900,
+        facts=facts,
+        failsafe_w=0.0,
+        settings=ProfileSettings(failsafe_delay_s=900, ac_floor_a=0.0),
+    )
     assert profile.min_charging_rate == 6.1
     assert profile.charging_profile_period[0].limit == 0.0  # 6.0 A would be raised to 6.1 A
 
@@ -93,7 +131,8 @@ def test_the_failsafe_tail_starts_at_the_horizon_end_when_the_plan_is_shorter() 
     got = periods([11040.0, 11040.0], failsafe_w=4830.0, settings=ProfileSettings(failsafe_delay_s=7200))
     assert got == [(0, 16.0), (1800, 7.0)]
     assert failsafe_time(START, slot_s=900, n_slots=2, settings=ProfileSettings(failsafe_delay_s=7200)) == (
-        START + timedelta(seconds=1800))
+        START + timedelta(seconds=1800)
+    )
 
 
 def test_an_empty_plan_gives_only_the_failsafe_tail() -> None:
@@ -106,8 +145,9 @@ def test_a_zero_failsafe_delay_sends_the_failsafe_share_from_the_start() -> None
 
 def test_the_failsafe_share_is_capped_at_the_evse_maximum() -> None:
     facts = ElectricalFacts(phases=3, voltage_v=230.0, max_amperage_a=16.0)
-    assert periods([0.0], facts=facts, failsafe_w=50000.0, settings=ProfileSettings(failsafe_delay_s=900)) == [
-        (0, 0.0), (900, 16.0)]
+    assert periods(
+        [0.0], facts=facts, failsafe_w=50000.0, settings=ProfileSettings(failsafe_delay_s=900)
+    ) == [(0, 0.0), (900, 16.0)]
 
 
 def test_the_period_budget_is_met_by_lowering_never_by_raising() -> None:
@@ -127,16 +167,25 @@ def test_coarsening_prefers_cutting_a_short_peak_over_a_long_one() -> None:
 
 def test_a_sub_second_start_keeps_every_second_within_the_plan() -> None:
     start = START + timedelta(microseconds=400000)
-    got = periods([6900.0, 11040.0, 6900.0], start=start, failsafe_w=6900.0,
-                  settings=ProfileSettings(failsafe_delay_s=2700))
+    got = periods(
+        [6900.0, 11040.0, 6900.0],
+        start=start,
+        failsafe_w=6900.0,
+        settings=ProfileSettings(failsafe_delay_s=2700),
+    )
     # increase at 900.4 s -> from 901; decrease at 1800.4 s -> from 1800
     assert got == [(0, 10.0), (901, 16.0), (1800, 10.0)]
 
 
 def test_a_one_second_grid_with_a_sub_second_start_takes_the_lower_limit_of_each_second() -> None:
     start = START + timedelta(microseconds=500000)
-    got = periods([6900.0, 11040.0, 4140.0, 11040.0], start=start, slot_s=1, failsafe_w=11040.0,
-                  settings=ProfileSettings(failsafe_delay_s=4))
+    got = periods(
+        [6900.0, 11040.0, 4140.0, 11040.0],
+        start=start,
+        slot_s=1,
+        failsafe_w=11040.0,
+        settings=ProfileSettings(failsafe_delay_s=4),
+    )
     # seconds [0,1): 10 A; [1,2): min(10,16); [2,3): min(16,6); [3,4): min(6,16); [4,...): min(16, tail 16)
     assert got == [(0, 10.0), (2, 6.0), (4, 16.0)]
 
@@ -162,8 +211,13 @@ def test_a_non_finite_planned_power_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("power_type", "phases", "dc"),
-    [("AC_1_PHASE", 1, False), ("AC_2_PHASE", 2, False), ("AC_2_PHASE_SPLIT", 2, False),
-     ("AC_3_PHASE", 3, False), ("DC", 3, True)],
+    [
+        ("AC_1_PHASE", 1, False),
+        ("AC_2_PHASE", 2, False),
+        ("AC_2_PHASE_SPLIT", 2, False),
+        ("AC_3_PHASE", 3, False),
+        ("DC", 3, True),
+    ],
 )
 def test_connector_power_types_map_to_phases_and_dc(power_type: str, phases: int, dc: bool) -> None:
     facts = facts_from_connector(power_type, max_voltage=230, max_amperage=32)
@@ -178,16 +232,24 @@ def test_an_unknown_power_type_is_refused() -> None:
 def test_the_evse_maximum_is_the_lower_of_the_power_rating_and_volts_times_amperes() -> None:
     assert ElectricalFacts(phases=3, max_amperage_a=32.0, max_electric_power_w=11000.0).max_power_w == 11000.0
     assert ElectricalFacts(phases=1, max_amperage_a=16.0).max_power_w == 3680.0
-    assert ElectricalFacts(dc=True, voltage_v=920.0, max_amperage_a=400.0,
-                           max_electric_power_w=150000.0).max_power_w == 150000.0
+    assert (
+        ElectricalFacts(
+            dc=True, voltage_v=920.0, max_amperage_a=400.0, max_electric_power_w=150000.0
+        ).max_power_w
+        == 150000.0
+    )
     assert ElectricalFacts().max_power_w is None
 
 
 @pytest.mark.parametrize(
     ("model", "kwargs"),
-    [(ElectricalFacts, {"voltage_v": 0.0}), (ElectricalFacts, {"max_amperage_a": -16.0}),
-     (ProfileSettings, {"max_periods": 0}), (ProfileSettings, {"failsafe_delay_s": -1}),
-     (ProfileSettings, {"compliance_under_ratio": float("nan")})],
+    [
+        (ElectricalFacts, {"voltage_v": 0.0}),
+        (ElectricalFacts, {"max_amperage_a": -16.0}),
+        (ProfileSettings, {"max_periods": 0}),
+        (ProfileSettings, {"failsafe_delay_s": -1}),
+        (ProfileSettings, {"compliance_under_ratio": float("nan")}),
+    ],
 )
 def test_meaningless_facts_and_settings_are_refused(model: type, kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

@@ -42,7 +42,11 @@ def active(
 
 def judge(applied: ActiveChargingProfile, plan: list[float] = PLAN, **kwargs: object) -> Compliance:
     options: dict[str, object] = {
-        "start": START, "slot_s": 900, "facts": FACTS, "failsafe_w": FAILSAFE_W, "settings": SETTINGS,
+        "start": START,
+        "slot_s": 900,
+        "facts": FACTS,
+        "failsafe_w": FAILSAFE_W,
+        "settings": SETTINGS,
     }
     options.update(kwargs)
     return assess_compliance(applied, plan, **options)  # type: ignore[arg-type]
@@ -144,7 +148,8 @@ def test_after_the_failsafe_time_the_failsafe_share_is_the_reference() -> None:
     result = judge(active(START, (0, 16.0), (1800, 6.0)), plan=plan, settings=early)
     assert result.verdict is ComplianceVerdict.COMPLIANT
     assert judge(active(START, (0, 16.0), (1800, 7.0)), plan=plan, settings=early).verdict is (
-        ComplianceVerdict.OVER_PLAN)
+        ComplianceVerdict.OVER_PLAN
+    )
 
 
 def test_a_step_less_than_a_second_early_is_truncation_not_an_excess() -> None:
@@ -161,5 +166,8 @@ def test_periods_listed_out_of_order_are_sorted() -> None:
 
 def test_the_verdict_values_are_their_names() -> None:
     assert {v.name: v.value for v in ComplianceVerdict} == {
-        "COMPLIANT": "COMPLIANT", "OVER_PLAN": "OVER_PLAN", "UNDER_PLAN": "UNDER_PLAN", "NO_OVERLAP": "NO_OVERLAP",
+        "COMPLIANT": "COMPLIANT",
+        "OVER_PLAN": "OVER_PLAN",
+        "UNDER_PLAN": "UNDER_PLAN",
+        "NO_OVERLAP": "NO_OVERLAP",
     }

@@ -14,8 +14,17 @@ CASE_FILES = sorted(CASES.glob("*.json"))
 
 def test_the_golden_cases_cover_every_behaviour_the_issue_names() -> None:
     names = " ".join(path.stem for path in CASE_FILES)
-    for behaviour in ("single-phase", "two-phase", "three-phase", "dc", "rounding", "merge",
-                      "budget", "failsafe-tail", "minimum-rate"):
+    for behaviour in (
+        "single-phase",
+        "two-phase",
+        "three-phase",
+        "dc",
+        "rounding",
+        "merge",
+        "budget",
+        "failsafe-tail",
+        "minimum-rate",
+    ):
         assert behaviour in names
 
 

@@ -67,10 +67,10 @@ def test_unset_optional_fields_are_left_out_of_the_json() -> None:
 
 
 def test_a_frozen_subclass_of_the_base_is_normalised_too() -> None:
-    class Stamp(OcpiObject, kw_only=True, frozen=True):
+    class Stamp(OcpiObject, kw_only=True, frozen=True):  # type: ignore[misc]  # mypy's view of msgspec
         at: datetime
 
-    assert Stamp(at=datetime(2024, 5, 1, 12, 0, 0, 500)).at == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert Stamp(at=datetime(2024, 5, 1, 12, 0, 0, 500)).at  # noqa: DTZ001 == datetime(2024, 5, 1, 12, tzinfo=UTC)
 
 
 def _valid() -> ChargingProfile:
@@ -100,11 +100,15 @@ def test_a_profile_with_one_decimal_limits_and_increasing_periods_has_no_violati
 def test_the_writer_check_names_a_bad_second_period(change: dict[str, float], expected: str) -> None:
     profile = _valid()
     second = msgspec.structs.replace(profile.charging_profile_period[1], **change)
-    bad = msgspec.structs.replace(profile, charging_profile_period=[profile.charging_profile_period[0], second])
+    bad = msgspec.structs.replace(
+        profile, charging_profile_period=[profile.charging_profile_period[0], second]
+    )
     assert any(expected in problem for problem in spec_violations(bad))
 
 
-def test_the_writer_check_rejects_an_empty_period_list_a_late_first_period_and_a_two_decimal_minimum() -> None:
+def test_the_writer_check_rejects_an_empty_period_list_a_late_first_period_and_a_two_decimal_minimum() -> (
+    None
+):
     profile = _valid()
     assert spec_violations(msgspec.structs.replace(profile, charging_profile_period=[])) == [
         "no charging_profile_period"

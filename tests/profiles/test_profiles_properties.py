@@ -97,12 +97,17 @@ def limit_w_at(profile: ChargingProfile, facts: ElectricalFacts, at: datetime) -
     return current
 
 
-def probe_times(start: datetime, slot_s: int, n: int, profiles: list[ChargingProfile], tail: datetime) -> list[datetime]:
+def probe_times(
+    start: datetime, slot_s: int, n: int, profiles: list[ChargingProfile], tail: datetime
+) -> list[datetime]:
     """One instant inside every piece on which the plan, the tail and every profile are constant."""
     cuts = {start + timedelta(seconds=k * slot_s) for k in range(n + 1)} | {tail}
     for profile in profiles:
         assert profile.start_date_time is not None
-        cuts |= {profile.start_date_time + timedelta(seconds=p.start_period) for p in profile.charging_profile_period}
+        cuts |= {
+            profile.start_date_time + timedelta(seconds=p.start_period)
+            for p in profile.charging_profile_period
+        }
     ordered = sorted(c for c in cuts if c >= start)
     middles = [a + (b - a) / 2 for a, b in itertools.pairwise(ordered)]
     return [t for t in middles if t >= start] + [ordered[-1] + timedelta(seconds=3600)]
@@ -113,15 +118,29 @@ def planned_w(plan: list[float], start: datetime, slot_s: int, at: datetime) -> 
     return max(plan[index], 0.0) if 0 <= index < len(plan) else 0.0
 
 
-@given(data=st.data(), facts=facts_st, config=settings_st, start=start_st, slot_s=slot_st, n=st.integers(0, 12),
-       failsafe_w=st.floats(0.0, 30000.0))
+@given(
+    data=st.data(),
+    facts=facts_st,
+    config=settings_st,
+    start=start_st,
+    slot_s=slot_st,
+    n=st.integers(0, 12),
+    failsafe_w=st.floats(0.0, 30000.0),
+)
 @EXAMPLES
 def test_a_built_profile_never_allows_more_than_the_plan_then_the_failsafe_share(
-    data: st.DataObject, facts: ElectricalFacts, config: ProfileSettings, start: datetime, slot_s: int,
-    n: int, failsafe_w: float,
+    data: st.DataObject,
+    facts: ElectricalFacts,
+    config: ProfileSettings,
+    start: datetime,
+    slot_s: int,
+    n: int,
+    failsafe_w: float,
 ) -> None:
     plan = data.draw(plans(facts, n))
-    profile = build_profile(plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config)
+    profile = build_profile(
+        plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config
+    )
     tail = failsafe_time(start, slot_s=slot_s, n_slots=n, settings=config)
     evse_max = facts.max_power_w if facts.max_power_w is not None else math.inf
     for at in probe_times(start, slot_s, n, [profile], tail):
@@ -131,15 +150,29 @@ def test_a_built_profile_never_allows_more_than_the_plan_then_the_failsafe_share
         assert limit <= evse_max * SLACK
 
 
-@given(data=st.data(), facts=facts_st, config=settings_st, start=start_st, slot_s=slot_st, n=st.integers(0, 12),
-       failsafe_w=st.floats(0.0, 30000.0))
+@given(
+    data=st.data(),
+    facts=facts_st,
+    config=settings_st,
+    start=start_st,
+    slot_s=slot_st,
+    n=st.integers(0, 12),
+    failsafe_w=st.floats(0.0, 30000.0),
+)
 @EXAMPLES
 def test_a_built_profile_fits_the_period_budget_and_the_spec_shapes(
-    data: st.DataObject, facts: ElectricalFacts, config: ProfileSettings, start: datetime, slot_s: int,
-    n: int, failsafe_w: float,
+    data: st.DataObject,
+    facts: ElectricalFacts,
+    config: ProfileSettings,
+    start: datetime,
+    slot_s: int,
+    n: int,
+    failsafe_w: float,
 ) -> None:
     plan = data.draw(plans(facts, n))
-    profile = build_profile(plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config)
+    profile = build_profile(
+        plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config
+    )
     assert spec_violations(profile) == []
     assert 1 <= len(profile.charging_profile_period) <= config.max_periods
     assert profile.duration is None
@@ -151,26 +184,49 @@ def test_a_built_profile_fits_the_period_budget_and_the_spec_shapes(
         assert all(limit == 0.0 or limit >= profile.min_charging_rate for limit in limits)
 
 
-@given(data=st.data(), facts=facts_st, config=settings_st, start=start_st, slot_s=slot_st, n=st.integers(1, 12),
-       failsafe_w=st.floats(0.0, 30000.0), late_s=st.integers(0, 3000), in_watts=st.booleans())
+@given(
+    data=st.data(),
+    facts=facts_st,
+    config=settings_st,
+    start=start_st,
+    slot_s=slot_st,
+    n=st.integers(1, 12),
+    failsafe_w=st.floats(0.0, 30000.0),
+    late_s=st.integers(0, 3000),
+    in_watts=st.booleans(),
+)
 @EXAMPLES
 def test_a_built_profile_reported_back_as_applied_is_compliant(
-    data: st.DataObject, facts: ElectricalFacts, config: ProfileSettings, start: datetime, slot_s: int,
-    n: int, failsafe_w: float, late_s: int, in_watts: bool,
+    data: st.DataObject,
+    facts: ElectricalFacts,
+    config: ProfileSettings,
+    start: datetime,
+    slot_s: int,
+    n: int,
+    failsafe_w: float,
+    late_s: int,
+    in_watts: bool,
 ) -> None:
     plan = data.draw(plans(facts, n))
-    profile = build_profile(plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config)
+    profile = build_profile(
+        plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config
+    )
     assert profile.start_date_time is not None
     # The CPO reports it computed `late_s` after the profile start, periods relative to that, maybe
     # converted to W (ocpi-notes §10.12 relative form), and echoes our absolute start inside.
     computed = profile.start_date_time + timedelta(seconds=late_s)
     per = w_per_unit(profile.charging_rate_unit, facts) if in_watts else 1.0
     periods: list[ChargingProfilePeriod] = []
-    for period, following in itertools.zip_longest(profile.charging_profile_period, profile.charging_profile_period[1:]):
+    for period, following in itertools.zip_longest(
+        profile.charging_profile_period, profile.charging_profile_period[1:]
+    ):
         if following is not None and following.start_period <= late_s:
             continue
-        periods.append(ChargingProfilePeriod(start_period=max(period.start_period - late_s, 0),
-                                             limit=round(period.limit * per, 1)))
+        periods.append(
+            ChargingProfilePeriod(
+                start_period=max(period.start_period - late_s, 0), limit=round(period.limit * per, 1)
+            )
+        )
     applied = ActiveChargingProfile(
         start_date_time=computed,
         charging_profile=ChargingProfile(
@@ -180,15 +236,18 @@ def test_a_built_profile_reported_back_as_applied_is_compliant(
         ),
     )
     assume((computed - start).total_seconds() < n * slot_s)  # otherwise nothing overlaps
-    result = assess_compliance(applied, plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w,
-                               settings=config)
+    result = assess_compliance(
+        applied, plan, start=start, slot_s=slot_s, facts=facts, failsafe_w=failsafe_w, settings=config
+    )
     assert result.verdict is ComplianceVerdict.COMPLIANT, result
     assert result.worst_excess_w <= config.compliance_over_w
     assert result.compliant_fraction == 1.0
 
 
 @st.composite
-def sites(draw: st.DrawFn) -> tuple[list[ElectricalFacts], list[list[float]], list[float], list[float], float]:
+def sites(
+    draw: st.DrawFn,
+) -> tuple[list[ElectricalFacts], list[list[float]], list[float], list[float], float]:
     """A site: facts and plans of its sessions, the planned site limit per slot, failsafe shares."""
     n = draw(st.integers(1, 10))
     sessions = draw(st.integers(1, 5))
@@ -212,7 +271,9 @@ def sites(draw: st.DrawFn) -> tuple[list[ElectricalFacts], list[list[float]], li
 @EXAMPLES
 def test_the_sum_of_a_sites_profiles_stays_within_the_site_plan_then_the_site_failsafe_limit(
     site: tuple[list[ElectricalFacts], list[list[float]], list[float], list[float], float],
-    config: ProfileSettings, start: datetime, slot_s: int,
+    config: ProfileSettings,
+    start: datetime,
+    slot_s: int,
 ) -> None:
     facts, plans_w, limit_w, shares, failsafe_site_w = site
     n = len(limit_w)
@@ -227,8 +288,11 @@ def test_the_sum_of_a_sites_profiles_stays_within_the_site_plan_then_the_site_fa
         assert total <= bound * SLACK + 1e-6, (at, total, bound)
 
 
-@given(tenths=st.integers(0, 10**7), per=st.sampled_from([1.0, 230.0, 460.0, 690.0, 660.0, 720.0, 400.0]),
-       nudge=st.integers(-3, 3))
+@given(
+    tenths=st.integers(0, 10**7),
+    per=st.sampled_from([1.0, 230.0, 460.0, 690.0, 660.0, 720.0, 400.0]),
+    nudge=st.integers(-3, 3),
+)
 @settings(max_examples=300, deadline=None)
 def test_rounding_down_keeps_whole_tenths_and_never_exceeds_the_input_by_more_than_the_epsilon(
     tenths: int, per: float, nudge: int
@@ -239,7 +303,6 @@ def test_rounding_down_keeps_whole_tenths_and_never_exceeds_the_input_by_more_th
     limit = float(floor_to_step(power_w / per))
     assert limit * per <= power_w * SLACK
     assert limit == tenths / 10, "a few ulps off a whole tenth still floors to that tenth"
-
 
 
 def brute_force_loss(starts: list[int], limits: list[float], budget: int) -> float:
@@ -255,7 +318,8 @@ def brute_force_loss(starts: list[int], limits: list[float], budget: int) -> flo
 
 @given(
     limits=st.lists(st.integers(0, 30).map(lambda k: k / 2), min_size=1, max_size=8).filter(
-        lambda ls: all(a != b for a, b in itertools.pairwise(ls))),
+        lambda ls: all(a != b for a, b in itertools.pairwise(ls))
+    ),
     durations=st.lists(st.integers(1, 2000), min_size=8, max_size=8),
     budget=st.integers(1, 8),
 )
