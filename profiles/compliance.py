@@ -118,8 +118,10 @@ def assess_compliance(
     assert expected.start_date_time is not None  # build_profile always sets it
     expected_steps = profile_steps(expected, anchor=expected.start_date_time, ref=start)
     assert expected_steps is not None  # build_profile always sends at least one period
-    tail_s = failsafe_time(start, slot_s=slot_s, n_slots=len(plan), settings=settings) - as_utc(start)
-    tail_from = tail_s.total_seconds()
+    grid_start = as_utc(start)
+    tail_from = (
+        failsafe_time(grid_start, slot_s=slot_s, n_slots=len(plan), settings=settings) - grid_start
+    ).total_seconds()
 
     cuts = np.concatenate(
         (

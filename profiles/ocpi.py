@@ -51,7 +51,8 @@ def to_ocpi_datetime(value: datetime) -> datetime:
 class OcpiObject(msgspec.Struct, omit_defaults=True):
     """Base of every OCPI object: every DateTime field is normalised to UTC on creation and decode.
 
-    Subclasses must repeat `kw_only=True` (msgspec does not inherit it; `omit_defaults` is).
+    Subclasses must repeat `kw_only=True` (msgspec does not inherit it; `omit_defaults` is). A
+    subclass that defines its own `__post_init__` must call `super().__post_init__()`.
     """
 
     def __post_init__(self) -> None:

@@ -171,3 +171,10 @@ def test_the_verdict_values_are_their_names() -> None:
         "UNDER_PLAN": "UNDER_PLAN",
         "NO_OVERLAP": "NO_OVERLAP",
     }
+
+
+def test_a_naive_grid_start_is_read_as_utc() -> None:
+    naive = datetime(2024, 1, 1, 10, 0)  # noqa: DTZ001
+    result = judge(active(START, (0, 16.0), (1800, 8.0)), start=naive)
+    assert result.verdict is ComplianceVerdict.COMPLIANT
+    assert result.applied_w == PLAN
