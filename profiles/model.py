@@ -22,6 +22,11 @@ _POWER_TYPES: dict[str, tuple[Literal[1, 2, 3], bool]] = {
 }
 
 
+def _non_negative_or_none(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative finite number or None, got {value!r}")
+
+
 def _positive_or_none(name: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive finite number or None, got {value!r}")
@@ -56,7 +61,9 @@ class ElectricalFacts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             raise ValueError(f"phases must be 1, 2 or 3, got {self.phases!r}")
         if not (math.isfinite(self.voltage_v) and self.voltage_v > 0):
             raise ValueError(f"voltage_v must be positive, got {self.voltage_v!r}")
-        for name in ("max_amperage_a", "max_electric_power_w", "min_current_a", "min_power_w"):
+        for name in ("max_amperage_a", "max_electric_power_w"):  # 0: the EVSE cannot charge
+            _non_negative_or_none(name, getattr(self, name))
+        for name in ("min_current_a", "min_power_w"):
             _positive_or_none(name, getattr(self, name))
 
     @property
