@@ -18,8 +18,10 @@ from litestar.types import ControllerRouterHandler
 from scsp import __version__
 from scsp.config import Config
 from scsp.cpo_client import OcpiClient
+from scsp.events import SiteEvents
 from scsp.ocpi.credentials import CredentialsController
 from scsp.ocpi.platform import Platform
+from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
 from scsp.ocpi.transport import OcpiEdge, caller_of, exception_response, ocpi_guard
 from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, Role
 from scsp.ocpi.versions import VersionsController
@@ -31,6 +33,8 @@ log = logging.getLogger("scsp.app")
 SCSP_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (
     # credentials: "the role is irrelevant" (ocpi-notes §2); SENDER is the advised value for one's own.
     ("credentials", InterfaceRole.SENDER, "credentials"),
+    ("sessions", InterfaceRole.RECEIVER, "sessions"),
+    ("locations", InterfaceRole.RECEIVER, "locations"),
 )
 
 
@@ -135,8 +139,8 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
     return build_platform_app(
         platform=scsp_platform(config),
         store=store,
-        ocpi_handlers=[],
-        state={"config": config},
+        ocpi_handlers=[SessionsReceiver, LocationsReceiver],
+        state={"config": config, "events": SiteEvents()},
         max_body_bytes=config.http.max_body_bytes,
         connect_timeout_s=config.http.connect_timeout_s,
         request_timeout_s=config.http.request_timeout_s,

@@ -50,3 +50,191 @@ def m001_parties_and_tokens(db: Database) -> None:
         """
     )
     db.execute("CREATE INDEX tokens_party ON tokens (party)")
+
+
+@migrations()
+def m002_charging(db: Database) -> None:
+    """Locations, sessions, preferences, grid settings and signals, plans, commands, readback, API keys."""
+    statements = [
+        # A Location as pushed/pulled (the whole JSON document), keyed per connection and owner.
+        """CREATE TABLE locations (
+            party INTEGER NOT NULL REFERENCES parties (id),
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            time_zone TEXT,
+            last_updated INTEGER NOT NULL,
+            PRIMARY KEY (party, country_code, party_id, id)
+        ) STRICT""",
+        # Derived from the location document on every write (same transaction): the EVSE facts
+        # the planner needs, without parsing documents each cycle.
+        """CREATE TABLE evses (
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            location_id TEXT NOT NULL,
+            uid TEXT NOT NULL,
+            status TEXT NOT NULL,
+            capable INTEGER NOT NULL,
+            power_type TEXT NOT NULL,
+            phases INTEGER NOT NULL,
+            voltage_v REAL NOT NULL,
+            max_amperage_a REAL NOT NULL,
+            max_power_w REAL NOT NULL,
+            PRIMARY KEY (party, country_code, party_id, location_id, uid)
+        ) STRICT""",
+        """CREATE TABLE sessions (
+            party INTEGER NOT NULL REFERENCES parties (id),
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            status TEXT NOT NULL,
+            location_id TEXT NOT NULL,
+            evse_uid TEXT NOT NULL,
+            connector_id TEXT NOT NULL,
+            kwh REAL NOT NULL,
+            start_ts INTEGER NOT NULL,
+            end_ts INTEGER,
+            last_updated INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            PRIMARY KEY (party, country_code, party_id, id)
+        ) STRICT""",
+        "CREATE INDEX sessions_status ON sessions (status, location_id)",
+        "CREATE INDEX sessions_updated ON sessions (last_updated)",
+        # What we know about controlling a session: last profile sent/accepted, backoff, control.
+        """CREATE TABLE session_control (
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            controllable INTEGER NOT NULL DEFAULT 1,
+            reason TEXT,
+            sent_profile TEXT,
+            sent_at INTEGER,
+            accepted_profile TEXT,
+            accepted_at INTEGER,
+            backoff_until INTEGER,
+            too_often INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (party, country_code, party_id, session_id)
+        ) STRICT""",
+        """CREATE TABLE preferences (
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            profile_type TEXT NOT NULL,
+            departure_ts INTEGER,
+            energy_kwh REAL,
+            discharge_allowed INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (country_code, party_id, session_id)
+        ) STRICT""",
+        """CREATE TABLE site_settings (
+            site_id TEXT PRIMARY KEY,
+            import_limit_w REAL,
+            phase_limit_a REAL,
+            voltage_v REAL,
+            failsafe_w REAL,
+            phase_assignment TEXT NOT NULL DEFAULT '{}',
+            updated_at INTEGER NOT NULL
+        ) STRICT""",
+        """CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('import_limit', 'price', 'carbon')),
+            source TEXT NOT NULL,
+            start_ts INTEGER NOT NULL,
+            end_ts INTEGER NOT NULL,
+            value REAL NOT NULL,
+            expires_ts INTEGER NOT NULL,
+            submitted_at INTEGER NOT NULL,
+            CHECK (end_ts > start_ts)
+        ) STRICT""",
+        "CREATE INDEX signals_site ON signals (site_id, kind, end_ts)",
+        """CREATE TABLE plans (
+            id INTEGER PRIMARY KEY,
+            site_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            start_ts INTEGER NOT NULL,
+            slot_s INTEGER NOT NULL,
+            n_slots INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            path TEXT NOT NULL,
+            limit_w TEXT NOT NULL,
+            site_power_w TEXT NOT NULL,
+            fixed_load_w TEXT NOT NULL,
+            detail TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX plans_site ON plans (site_id, created_at)",
+        """CREATE TABLE plan_sessions (
+            plan INTEGER NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            controllable INTEGER NOT NULL,
+            power_w TEXT NOT NULL,
+            energy_kwh REAL NOT NULL,
+            shortfall_kwh REAL NOT NULL,
+            profile TEXT,
+            PRIMARY KEY (plan, party, country_code, party_id, session_id)
+        ) STRICT""",
+        # Every ChargingProfiles request we made; recorded before it is sent.
+        """CREATE TABLE commands (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('set', 'get', 'clear')),
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            plan INTEGER,
+            profile TEXT,
+            state TEXT NOT NULL,
+            response TEXT,
+            result TEXT,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            responded_at INTEGER,
+            timeout_at INTEGER,
+            result_at INTEGER
+        ) STRICT""",
+        "CREATE INDEX commands_session ON commands (party, country_code, party_id, session_id, created_at)",
+        "CREATE INDEX commands_state ON commands (state, timeout_at)",
+        """CREATE TABLE active_profiles (
+            id INTEGER PRIMARY KEY,
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            received_at INTEGER NOT NULL,
+            doc TEXT NOT NULL,
+            plan INTEGER,
+            verdict TEXT,
+            worst_excess_w REAL,
+            compliance REAL,
+            detail TEXT
+        ) STRICT""",
+        "CREATE INDEX active_profiles_session ON active_profiles (party, country_code, party_id, session_id, id)",
+        """CREATE TABLE api_keys (
+            id INTEGER PRIMARY KEY,
+            hash TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('aggregator', 'dso', 'admin')),
+            sites TEXT NOT NULL DEFAULT '[]',
+            label TEXT,
+            created_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        ) STRICT""",
+        # Per party: when we last pulled, whether it is reachable, whether it needs a resync.
+        """CREATE TABLE sync_state (
+            party INTEGER PRIMARY KEY REFERENCES parties (id),
+            sessions_pulled_at INTEGER,
+            locations_pulled_at INTEGER,
+            unreachable_since INTEGER,
+            needs_resync INTEGER NOT NULL DEFAULT 1
+        ) STRICT""",
+    ]
+    for statement in statements:
+        db.execute(statement)

@@ -91,3 +91,27 @@ def token_header(token: str, *, raw: bool = False) -> dict[str, str]:
     """An OCPI Authorization header (Base64 unless raw)."""
     value = token if raw else base64.b64encode(token.encode()).decode()
     return {"Authorization": f"Token {value}"}
+
+
+def register_party(store: Store, country_code: str = "NL", party_id: str = "CPA", *, role: str = "CPO",
+                   endpoints: list[Any] | None = None, token_out: str = "peer-token",
+                   versions_url: str = "http://127.0.0.1:9/versions") -> tuple[str, Any]:
+    """A registered party created directly in the store; returns the token it calls us with and the party."""
+    import time
+
+    from scsp.models import PartyStatus, TokenKind
+    from scsp.ocpi.types import BusinessDetails, CredentialsRole, Role
+
+    token = f"tok-{country_code}{party_id}-{time.monotonic_ns()}"
+    party = store.create_party(status=PartyStatus.INVITED, role=role, country_code=country_code,
+                               party_id=party_id, token=token, token_kind=TokenKind.C, now=int(time.time()))
+    credentials_role = CredentialsRole(role=Role(role), country_code=country_code, party_id=party_id,
+                                       business_details=BusinessDetails(name=party_id))
+    party = store.complete_registration(
+        party.id, roles=[credentials_role], identity=credentials_role, versions_url=versions_url,
+        version="2.2.1", version_url=versions_url.rsplit("/", 1)[0] + "/2.2.1", endpoints=endpoints or [],
+        token_out=token_out, token_base64=True, new_token=None, now=int(time.time()))
+    return token, party
+
+
+EXAMPLES = Path(__file__).parent / "fixtures" / "ocpi-2.2.1"
