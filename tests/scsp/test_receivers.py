@@ -142,7 +142,7 @@ def test_bad_location_updates_are_refused_whole(service: Running, http: httpx.Cl
                            json={"status": "EXPLODED", "last_updated": "2030-01-01T00:00:00Z"}, headers=auth)
     assert bad_value.json()["status_code"] == 2001
     assert http.get(location_url(service, "LOC1", uid), headers=auth).json()["data"]["status"] == "AVAILABLE"
-    unknown = http.put(location_url(service, "NOPE", "E1"), json=location["evses"][0], headers=auth)
+    unknown = http.put(location_url(service, "NOPE", uid), json=location["evses"][0], headers=auth)
     assert unknown.status_code == 404 and unknown.json()["status_code"] == 2003
     # The spec's own "add EVSE" example lacks the connectors' required power fields: refused, not stored.
     add = dict(example("location_put_example_add_evse.json"), uid="9999")
