@@ -1,0 +1,145 @@
+"""The objective: four priorities folded into one cost vector by weights of decreasing magnitude.
+
+Minimised, per column (every term is per kWh or per kWh-equivalent, so they compare):
+
+    power p[i, t] (kW):        (-W_energy + W_PREFERENCE * pref[i, t] + W_ORDER * order[i, t]) * slot_h
+    shortfall s[i, k] (kWh):   W_fairness * (2k + 1) / K
+    switching u[i, t] (kW):    W_SWITCHING * slot_h
+
+Why the magnitudes keep the priorities (D is the most energy the limits allow in total):
+
+* Energy over everything. Going from an energy-maximal plan to ours can change the lower terms by
+  at most 4 * W_fairness * D (the fairness penalty has slope < 2 per kWh of shortfall, and the two
+  plans' shortfalls differ by at most 2D in total), W_PREFERENCE * D (pref is 0..1 per kWh),
+  2 * W_ORDER * D (order is 0..2) and W_SWITCHING * D (a session's increases never exceed its
+  energy). W_energy is 2,000 times their sum, so the LP never gives up more than 1/2000 = 0.05 %
+  of D for them (the contract allows 0.1 %).
+* Fairness over preferences. Moving d kWh between two sessions whose shortfalls lie in different
+  segments changes the fairness penalty by at least W_fairness * 2/K * d, and everything below by
+  at most (W_PREFERENCE + 2 * W_ORDER + 2 * W_SWITCHING) * d. W_fairness is K times that sum: a
+  margin of 2.
+* Preferences over smoothness. Shifting d kWh to a slot whose preference is lower by dc gains
+  W_PREFERENCE * dc * d and adds at most W_SWITCHING * d of power increase and 2 * W_ORDER * d of
+  order cost, so a shift pays when the preference improves by more than about 1-3 % of its range
+  (1-3 % of the day's price spread for CHEAP); smaller gains are not worth a switch.
+
+Preference per slot (`pref`, 0..1; a missing signal makes its term vanish; early[t] = (t + 1) / T):
+
+* FAST: early[t], as early as possible.
+* CHEAP: price normalised over the horizon.
+* GREEN: carbon intensity normalised over the horizon.
+* REGULAR: 0.8 * early[t] + 0.1 * price + 0.1 * carbon: early first, but it waits up to about a
+  tenth of the horizon (2.4 h of 24 h) to reach the cheapest or greenest slot.
+
+Signals are normalised to 0..1 ((x - min) / (max - min), 0 when flat) so a preference weighs the
+same on every site whatever the currency.
+
+The order term breaks the ties the preferences leave, which an LP otherwise resolves arbitrarily
+(sessions of one profile type competing for the same slots get interleaved: on, off, on).
+order[i, t] = (1 + rank[i]) * early[t], with rank[i] in 0..1 and 1 for the earliest departure
+(then earliest arrival, then problem order). Every session prefers earlier slots, those leaving
+sooner more strongly, so between two sessions the cheaper one of any exchange of slots is always
+"the one leaving sooner charges first": their allocations come out as contiguous blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.arrays import PROFILE_CODES, FloatArray, SiteArrays
+from optimizer.constraints import Columns
+from optimizer.model import ProfileType
+
+__all__ = [
+    "REGULAR_EARLY",
+    "REGULAR_SIGNAL",
+    "W_ORDER",
+    "W_PREFERENCE",
+    "W_SWITCHING",
+    "Weights",
+    "cost_vector",
+    "order",
+    "preference",
+]
+
+# Cost of 1 kW of power increase held for one slot, per hour (1/kWh): the unit of the scale.
+W_SWITCHING = 1.0
+# Weight of the session-order tie-break (1/kWh): like switching, it only decides between plans the
+# preferences rate within a few percent of each other.
+W_ORDER = 1.0
+# Cost of the full 0..1 preference range per kWh (1/kWh): 100x switching, see the module docstring.
+W_PREFERENCE = 100.0
+# REGULAR's mix of earliness and the price and carbon signals (dimensionless, sums to 1).
+REGULAR_EARLY = 0.8
+REGULAR_SIGNAL = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """The weights (1/kWh) for K fairness segments; see the module docstring for the derivation."""
+
+    energy: float
+    fairness: float
+    preference: float
+    order: float
+    switching: float
+
+    @classmethod
+    def for_segments(cls, segments: int) -> Weights:
+        """Weights that keep the strict priorities with `segments` fairness segments."""
+        below = W_PREFERENCE + 2.0 * W_ORDER + 2.0 * W_SWITCHING
+        fairness = segments * below
+        energy = 2000.0 * (4.0 * fairness + W_PREFERENCE + 2.0 * W_ORDER + W_SWITCHING)
+        return cls(energy=energy, fairness=fairness, preference=W_PREFERENCE, order=W_ORDER, switching=W_SWITCHING)
+
+
+def _normalised(signal: FloatArray | None, n_slots: int) -> FloatArray:
+    """Scale a signal to 0..1 over the horizon; zeros when missing or flat."""
+    if signal is None:
+        return np.zeros(n_slots)
+    low, high = float(signal.min()), float(signal.max())
+    if high - low <= 1e-12 * max(abs(high), abs(low), 1.0):
+        return np.zeros(n_slots)
+    return np.asarray((signal - low) / (high - low), dtype=np.float64)
+
+
+def _early(n_slots: int) -> FloatArray:
+    """early[t] = (t + 1) / T: 1/T for the first slot, 1 for the last."""
+    return (np.arange(n_slots, dtype=np.float64) + 1.0) / n_slots
+
+
+def preference(arrays: SiteArrays) -> FloatArray:
+    """(P,) the preference cost (0..1, dimensionless) of one kWh in each pair."""
+    n_slots = arrays.n_slots
+    early = _early(n_slots)
+    price = _normalised(arrays.price_per_kwh, n_slots)
+    co2 = _normalised(arrays.co2_g_per_kwh, n_slots)
+    table = np.empty((len(PROFILE_CODES), n_slots))  # one row per profile code
+    table[PROFILE_CODES[ProfileType.FAST]] = early
+    table[PROFILE_CODES[ProfileType.CHEAP]] = price
+    table[PROFILE_CODES[ProfileType.GREEN]] = co2
+    table[PROFILE_CODES[ProfileType.REGULAR]] = REGULAR_EARLY * early + REGULAR_SIGNAL * (price + co2)
+    return np.asarray(table[arrays.profile[arrays.pair_session], arrays.pair_slot], dtype=np.float64)
+
+
+def order(arrays: SiteArrays) -> FloatArray:
+    """(P,) the tie-break cost (0..2, dimensionless) of one kWh in each pair: (1 + rank) * early."""
+    n = arrays.n_sessions
+    by_departure = np.lexsort((np.arange(n), arrays.first_slot, arrays.end_slot))
+    rank = np.empty(n)
+    rank[by_departure] = np.linspace(1.0, 0.0, n) if n > 1 else 1.0
+    return np.asarray((1.0 + rank[arrays.pair_session]) * _early(arrays.n_slots)[arrays.pair_slot])
+
+
+def cost_vector(arrays: SiteArrays, cols: Columns) -> FloatArray:
+    """The LP's cost vector c (minimised), laid out as `cols`."""
+    w = Weights.for_segments(cols.n_segments)
+    c = np.empty(cols.total)
+    c[: cols.n_pairs] = (-w.energy + w.preference * preference(arrays) + w.order * order(arrays)) * arrays.slot_h
+    k = cols.n_segments
+    slopes = (2.0 * np.arange(k) + 1.0) / k
+    c[cols.shortfall_start : cols.switch_start] = np.tile(w.fairness * slopes, cols.n_sessions)
+    c[cols.switch_start :] = w.switching * arrays.slot_h
+    return c

@@ -1,0 +1,384 @@
+"""Build the site LP, solve it with HiGHS (scipy), check the result, and fall back when needed.
+
+`solve(problem, options) -> Plan` is the one entry point. Route:
+
+* no minimum rates: the LP (`scipy.optimize.linprog`, HiGHS dual simplex, or interior point with
+  crossover for large problems) -> OPTIMAL (path LP);
+* minimum rates, at most `milp_max_variables` of them: `scipy.optimize.milp` with semi-continuous
+  power variables (p = 0 or min_kw <= p <= max) under `milp_time_limit_s` -> OPTIMAL (path MILP),
+  or its incumbent at the time limit -> FEASIBLE (path MILP-incumbent);
+* minimum rates otherwise, or when the MILP has nothing usable: the LP relaxation, every power
+  below its minimum rounded down to 0 (this never breaks a limit: every limit is an upper bound on
+  a sum of non-negative powers), then the LP solved again with that on/off pattern fixed (powers
+  still on get the minimum as lower bound) -> FEASIBLE (path LP+repair);
+* anything that fails, raises, or yields a plan the checker rejects: the FALLBACK equal share.
+
+Every candidate plan goes through `optimizer.check.violations` before it is returned; the solver
+status alone is never trusted, and a missing `res.x` is a failed route, not an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from optimizer.arrays import FloatArray, SiteArrays, site_arrays
+from optimizer.check import violations
+from optimizer.constraints import (
+    Columns,
+    RowBlock,
+    circuit_power_limit,
+    evse_shared_limit,
+    phase_current_limit,
+    session_energy,
+    site_power_limit,
+    switching,
+    switching_pairs,
+)
+from optimizer.fallback import equal_share
+from optimizer.model import (
+    ObjectiveTerms,
+    Plan,
+    SessionPlan,
+    SiteProblem,
+    SolveOptions,
+    SolvePath,
+    SolveStats,
+    SolveStatus,
+)
+from optimizer.objective import cost_vector
+from optimizer.validate import validate_problem
+
+__all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve"]
+
+# Powers below this are solver noise and become exactly 0 (kW): 1 mW, a millionth of the smallest
+# charger and far below what a charging profile (0.1 A or 0.1 W steps) can express.
+NOISE_KW = 1e-6
+
+# scipy status codes of linprog and milp (scipy docs): 0 optimal, 1 iteration or time limit.
+_OPTIMAL, _LIMIT = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class LinearProgram:
+    """The assembled LP: minimise c @ x, a_ub @ x <= b_ub, a_eq @ x == b_eq, lb <= x <= ub."""
+
+    cols: Columns
+    c: FloatArray
+    a_ub: sp.csr_array
+    b_ub: FloatArray
+    a_eq: sp.csr_array
+    b_eq: FloatArray
+    lb: FloatArray
+    ub: FloatArray
+    blocks: tuple[RowBlock, ...]
+
+    @property
+    def n_rows(self) -> int:
+        """Number of constraint rows."""
+        return int(self.a_ub.shape[0] + self.a_eq.shape[0])
+
+
+def _stack(blocks: list[RowBlock], n_cols: int) -> sp.csr_array:
+    """The blocks' matrices on top of each other (an empty (0, n_cols) matrix for none)."""
+    if not blocks:
+        return sp.csr_array((0, n_cols))
+    return sp.csr_array(sp.vstack([b.matrix for b in blocks], format="csr"))
+
+
+def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
+    """Assemble the LP of a site (minimum rates excluded): columns, cost, named rows, bounds."""
+    explicit_smoothing = options.smoothing and arrays.n_pairs <= options.smoothing_max_pairs
+    switch = switching_pairs(arrays) if explicit_smoothing else np.zeros(0, dtype=np.int64)
+    cols = Columns(
+        n_pairs=arrays.n_pairs,
+        n_sessions=arrays.n_sessions,
+        n_segments=options.fairness_segments,
+        n_switch=int(switch.size),
+    )
+    upper_blocks = [
+        site_power_limit(arrays, cols),
+        circuit_power_limit(arrays, cols),
+        phase_current_limit(arrays, cols),
+        evse_shared_limit(arrays, cols),
+    ]
+    if explicit_smoothing:
+        upper_blocks.append(switching(arrays, cols, switch))
+    upper_blocks = [b for b in upper_blocks if b.n_rows]
+    energy = session_energy(arrays, cols)
+    lb = np.zeros(cols.total)
+    ub = np.full(cols.total, np.inf)
+    ub[: cols.n_pairs] = arrays.pair_ub_kw
+    ub[cols.shortfall_start : cols.switch_start] = np.repeat(arrays.reach_kwh / cols.n_segments, cols.n_segments)
+    return LinearProgram(
+        cols=cols,
+        c=cost_vector(arrays, cols),
+        a_ub=_stack(upper_blocks, cols.total),
+        b_ub=np.concatenate([b.upper for b in upper_blocks]) if upper_blocks else np.zeros(0),
+        a_eq=energy.matrix,
+        b_eq=energy.upper,
+        lb=lb,
+        ub=ub,
+        blocks=(*upper_blocks, energy),
+    )
+
+
+def _lp(lp: LinearProgram, lb: FloatArray, ub: FloatArray, options: SolveOptions) -> tuple[int, FloatArray | None, str]:
+    """Solve the LP with HiGHS through `linprog`; return (scipy status, x or None, message)."""
+    method = "highs-ipm" if lp.cols.total >= options.ipm_min_columns else "highs-ds"
+    res = linprog(
+        lp.c,
+        A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
+        b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
+        A_eq=lp.a_eq,
+        b_eq=lp.b_eq,
+        bounds=np.stack([lb, ub], axis=1),
+        method=method,
+        options={"time_limit": options.lp_time_limit_s},
+    )
+    x = None if res.x is None else np.asarray(res.x, dtype=np.float64)
+    return int(res.status), x, str(res.message)
+
+
+def _milp(
+    lp: LinearProgram, lb: FloatArray, integrality: npt.NDArray[np.uint8], options: SolveOptions
+) -> tuple[int, FloatArray | None, str]:
+    """Solve the MILP with HiGHS through `milp`; return (scipy status, x or None, message)."""
+    constraints = [LinearConstraint(lp.a_eq, lp.b_eq, lp.b_eq)]
+    if lp.a_ub.shape[0]:
+        constraints.append(LinearConstraint(lp.a_ub, -np.inf, lp.b_ub))
+    res = milp(
+        lp.c,
+        integrality=integrality,
+        bounds=Bounds(lb, lp.ub),
+        constraints=constraints,
+        options={"time_limit": options.milp_time_limit_s, "mip_rel_gap": options.milp_rel_gap},
+    )
+    x = None if res.x is None else np.asarray(res.x, dtype=np.float64)
+    return int(res.status), x, str(res.message)
+
+
+def _power(arrays: SiteArrays, pairs_kw: FloatArray | None) -> FloatArray | None:
+    """The (N, T) power matrix of the pair powers of a solution, cleaned of solver noise."""
+    if pairs_kw is None or pairs_kw.shape[0] < arrays.n_pairs or not np.isfinite(pairs_kw[: arrays.n_pairs]).all():
+        return None
+    p = np.clip(pairs_kw[: arrays.n_pairs], 0.0, arrays.pair_ub_kw)
+    p[p < NOISE_KW] = 0.0
+    power = np.zeros((arrays.n_sessions, arrays.n_slots))
+    power[arrays.pair_session, arrays.pair_slot] = p
+    return power
+
+
+def jain_index(served: FloatArray) -> float | None:
+    """Jain's fairness index (sum x)^2 / (n * sum x^2) of served fractions; None if all are 0."""
+    square = float(np.sum(served**2))
+    if served.size == 0 or square <= 0.0:
+        return None
+    return float(np.sum(served) ** 2 / (served.size * square))
+
+
+def plan_from_power(
+    problem: SiteProblem,
+    arrays: SiteArrays,
+    power_kw: FloatArray,
+    *,
+    status: SolveStatus,
+    path: SolvePath,
+    stats: SolveStats,
+    warnings: list[str],
+) -> Plan:
+    """Wrap an (N, T) power matrix that passed the checks into a `Plan`."""
+    energy = power_kw.sum(axis=1) * arrays.slot_h
+    shortfall = np.maximum(arrays.need_kwh - energy, 0.0)
+    site_kw = power_kw.sum(axis=0)
+    has_need = arrays.need_kwh > 0
+    served = np.minimum(energy[has_need] / arrays.need_kwh[has_need], 1.0)
+    # Switching counts increases from one present slot to the next, not the start at arrival.
+    increases = np.maximum(np.diff(power_kw, axis=1), 0.0)
+    after_first = np.arange(1, arrays.n_slots)[None, :] > arrays.first_slot[:, None]
+    slot_energy = site_kw * arrays.slot_h
+    objective = ObjectiveTerms(
+        delivered_kwh=float(energy.sum()),
+        need_kwh=float(arrays.need_kwh.sum()),
+        reachable_kwh=float(arrays.reach_kwh.sum()),
+        cost=None if arrays.price_per_kwh is None else float(slot_energy @ arrays.price_per_kwh),
+        co2_g=None if arrays.co2_g_per_kwh is None else float(slot_energy @ arrays.co2_g_per_kwh),
+        switching_kw=float(np.sum(increases[after_first])),
+    )
+    sessions = tuple(
+        SessionPlan(
+            id=s.id,
+            power_kw=tuple(power_kw[i].tolist()),
+            energy_kwh=float(energy[i]),
+            shortfall_kwh=float(shortfall[i]),
+        )
+        for i, s in enumerate(problem.sessions)
+    )
+    return Plan(
+        status=status,
+        sessions=sessions,
+        site_power_kw=tuple(site_kw.tolist()),
+        stats=stats,
+        path=path,
+        jain_index=jain_index(served),
+        warnings=tuple(warnings),
+        objective=objective,
+        start=problem.start,
+        slot_minutes=problem.slot_minutes,
+    )
+
+
+class _Routes:
+    """The solver routes of one solve, sharing the LP and collecting warnings."""
+
+    def __init__(self, arrays: SiteArrays, lp: LinearProgram, options: SolveOptions) -> None:
+        self.arrays = arrays
+        self.lp = lp
+        self.options = options
+        self.warnings: list[str] = []
+
+    def checked(self, power: FloatArray | None, route: str) -> FloatArray | None:
+        """`power` if it passes every hard check, else None (with a warning naming the breach)."""
+        if power is None:
+            return None
+        broken = violations(self.arrays, power)
+        if broken:
+            self.warnings.append(f"{route} result rejected by the plan check: " + "; ".join(broken))
+            return None
+        return power
+
+    def relaxation(self) -> FloatArray | None:
+        """The LP without minimum rates: its solution vector, or None (with a warning)."""
+        status, x, message = _lp(self.lp, self.lp.lb, self.lp.ub, self.options)
+        if status != _OPTIMAL or x is None:
+            self.warnings.append(f"LP solver gave no optimum (status {status}: {message})")
+            return None
+        return x
+
+    def lp_plan(self) -> FloatArray | None:
+        """The checked LP plan (no minimum rates in the problem)."""
+        x = self.relaxation()
+        return self.checked(_power(self.arrays, x), "LP")
+
+    def milp(self) -> tuple[FloatArray | None, bool]:
+        """The checked MILP plan with semi-continuous minimum rates, and whether it is proven optimal."""
+        lp, arrays = self.lp, self.arrays
+        n_pairs = lp.cols.n_pairs
+        pair_min = arrays.min_kw[arrays.pair_session]
+        semi = np.flatnonzero(pair_min > 0)
+        integrality = np.zeros(lp.cols.total, dtype=np.uint8)
+        integrality[semi] = 2  # semi-continuous: 0, or between its bounds
+        lb = lp.lb.copy()
+        lb[semi] = pair_min[semi]
+        status, x, message = _milp(lp, lb, integrality, self.options)
+        if x is None or status not in (_OPTIMAL, _LIMIT):
+            self.warnings.append(f"MILP found no solution (status {status}: {message})")
+            return None, False
+        if status == _LIMIT:
+            self.warnings.append(f"MILP stopped at its limit; using its incumbent ({message})")
+        power = _power(arrays, x[:n_pairs])
+        return self.checked(power, "MILP"), status == _OPTIMAL
+
+    def repair(self) -> FloatArray | None:
+        """LP relaxation, powers below their minimum rounded down to 0, then re-solved with that pattern."""
+        lp, arrays = self.lp, self.arrays
+        x = self.relaxation()
+        if x is None:
+            return None
+        n_pairs = lp.cols.n_pairs
+        pair_min = arrays.min_kw[arrays.pair_session]
+        p = np.clip(x[:n_pairs], 0.0, arrays.pair_ub_kw)
+        off = p < np.maximum(pair_min, NOISE_KW)
+        rounded = np.where(off, 0.0, p)
+        lb, ub = lp.lb.copy(), lp.ub.copy()
+        ub[:n_pairs][off] = 0.0
+        lb[:n_pairs][~off] = pair_min[~off]
+        status, x2, message = _lp(lp, lb, ub, self.options)
+        if status == _OPTIMAL and x2 is not None:
+            resolved = x2[:n_pairs].copy()
+            # The re-solve respects the minimum on every pair that is on; keep noise from undoing it.
+            resolved[~off] = np.maximum(resolved[~off], pair_min[~off])
+            power = self.checked(_power(arrays, resolved), "LP+repair re-solve")
+            if power is not None:
+                return power
+        else:
+            self.warnings.append(f"repair re-solve gave no optimum (status {status}: {message}); using the rounded LP")
+        return self.checked(_power(arrays, rounded), "LP+repair")
+
+
+def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
+    """Plan one site: the best plan within every hard limit, or the safe equal share.
+
+    Args:
+        problem: The site, its sessions and signals (validated here).
+        options: Solver limits; `SolveOptions()` when None.
+
+    Returns:
+        A plan that passed every hard check. `status` says how it was obtained (OPTIMAL,
+        FEASIBLE, FALLBACK), `path` by which route, `warnings` what the caller should know.
+
+    Raises:
+        ProblemError: The problem is malformed (the message names the field).
+        ValueError: `options.fairness_segments` is below 1.
+    """
+    options = options if options is not None else SolveOptions()
+    if options.fairness_segments < 1:
+        raise ValueError(f"fairness_segments must be >= 1, got {options.fairness_segments}")
+    validate_problem(problem)
+
+    t0 = time.perf_counter()
+    arrays = site_arrays(problem)
+    lp = build(arrays, options)
+    build_s = time.perf_counter() - t0
+    warnings = list(arrays.warnings)
+
+    def finish(power: FloatArray, status: SolveStatus, path: SolvePath) -> Plan:
+        stats = SolveStats(
+            build_s=build_s, solve_s=time.perf_counter() - t1, variables=lp.cols.total, constraints=lp.n_rows
+        )
+        return plan_from_power(problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings)
+
+    t1 = time.perf_counter()
+    if arrays.n_pairs == 0:  # nobody can draw power: the zero plan is the optimum
+        return finish(np.zeros((arrays.n_sessions, arrays.n_slots)), SolveStatus.OPTIMAL, SolvePath.LP)
+
+    routes = _Routes(arrays, lp, options)
+    n_semi = int(np.count_nonzero(arrays.min_kw[arrays.pair_session] > 0))
+    try:
+        if n_semi == 0:
+            power = routes.lp_plan()
+            if power is not None:
+                warnings += routes.warnings
+                return finish(power, SolveStatus.OPTIMAL, SolvePath.LP)
+        else:
+            if n_semi <= options.milp_max_variables:
+                power, proven = routes.milp()
+                if power is not None:
+                    warnings += routes.warnings
+                    if proven:
+                        return finish(power, SolveStatus.OPTIMAL, SolvePath.MILP)
+                    return finish(power, SolveStatus.FEASIBLE, SolvePath.MILP_INCUMBENT)
+            else:
+                routes.warnings.append(
+                    f"{n_semi} minimum-rate variables exceed milp_max_variables={options.milp_max_variables}"
+                )
+            power = routes.repair()
+            if power is not None:
+                warnings += routes.warnings
+                return finish(power, SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
+    except Exception as exc:  # noqa: BLE001 - the contract is a plan every cycle, whatever the solver does
+        routes.warnings.append(f"solver raised {type(exc).__name__}: {exc}")
+
+    warnings += routes.warnings
+    power = equal_share(arrays)
+    broken = violations(arrays, power)
+    if broken:  # safe by construction, so a bug; zero power is the one plan that is always valid
+        warnings.append("fallback plan rejected by the plan check, planning zero: " + "; ".join(broken))
+        power = np.zeros_like(power)
+    warnings.append("using the FALLBACK equal-share plan")
+    return finish(power, SolveStatus.FALLBACK, SolvePath.FALLBACK)
