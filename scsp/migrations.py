@@ -235,6 +235,16 @@ def m002_charging(db: Database) -> None:
             unreachable_since INTEGER,
             needs_resync INTEGER NOT NULL DEFAULT 1
         ) STRICT""",
+        # HubClientInfo: what a Hub reports about the parties behind it.
+        """CREATE TABLE client_info (
+            via INTEGER NOT NULL REFERENCES parties (id),
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            status TEXT NOT NULL,
+            last_updated INTEGER NOT NULL,
+            PRIMARY KEY (via, country_code, party_id, role)
+        ) STRICT""",
     ]
     for statement in statements:
         db.execute(statement)

@@ -139,6 +139,9 @@ def test_malformed_bodies_get_an_envelope_and_never_a_server_error(
                                  headers={**token_header(token), "Content-Type": "application/json"})
             if reply.status_code == 405 and kind != "A" and path.endswith("/credentials"):
                 continue  # credentials POST by a registered party is 405 before the body matters
+            if ocpi_status == 2001 and reply.status_code == 404 and "/results/" in path:
+                assert_envelope(reply)  # valid JSON for a result we never asked for: unknown id first
+                continue
             if kind == "A" and not path.endswith("/credentials"):
                 assert reply.status_code == 401, (method, path)  # token A only opens the registration
                 assert_envelope(reply)

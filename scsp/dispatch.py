@@ -1,0 +1,320 @@
+"""Sending plans to CPOs (ChargingProfiles Receiver) and taking their answers (our Sender interface).
+
+mod_charging_profiles.asciidoc: PUT SetChargingProfile, GET ActiveChargingProfile, DELETE; the CPO
+answers synchronously with a ChargingProfileResponse and later POSTs the charge point's result to
+the `response_url` we gave, which carries the command id (ocpi-notes §10.8: the result bodies have
+no type tag, so the URL tells them apart). Every command is recorded before it is sent: the result
+may arrive before the synchronous reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from profiles import ElectricalFacts, assess_compliance, materially_different, resend_due
+from profiles.ocpi import ActiveChargingProfile, ChargingProfile
+from profiles.timeline import profile_steps, value_at
+from scsp import errors
+from scsp.config import Config, join_url
+from scsp.cpo_client import OcpiClient
+from scsp.events import SiteEvents
+from scsp.models import Party
+from scsp.ocpi.objects import (
+    ActiveChargingProfileResult,
+    ChargingProfileResponse,
+    ChargingProfileResponseType,
+    ChargingProfileResult,
+    ChargingProfileResultType,
+    ClearProfileResult,
+    SetChargingProfile,
+)
+from scsp.ocpi.platform import Platform
+from scsp.ocpi.transport import Caller
+from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan
+from scsp.sites import site_id
+from scsp.storage import Store
+
+log = logging.getLogger("scsp.dispatch")
+
+# Backoff after TOO_OFTEN (s), doubling per consecutive refusal: the spec sets no rate, so start at one
+# minute (below the 300 s cycle, so one refusal costs at most one cycle) and cap at an hour.
+TOO_OFTEN_BACKOFF_S = (60, 120, 300, 600, 1800, 3600)
+# Pause after UNKNOWN_SESSION or a rejected request (s): the CPO's session state may lag its push.
+RETRY_AFTER_S = 300
+# Timeout assumed when the CPO's answer carries none we can use (s).
+DEFAULT_TIMEOUT_S = 60
+
+RESULT_TYPES: dict[str, type[msgspec.Struct]] = {
+    "set": ChargingProfileResult,
+    "get": ActiveChargingProfileResult,
+    "clear": ClearProfileResult,
+}
+
+
+def _unix(now: datetime) -> int:
+    return int(now.timestamp())
+
+
+def _key(row: PlanSession) -> SessionKey:
+    return SessionKey(party=row.party, country_code=row.country_code, party_id=row.party_id,
+                      session_id=row.session_id)
+
+
+def limit_now(profile: ChargingProfile | None, now: datetime) -> float:
+    """The limit a profile sets at `now`, in its own unit; inf when it sets none."""
+    if profile is None or profile.start_date_time is None:
+        return float("inf")
+    steps = profile_steps(profile, anchor=profile.start_date_time, ref=now)
+    if steps is None:
+        return float("inf")
+    value = float(value_at(steps, [0.0])[0])
+    return float("inf") if value != value else value
+
+
+class Dispatcher:
+    """Sends SetChargingProfile / GET / DELETE and records what comes back."""
+
+    def __init__(self, *, store: Store, client: OcpiClient, platform: Platform, config: Config,
+                 events: SiteEvents) -> None:
+        self.store = store
+        self.client = client
+        self.platform = platform
+        self.config = config
+        self.events = events
+
+    # -- decisions ------------------------------------------------------------------------------
+    def due(self, row: PlanSession, now: datetime) -> tuple[bool, bool]:
+        """Whether this session's new profile must be sent now, and whether it lowers the limit."""
+        assert row.profile is not None
+        control = self.store.session_control(_key(row))
+        if control.backoff_until is not None and control.backoff_until > _unix(now):
+            return False, False
+        old = control.accepted_profile
+        lowers = limit_now(row.profile, now) < limit_now(old, now)
+        if old is None:
+            return True, lowers
+        if old.charging_rate_unit != row.profile.charging_rate_unit:
+            return True, lowers
+        return (materially_different(old, row.profile, self.config.profiles, now=now)
+                or resend_due(old, self.config.profiles, now=now)), lowers
+
+    async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:
+        """Send every profile that is due; decreases first, then the rest (DESIGN.md step 5)."""
+        lower: list[tuple[Party, PlanSession, int]] = []
+        other: list[tuple[Party, PlanSession, int]] = []
+        skipped = 0
+        for plan in plans:
+            for row in plan.sessions:
+                if not row.controllable or row.profile is None:
+                    continue
+                party = await asyncio.to_thread(self.store.party, row.party)
+                if not party.reachable:
+                    skipped += 1
+                    continue
+                send, lowers = await asyncio.to_thread(self.due, row, now)
+                if send:
+                    (lower if lowers else other).append((party, row, plan.id))
+        outcomes: dict[str, int] = {"skipped": skipped}
+        for batch in (lower, other):
+            results = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
+                                             for p, r, plan_id in batch))
+            for command in results:
+                name = "in_flight" if command is None else (command.response or command.state)
+                outcomes[name] = outcomes.get(name, 0) + 1
+        return outcomes
+
+    # -- requests -------------------------------------------------------------------------------
+    def _receiver_url(self, party: Party, session_id: str) -> str:
+        base = party.endpoint("chargingprofiles", "RECEIVER")
+        if base is None:
+            raise errors.PeerError(f"{party.handle} advertises no chargingprofiles endpoint")
+        # ocpi-notes §10.3: `{url}{session_id}` joined with exactly one slash; the id is used verbatim,
+        # percent-encoded only where a URL needs it.
+        return join_url(base, quote(session_id, safe=""))
+
+    def response_url(self, command_id: str) -> str:
+        """The unique URL the CPO posts this command's result to."""
+        return self.platform.url("chargingprofiles", "results", command_id)
+
+    async def _send(self, kind: str, party: Party, key: SessionKey, now: datetime, *,
+                    profile: ChargingProfile | None = None, plan_id: int | None = None,
+                    duration_s: int | None = None) -> Command | None:
+        command = Command(id=uuid.uuid4().hex, kind=kind, party=party.id, country_code=key.country_code,
+                          party_id=key.party_id, session_id=key.session_id, state="pending",
+                          created_at=_unix(now), plan=plan_id, profile=profile)
+        if not await asyncio.to_thread(self.store.create_command, command):
+            return None  # at most one command in flight per session
+        try:
+            url = self._receiver_url(party, key.session_id)
+            response_url = self.response_url(command.id)
+            if kind == "set":
+                assert profile is not None
+                data, _ = await self.client.call(
+                    party, "PUT", url, data_type=ChargingProfileResponse,
+                    body=SetChargingProfile(charging_profile=profile, response_url=response_url),
+                    routing_to=(key.country_code, key.party_id), correlation_id=command.id)
+            elif kind == "get":
+                # ocpi-notes §10.5: `duration` is required even though the sequence diagram omits it.
+                data, _ = await self.client.call(
+                    party, "GET", url, data_type=ChargingProfileResponse,
+                    params={"duration": str(duration_s or self.config.readback.duration_s),
+                            "response_url": response_url},
+                    routing_to=(key.country_code, key.party_id), correlation_id=command.id)
+            else:
+                data, _ = await self.client.call(
+                    party, "DELETE", url, data_type=ChargingProfileResponse, params={"response_url": response_url},
+                    routing_to=(key.country_code, key.party_id), correlation_id=command.id)
+        except errors.PeerError as exc:
+            await asyncio.to_thread(self._failed, party, command, exc, now)
+            return await asyncio.to_thread(self.store.command, command.id)
+        if data is None:
+            await asyncio.to_thread(self.store.record_failure, command.id, error="no ChargingProfileResponse in reply",
+                                    now=_unix(datetime.now(UTC)))
+            return await asyncio.to_thread(self.store.command, command.id)
+        return await asyncio.to_thread(self._responded, command, data)
+
+    async def send_set(self, party: Party, key: SessionKey, profile: ChargingProfile, plan_id: int | None,
+                       now: datetime) -> Command | None:
+        """PUT SetChargingProfile; None when another command for the session is in flight."""
+        return await self._send("set", party, key, now, profile=profile, plan_id=plan_id)
+
+    async def send_get(self, party: Party, key: SessionKey, now: datetime, duration_s: int | None = None
+                       ) -> Command | None:
+        """GET ActiveChargingProfile (the result comes to our response_url)."""
+        return await self._send("get", party, key, now, duration_s=duration_s)
+
+    async def send_clear(self, party: Party, key: SessionKey, now: datetime) -> Command | None:
+        """DELETE: clear the profile we set on the session."""
+        return await self._send("clear", party, key, now)
+
+    def _failed(self, party: Party, command: Command, exc: errors.PeerError, now: datetime) -> None:
+        self.store.record_failure(command.id, error=exc.message, now=_unix(now))
+        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
+                         session_id=command.session_id)
+        if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
+            # transport_and_format "Offline behaviour": no queueing; resync by GET when it is back.
+            state = self.store.sync_state(party.id)
+            if state.unreachable_since is None:
+                log.warning("CPO unreachable: traffic stops until it answers again",
+                            extra={"party": party.handle, "error": exc.message})
+                self.store.update_sync_state(party.id, unreachable_since=_unix(now), needs_resync=1)
+                for stored in self.store.sessions(party=party.id, statuses=("ACTIVE",))[0]:
+                    s = stored.session
+                    self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+        else:
+            self.store.update_control(key, backoff_until=_unix(now) + RETRY_AFTER_S)
+            log.warning("ChargingProfiles request failed", extra={"party": party.handle, "error": exc.message})
+
+    def _responded(self, command: Command, data: ChargingProfileResponse) -> Command:
+        now = _unix(datetime.now(UTC))
+        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
+                         session_id=command.session_id)
+        control: dict[str, Any] = {}
+        result = data.result
+        if result == ChargingProfileResponseType.ACCEPTED:
+            control = {"too_often": 0, "backoff_until": None}
+        elif result == ChargingProfileResponseType.TOO_OFTEN:
+            count = self.store.session_control(key).too_often
+            control = {"too_often": count + 1,
+                       "backoff_until": now + TOO_OFTEN_BACKOFF_S[min(count, len(TOO_OFTEN_BACKOFF_S) - 1)]}
+        elif result in (ChargingProfileResponseType.NOT_SUPPORTED, ChargingProfileResponseType.REJECTED):
+            if command.kind == "set":
+                # DESIGN.md: a session whose CPO answered NOT_SUPPORTED / REJECTED is planned as fixed load.
+                control = {"controllable": 0, "reason": f"CPO answered {result.value}"}
+            else:
+                control = {"backoff_until": now + RETRY_AFTER_S}
+        elif result == ChargingProfileResponseType.UNKNOWN_SESSION:
+            control = {"backoff_until": now + RETRY_AFTER_S}
+        # ocpi-notes §10.9: `timeout` is required even when not ACCEPTED; only ACCEPTED waits for a result.
+        timeout = data.timeout if data.timeout > 0 else DEFAULT_TIMEOUT_S
+        updated = self.store.record_response(command.id, response=result.value, timeout_s=timeout, now=now,
+                                             control=control)
+        if "controllable" in control:
+            self._replan(command)
+        log.info("ChargingProfiles %s answered %s", command.kind, result.value,
+                 extra={"session": command.session_id, "command": command.id})
+        return updated
+
+    def _replan(self, command: Command) -> None:
+        for stored in self.store.sessions_by_id(command.party, command.session_id):
+            s = stored.session
+            self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+
+    # -- what the CPO sends us ------------------------------------------------------------------
+    def on_result(self, caller: Caller, command_id: str, body: Any, now: datetime) -> None:
+        """A result POSTed to one of our response_urls (bare object or, tolerantly, an envelope)."""
+        command = self.store.command(command_id)
+        if command is None or command.party != caller.party.id:
+            raise errors.NotFound(f"no request {command_id!r} awaits a result from you")
+        if isinstance(body, dict) and "status_code" in body and isinstance(body.get("data"), dict):
+            body = body["data"]  # ocpi-notes §10.7: some peers wrap the result in the envelope
+        try:
+            result = msgspec.convert(body, RESULT_TYPES[command.kind])
+        except msgspec.ValidationError as exc:
+            raise errors.InvalidParameters(str(exc)) from None
+        value: ChargingProfileResultType = result.result  # type: ignore[attr-defined]
+        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
+                         session_id=command.session_id)
+        control: dict[str, Any] = {}
+        if command.kind == "set" and value == ChargingProfileResultType.ACCEPTED:
+            control = {"accepted_profile": command.profile, "accepted_at": _unix(now)}
+        elif command.kind == "set" and value == ChargingProfileResultType.REJECTED:
+            control = {"controllable": 0, "reason": "the charge point rejected the profile"}
+        elif command.kind == "clear" and value == ChargingProfileResultType.ACCEPTED:
+            control = {"accepted_profile": None, "accepted_at": None}
+        self.store.record_result(command_id, result=value.value, now=_unix(now), control=control)
+        if "controllable" in control:
+            self._replan(command)
+        if isinstance(result, ActiveChargingProfileResult) and result.profile is not None \
+                and value == ChargingProfileResultType.ACCEPTED:
+            self.record_active(key, result.profile, source="get", now=now)
+
+    def on_active_push(self, caller: Caller, session_id: str, active: ActiveChargingProfile,
+                       owner: tuple[str, str] | None, now: datetime) -> None:
+        """The CPO's PUT of a session's ActiveChargingProfile (our Sender interface)."""
+        matches = self.store.sessions_by_id(caller.party.id, session_id)
+        if owner is not None:
+            matches = [m for m in matches if (m.session.country_code.upper(), m.session.party_id.upper()) == owner]
+        if not matches:
+            raise errors.NotFound(f"no session {session_id!r}")
+        s = matches[0].session
+        key = SessionKey(party=caller.party.id, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
+                         session_id=s.id)
+        self.record_active(key, active, source="push", now=now)
+
+    def record_active(self, key: SessionKey, active: ActiveChargingProfile, *, source: str, now: datetime) -> None:
+        """Store an ActiveChargingProfile with its compliance against the newest plan of the session."""
+        found = self.store.plan_row(key)
+        verdict = worst = fraction = None
+        detail: dict[str, Any] = {}
+        plan_id = None
+        if found is not None:
+            plan, row = found
+            plan_id = plan.id
+            info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
+                                                       f"{key.session_id}", {})
+            facts = ElectricalFacts(phases=int(info.get("phases", 3)), dc=bool(info.get("dc", False)),
+                                    voltage_v=float(info.get("voltage_v", 230.0)),
+                                    max_electric_power_w=info.get("max_w"))
+            compliance = assess_compliance(
+                active, row.power_w, start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s,
+                facts=facts, failsafe_w=float(info.get("failsafe_w", 0.0)), settings=self.config.profiles)
+            verdict, worst, fraction = (compliance.verdict.value, compliance.worst_excess_w,
+                                        compliance.compliant_fraction)
+            detail = {"first_slot": compliance.first_slot, "applied_w": compliance.applied_w,
+                      "excess_w": compliance.excess_w, "shows_evse_maximum": compliance.shows_evse_maximum}
+        self.store.save_active_profile(ActiveProfileRecord(
+            id=0, party=key.party, country_code=key.country_code, party_id=key.party_id, session_id=key.session_id,
+            source=source, received_at=_unix(now), profile=active, plan=plan_id, verdict=verdict,
+            worst_excess_w=worst, compliance=fraction, detail=detail))
+        if verdict == "OVER_PLAN":
+            log.warning("charge point applies more than planned",
+                        extra={"session": key.session_id, "worst_excess_w": worst})

@@ -1,0 +1,75 @@
+"""HubClientInfo module, Receiver interface (mod_hub_client_info.asciidoc). A configuration module: no routing.
+
+A Hub tells us which parties behind it are reachable. A party reported OFFLINE (or PLANNED,
+SUSPENDED) gets no traffic; when it is CONNECTED again we resync with it (GET) and send the current
+plan, never what we would have sent meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, put
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, PathParameter
+
+from scsp import errors
+from scsp.events import SiteEvents
+from scsp.ocpi.objects import ClientInfo, ConnectionStatusType
+from scsp.ocpi.transport import Caller, ok
+from scsp.ocpi.types import OcpiResponse
+from scsp.sites import site_id
+from scsp.storage import Store
+
+CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
+PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]
+
+
+def record_client_info(store: Store, events: SiteEvents, caller: Caller, cc: str, pid: str, info: ClientInfo) -> bool:
+    """Store a ClientInfo; returns True when it is new. A change of reachability re-plans the party's sites."""
+    if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
+        raise errors.InvalidParameters("country_code/party_id in the body differ from the URL")
+    previous = store.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
+                                     int(info.last_updated.timestamp()))
+    now = int(datetime.now(UTC).timestamp())
+    direct = store.registered_party(cc, pid)
+    if direct is not None and direct.id != caller.party.id:
+        from scsp.models import ConnectionStatus
+
+        store.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=now)
+    if previous != info.status:
+        if info.status == ConnectionStatusType.CONNECTED and previous is not None:
+            # Back again: resync by GET (transport_and_format "Offline behaviour").
+            for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
+                store.update_sync_state(party, needs_resync=1)
+        for stored in store.sessions(statuses=("ACTIVE",))[0]:
+            s = stored.session
+            if (s.country_code.upper(), s.party_id.upper()) == (cc.upper(), pid.upper()):
+                events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+    return previous is None
+
+
+class HubClientInfoReceiver(Controller):
+    """`/ocpi/2.2.1/hubclientinfo/{country_code}/{party_id}`."""
+
+    path = "/ocpi/2.2.1/hubclientinfo/{country_code:str}/{party_id:str}"
+
+    @get("/", sync_to_thread=True)
+    def read(self, caller: NamedDependency[Caller], store: NamedDependency[Store], country_code: CountryCode,
+             party_id: PartyId) -> OcpiResponse[Any]:
+        """The ClientInfo we hold for that party (as reported by the caller)."""
+        rows = store.client_info(caller.party.id, country_code.upper(), party_id.upper())
+        if not rows:
+            raise errors.NotFound(f"no client info for {country_code}/{party_id}")
+        row = rows[0]
+        return ok(ClientInfo(party_id=row["party_id"], country_code=row["country_code"], role=row["role"],
+                             status=row["status"], last_updated=datetime.fromtimestamp(row["last_updated"], UTC)))
+
+    @put("/", sync_to_thread=True)
+    def update(self, caller: NamedDependency[Caller], store: NamedDependency[Store],
+               events: NamedDependency[SiteEvents], country_code: CountryCode, party_id: PartyId,
+               data: JSONBody[ClientInfo]) -> Response[OcpiResponse[Any]]:
+        """A Hub's news about a party's connection status."""
+        created = record_client_info(store, events, caller, country_code, party_id, data)
+        return Response(ok(), status_code=201 if created else 200)

@@ -1,0 +1,344 @@
+"""One planning cycle's pure-ish steps: gather a site's inputs, solve, build profiles, persist.
+
+DESIGN.md "The planning cycle": gather -> solve (sites in parallel) -> persist -> profile. Dispatch
+is `scsp.dispatch`. Only the gather and persist steps touch the store; `solve_site` is pure.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import msgspec
+import numpy as np
+
+import optimizer
+from profiles import ElectricalFacts, build_profile, w_per_unit
+from profiles.ocpi import ChargingProfile
+from profiles.timeline import profile_steps, value_at
+from scsp.config import Config
+from scsp.models import Party, PartyStatus
+from scsp.ocpi.objects import PowerType
+from scsp.records import EvseFacts, PlanSession, SessionKey, SignalPoint, StoredPlan, StoredSession
+from scsp.sites import PLANNED_STATUSES, site_id
+from scsp.storage import Store
+
+log = logging.getLogger("scsp.planner")
+
+
+class PlannedSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A session as the planner sees it: identity, facts, whether we control it, its demand."""
+
+    key: SessionKey
+    evse_uid: str
+    facts: ElectricalFacts
+    max_w: float
+    controllable: bool
+    # Why not controllable (EVSE not capable, CPO refused, party unreachable), for the plan's detail.
+    reason: str | None
+    departure_slot: int
+    need_kwh: float
+    min_w: float
+    profile_type: str
+    phase: str
+    # For sessions we cannot steer: the power they may draw per slot (W), planned as fixed load.
+    fixed_w: list[float] | None = None
+
+
+class SiteInput(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything gathered for one site: the optimizer problem and how to map its result back."""
+
+    site_id: str
+    start: datetime
+    slot_s: int
+    n_slots: int
+    limit_w: list[float]
+    fixed_load_w: list[float]
+    failsafe_w: float
+    voltage_v: float
+    phase_limit_a: float | None
+    price: list[float] | None
+    carbon: list[float] | None
+    sessions: list[PlannedSession]
+
+
+def slot_grid(config: Config, now: datetime) -> tuple[datetime, int, int]:
+    """Start (now, whole seconds), slot length (s) and slot count of the planning horizon."""
+    slot_s = int(config.planning.slot_minutes * 60)
+    n_slots = max(1, math.ceil(config.planning.horizon_h * 3600 / slot_s))
+    return now.replace(microsecond=0), slot_s, n_slots
+
+
+def default_facts(config: Config) -> EvseFacts:
+    """Facts assumed for an EVSE whose Location we do not know (config `[defaults]`)."""
+    d = config.defaults
+    power_type = {1: PowerType.AC_1_PHASE, 2: PowerType.AC_2_PHASE, 3: PowerType.AC_3_PHASE}[d.phases]
+    return EvseFacts(party=0, country_code="", party_id="", location_id="", uid="", status="UNKNOWN", capable=True,
+                     power_type=power_type, phases=d.phases, voltage_v=d.voltage_v, max_amperage_a=d.max_amperage_a,
+                     max_power_w=d.voltage_v * d.max_amperage_a * d.phases)
+
+
+def electrical_facts(evse: EvseFacts) -> ElectricalFacts:
+    """The profile builder's view of an EVSE."""
+    dc = evse.power_type == PowerType.DC
+    phases = min(max(int(evse.phases), 1), 3)
+    return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,  # type: ignore[arg-type]
+                           max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w)
+
+
+def resample(points: Sequence[SignalPoint], start_ts: int, slot_s: int, n_slots: int, *, how: str
+             ) -> list[float | None]:
+    """A signal on the slot grid: `min` over overlapping points (limits: never raised), or the time-weighted
+    mean of the most recently submitted source (prices, carbon). None where nothing covers the slot."""
+    out: list[float | None] = []
+    for k in range(n_slots):
+        lo, hi = start_ts + k * slot_s, start_ts + (k + 1) * slot_s
+        covering = [p for p in points if p.start_ts < hi and p.end_ts > lo]
+        if not covering:
+            out.append(None)
+        elif how == "min":
+            out.append(min(p.value for p in covering))
+        else:
+            newest = max(p.submitted_at for p in covering)
+            chosen = [p for p in covering if p.submitted_at == newest]
+            weights = [min(hi, p.end_ts) - max(lo, p.start_ts) for p in chosen]
+            out.append(sum(w * p.value for w, p in zip(weights, chosen, strict=True)) / sum(weights))
+    return out
+
+
+def _fill(values: list[float | None]) -> list[float] | None:
+    """Fill uncovered slots with the mean of the covered ones (a neutral value); None if none covered."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    mean = sum(known) / len(known)
+    return [mean if v is None else v for v in values]
+
+
+def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: datetime, slot_s: int,
+                    n_slots: int, otherwise_w: float) -> list[float]:
+    """The most a profile lets a session draw in each slot (W); `otherwise_w` where it does not apply."""
+    anchor = profile.start_date_time
+    steps = profile_steps(profile, anchor=anchor, ref=start) if anchor is not None else None
+    if steps is None:
+        return [otherwise_w] * n_slots
+    per_unit = w_per_unit(profile.charging_rate_unit, facts)
+    out = []
+    for k in range(n_slots):
+        lo, hi = k * slot_s, (k + 1) * slot_s
+        times = np.concatenate(([lo], steps.starts[(steps.starts > lo) & (steps.starts < hi)]))
+        values = value_at(steps, times)
+        values = np.where(np.isnan(values), otherwise_w / per_unit, values)
+        out.append(min(otherwise_w, float(values.max()) * per_unit))
+    return out
+
+
+def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
+    """Collect every site with planned sessions (or only the sites in `only`)."""
+    start, slot_s, n_slots = slot_grid(config, now)
+    start_ts, end_ts, now_ts = int(start.timestamp()), int(start.timestamp()) + slot_s * n_slots, int(now.timestamp())
+    stored, _ = store.sessions(statuses=tuple(PLANNED_STATUSES))
+    by_site: dict[str, list[StoredSession]] = defaultdict(list)
+    for row in stored:
+        s = row.session
+        by_site[site_id(s.country_code, s.party_id, s.location_id)].append(row)
+    if only is not None:
+        for name in only:
+            by_site.setdefault(name, [])
+    parties = {p.id: p for p in store.parties()
+               if p.status == PartyStatus.REGISTERED and store.sync_state(p.id).unreachable_since is None}
+    controls = store.all_session_control()
+    offline = store.offline_parties()
+    sites = []
+    for name, rows in sorted(by_site.items()):
+        if only is not None and name not in only:
+            continue
+        sites.append(_gather_site(store, config, name, rows, parties, controls, offline, start=start, slot_s=slot_s,
+                                  n_slots=n_slots, start_ts=start_ts, end_ts=end_ts, now_ts=now_ts))
+    return sites
+
+
+def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, str, str]]) -> bool:
+    """We can send to this session's CPO: registered, answering, and not reported offline by a Hub."""
+    if party is None or not party.reachable:
+        return False
+    s = row.session
+    return (party.id, s.country_code.upper(), s.party_id.upper()) not in offline
+
+
+def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
+                 controls: dict[tuple[int, str, str, str], object], offline: set[tuple[int, str, str]], *,
+                 start: datetime, slot_s: int, n_slots: int, start_ts: int, end_ts: int, now_ts: int) -> SiteInput:
+    settings = store.site_settings(name)
+    grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
+              else config.defaults.site_limit_w)
+    limits = resample(store.signals(name, "import_limit", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                      start_ts, slot_s, n_slots, how="min")
+    # DESIGN.md: the limit at t is the minimum of the grid connection and every valid import_limit signal.
+    limit_w = [grid_w if v is None else min(grid_w, v) for v in limits]
+    price = _fill(resample(store.signals(name, "price", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                           start_ts, slot_s, n_slots, how="newest"))
+    carbon = _fill(resample(store.signals(name, "carbon", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                            start_ts, slot_s, n_slots, how="newest"))
+    voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
+    failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
+                  else config.defaults.failsafe_fraction * grid_w)
+    phases = settings.phase_assignment if settings else {}
+    evses: dict[tuple[int, str, str, str], EvseFacts] = {}
+    for row in rows:
+        s = row.session
+        if (row.party, s.country_code.upper(), s.party_id.upper(), s.evse_uid) not in evses:
+            for f in store.evses(location_id=s.location_id):
+                evses[(f.party, f.country_code, f.party_id, f.uid)] = f
+    fallback = default_facts(config)
+    planned: list[PlannedSession] = []
+    fixed_load = np.zeros(n_slots)
+    for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
+        s = row.session
+        key = SessionKey(party=row.party, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
+                         session_id=s.id)
+        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
+        facts = electrical_facts(evse)
+        control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
+        prefs = store.preferences(key.country_code, key.party_id, s.id)
+        departure_ts = (prefs.departure_ts if prefs and prefs.departure_ts
+                        else int((s.start_date_time + timedelta(hours=config.planning.default_departure_h)).timestamp()))
+        departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
+        need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
+        need_kwh = max(0.0, need - max(0.0, s.kwh))
+        max_w = evse.max_power_w
+        min_w = 0.0
+        if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
+            min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
+        reason = None
+        if evse is not fallback and not evse.capable:
+            reason = "EVSE is not CHARGING_PROFILE_CAPABLE"
+        elif control is not None and not getattr(control, "controllable", True):
+            reason = getattr(control, "reason", None) or "CPO refused profiles"
+        elif not _reachable(parties.get(row.party), row, offline):
+            reason = "CPO unreachable"
+        elif not config.planning.dispatch:
+            reason = "dispatch disabled"
+        fixed_w: list[float] | None = None
+        if reason is not None:
+            # Planned as fixed load so the others stay within the limit: at its maximum, or at what its
+            # last accepted profile allows when the CPO is only out of reach.
+            accepted = getattr(control, "accepted_profile", None) if control is not None else None
+            if reason == "CPO unreachable" and accepted is not None:
+                fixed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=n_slots,
+                                          otherwise_w=max_w)
+            else:
+                fixed_w = [max_w] * n_slots
+            fixed_w = [w if k < departure_slot else 0.0 for k, w in enumerate(fixed_w)]
+            fixed_load += np.asarray(fixed_w)
+        planned.append(PlannedSession(
+            key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, controllable=reason is None, reason=reason,
+            departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
+            profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
+            phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w))
+    return SiteInput(site_id=name, start=start, slot_s=slot_s, n_slots=n_slots, limit_w=limit_w,
+                     fixed_load_w=fixed_load.tolist(), failsafe_w=failsafe_w, voltage_v=voltage_v,
+                     phase_limit_a=settings.phase_limit_a if settings else None, price=price, carbon=carbon,
+                     sessions=planned)
+
+
+def problem_of(site: SiteInput) -> optimizer.SiteProblem:
+    """The optimizer problem of a gathered site (controllable sessions only; the rest is fixed load)."""
+    evses, sessions = [], []
+    for i, s in enumerate(site.sessions):
+        if not s.controllable:
+            continue
+        evse_id = f"e{i}"
+        evses.append(optimizer.Evse(id=evse_id, max_kw=s.max_w / 1000, phases=s.facts.phases,
+                                    phase=optimizer.Phase(s.phase) if s.phase in ("L1", "L2", "L3") else optimizer.Phase.L1,
+                                    dc=s.facts.dc))
+        sessions.append(optimizer.SessionRequest(
+            id=f"s{i}", evse=evse_id, arrival_slot=0, departure_slot=s.departure_slot, energy_kwh=s.need_kwh,
+            max_kw=s.max_w / 1000, min_kw=s.min_w / 1000, profile_type=optimizer.ProfileType(s.profile_type)))
+    fixed = site.fixed_load_w
+    return optimizer.SiteProblem(
+        start=site.start, slot_minutes=site.slot_s / 60, n_slots=site.n_slots,
+        site=optimizer.Site(limit_kw=tuple(w / 1000 for w in site.limit_w),
+                            phase_limit_a=site.phase_limit_a, voltage_v=site.voltage_v,
+                            fixed_load_kw=tuple(w / 1000 for w in fixed) if any(fixed) else None,
+                            failsafe_kw=site.failsafe_w / 1000),
+        evses=tuple(evses), sessions=tuple(sessions),
+        price_per_kwh=tuple(site.price) if site.price else None,
+        co2_g_per_kwh=tuple(site.carbon) if site.carbon else None)
+
+
+def solve_site(site: SiteInput, options: optimizer.SolveOptions) -> optimizer.Plan | None:
+    """Solve one site; None when it has no session we control (nothing to optimise)."""
+    problem = problem_of(site)
+    if not problem.sessions:
+        return None
+    return optimizer.solve(problem, options)
+
+
+def failsafe_shares(site: SiteInput) -> list[float]:
+    """Each controllable session's share of the site failsafe limit (W), after the fixed load.
+
+    Equal shares, each capped at its EVSE maximum: their sum never exceeds the failsafe limit minus
+    what the sessions we cannot steer draw, so a site whose charge points lose us stays within it.
+    """
+    controllable = [s for s in site.sessions if s.controllable]
+    if not controllable:
+        return []
+    fixed_most = max(site.fixed_load_w, default=0.0)
+    share = max(0.0, site.failsafe_w - fixed_most) / len(controllable)
+    return [min(share, s.max_w) for s in controllable]
+
+
+def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, now: datetime) -> StoredPlan:
+    """The stored plan of a site, with the ChargingProfile of every controllable session."""
+    shares = iter(failsafe_shares(site))
+    by_id = {p.id: p for p in plan.sessions} if plan is not None else {}
+    rows: list[PlanSession] = []
+    site_power = np.zeros(site.n_slots)
+    facts_detail: dict[str, dict[str, float | int | bool]] = {}
+    for i, s in enumerate(site.sessions):
+        result = by_id.get(f"s{i}")
+        profile = None
+        if s.controllable:
+            share = next(shares)
+            # Without a solver result (a failure before the optimizer's own fallback could help) the
+            # session gets its failsafe share: safe whatever the others do.
+            power_w = [round(p * 1000, 3) for p in result.power_kw] if result is not None else [share] * site.n_slots
+            profile = build_profile(power_w, start=site.start, slot_s=site.slot_s, facts=s.facts, failsafe_w=share,
+                                    settings=config.profiles)
+            facts_detail[_key_text(s.key)] = {"failsafe_w": share, "phases": s.facts.phases, "dc": s.facts.dc,
+                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w}
+        else:
+            power_w = list(s.fixed_w or [])
+            facts_detail[_key_text(s.key)] = {"phases": s.facts.phases, "dc": s.facts.dc,
+                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w}
+        site_power += np.asarray(power_w) if s.controllable else 0.0
+        rows.append(PlanSession(
+            party=s.key.party, country_code=s.key.country_code, party_id=s.key.party_id,
+            session_id=s.key.session_id, controllable=s.controllable, power_w=power_w,
+            energy_kwh=result.energy_kwh if result is not None else 0.0,
+            shortfall_kwh=result.shortfall_kwh if result is not None else s.need_kwh if s.controllable else 0.0,
+            profile=profile))
+    detail: dict[str, object] = {
+        "failsafe_w": site.failsafe_w,
+        "sessions": facts_detail,
+        "reasons": {_key_text(s.key): s.reason for s in site.sessions if s.reason},
+    }
+    if plan is not None:
+        detail.update({"jain_index": plan.jain_index, "warnings": list(plan.warnings),
+                       "stats": msgspec.to_builtins(plan.stats), "objective": msgspec.to_builtins(plan.objective)})
+    return StoredPlan(
+        id=0, site_id=site.site_id, created_at=int(now.timestamp()), start_ts=int(site.start.timestamp()),
+        slot_s=site.slot_s, n_slots=site.n_slots, status=plan.status.value if plan is not None else "EMPTY",
+        path=plan.path.value if plan is not None else "none", limit_w=site.limit_w,
+        site_power_w=[round(float(w), 3) for w in site_power], fixed_load_w=site.fixed_load_w, detail=detail,
+        sessions=rows)
+
+
+def _key_text(key: SessionKey) -> str:
+    return f"{key.party}/{key.country_code}/{key.party_id}/{key.session_id}"
+
+

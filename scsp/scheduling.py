@@ -1,0 +1,222 @@
+"""The planning engine: APScheduler only triggers; every job reads its state from SQLite.
+
+Jobs (DESIGN.md "The planning cycle"):
+- plan every `planning.interval_s`, and `planning.debounce_s` after an event that changes a site;
+- read back ActiveChargingProfiles every `readback.interval_s`;
+- expire commands whose `timeout` passed (-> `unknown`, then reconcile with a GET);
+- resync parties that need it (new registration, start-up, back after being unreachable) and probe
+  unreachable ones; pull everything on the slow schedule with splay.
+Only one planning pass runs at a time; events arriving meanwhile are planned right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+import optimizer
+from scsp import planner, sync
+from scsp.config import Config
+from scsp.cpo_client import OcpiClient
+from scsp.dispatch import Dispatcher
+from scsp.events import SiteEvents
+from scsp.models import PartyStatus
+from scsp.records import SessionKey, StoredPlan
+from scsp.storage import Store
+
+log = logging.getLogger("scsp.engine")
+
+# How often the small housekeeping jobs run (s): command timeouts, resync of parties that need it,
+# probes of unreachable parties. Short, because a result's timeout is often under a minute.
+HOUSEKEEPING_S = 5.0
+# Probe an unreachable party at most this often (s).
+PROBE_INTERVAL_S = 30.0
+# Plans older than this are pruned, except each site's newest (s): a week of history for dashboards.
+PLAN_RETENTION_S = 7 * 24 * 3600
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Engine:
+    """Runs the planning cycle and its companion jobs inside the service's event loop."""
+
+    def __init__(self, *, store: Store, client: OcpiClient, dispatcher: Dispatcher, config: Config,
+                 events: SiteEvents) -> None:
+        self.store = store
+        self.client = client
+        self.dispatcher = dispatcher
+        self.config = config
+        self.events = events
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.executor = ThreadPoolExecutor(max_workers=config.optimizer.workers, thread_name_prefix="solve")
+        self.options = optimizer.SolveOptions(milp_time_limit_s=config.optimizer.milp_time_limit_s,
+                                              milp_max_variables=config.optimizer.milp_max_cells)
+        self._plan_lock = asyncio.Lock()
+        self._debounce: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_probe: dict[int, float] = {}
+        self.cycles = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reconcile after a restart, then start the jobs."""
+        loop = asyncio.get_running_loop()
+        abandoned = await asyncio.to_thread(self.store.abandon_in_flight, now=int(_now().timestamp()))
+        if abandoned:
+            log.info("requests of the previous run marked unknown (never resent)", extra={"count": abandoned})
+        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
+            if party.status == PartyStatus.REGISTERED:
+                await asyncio.to_thread(self.store.update_sync_state, party.id, needs_resync=1)
+        self.events.bind(loop, self._on_event)
+        planning, readback = self.config.planning, self.config.readback
+        self.scheduler.configure(event_loop=loop)
+        self.scheduler.add_job(self.plan, "interval", seconds=planning.interval_s, id="plan", coalesce=True,
+                               max_instances=1, replace_existing=True, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.readback, "interval", seconds=readback.interval_s, id="readback",
+                               coalesce=True, max_instances=1, replace_existing=True)
+        self.scheduler.add_job(self.housekeeping, "interval", seconds=HOUSEKEEPING_S, id="housekeeping",
+                               coalesce=True, max_instances=1, replace_existing=True,
+                               next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.pull_all, "interval", seconds=planning.pull_interval_s, id="pull",
+                               coalesce=True, max_instances=1, replace_existing=True,
+                               jitter=int(planning.pull_splay_s) or None)
+        self.scheduler.add_job(self.prune, "interval", hours=6, id="prune", coalesce=True, max_instances=1,
+                               replace_existing=True)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop the jobs; wait for running tasks."""
+        self.events.unbind()
+        if self._debounce is not None:
+            self._debounce.cancel()
+        self.scheduler.shutdown(wait=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_event(self) -> None:
+        """A site changed: plan the changed sites `debounce_s` from the first event of a burst."""
+        if self._debounce is None:
+            loop = asyncio.get_running_loop()
+            self._debounce = loop.call_later(self.config.planning.debounce_s, self._debounced)
+
+    def _debounced(self) -> None:
+        self._debounce = None
+        self._spawn(self.plan_changed())
+
+    # -- planning -------------------------------------------------------------------------------
+    async def plan_changed(self) -> None:
+        """Plan the sites that changed since the last pass."""
+        sites = self.events.drain()
+        if sites:
+            await self.plan(only=sites)
+
+    async def plan(self, only: set[str] | None = None) -> list[StoredPlan]:
+        """One planning pass: gather -> solve (sites in parallel) -> persist -> profiles -> dispatch."""
+        async with self._plan_lock:
+            if only is None:
+                self.events.drain()  # a full pass covers whatever changed
+            now = _now()
+            try:
+                sites = await asyncio.to_thread(planner.gather, self.store, self.config, now, only=only)
+            except Exception:
+                log.exception("gathering the sites failed")
+                return []
+            loop = asyncio.get_running_loop()
+            solved = await asyncio.gather(*(loop.run_in_executor(self.executor, self._solve, site) for site in sites))
+            plans = []
+            for site, plan in zip(sites, solved, strict=True):
+                record = planner.plan_record(site, plan, self.config, now)
+                plan_id = await asyncio.to_thread(self.store.save_plan, record)
+                plans.append(StoredPlan(**{**{f: getattr(record, f) for f in record.__struct_fields__}, "id": plan_id}))
+            self.cycles += 1
+            outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
+            log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
+                                       **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
+            return plans
+
+    def _solve(self, site: planner.SiteInput) -> optimizer.Plan | None:
+        try:
+            return planner.solve_site(site, self.options)
+        except Exception:
+            # The optimizer has its own fallback for solver trouble; this only catches a problem we
+            # built wrong. plan_record then gives every session its failsafe share.
+            log.exception("solving a site failed", extra={"site": site.site_id})
+            return None
+
+    # -- readback, timeouts, sync ---------------------------------------------------------------
+    async def readback(self) -> int:
+        """GET the ActiveChargingProfile of every session we manage; returns how many were asked."""
+        now = _now()
+        controls = await asyncio.to_thread(self.store.all_session_control)
+        asked = 0
+        for (party_id, cc, pid, sid), control in controls.items():
+            if not control.controllable or control.accepted_profile is None:
+                continue
+            stored = await asyncio.to_thread(self.store.session, party_id, cc, pid, sid)
+            if stored is None or stored.session.status != "ACTIVE":
+                continue
+            party = await asyncio.to_thread(self.store.party, party_id)
+            if not party.reachable:
+                continue
+            key = SessionKey(party=party_id, country_code=cc, party_id=pid, session_id=sid)
+            if await self.dispatcher.send_get(party, key, now) is not None:
+                asked += 1
+        return asked
+
+    async def housekeeping(self) -> None:
+        """Expire commands, resync parties that need it, probe unreachable ones."""
+        now = _now()
+        expired = await asyncio.to_thread(self.store.expire_commands, now=int(now.timestamp()))
+        for command in expired:
+            log.warning("no result before the timeout: outcome unknown",
+                        extra={"command": command.id, "kind": command.kind, "session": command.session_id})
+            if command.kind == "set":
+                # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
+                party = await asyncio.to_thread(self.store.party, command.party)
+                if party.reachable:
+                    key = SessionKey(party=command.party, country_code=command.country_code,
+                                     party_id=command.party_id, session_id=command.session_id)
+                    await self.dispatcher.send_get(party, key, now)
+        loop = asyncio.get_running_loop()
+        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
+            if party.status != PartyStatus.REGISTERED or not party.reachable:
+                continue
+            state = await asyncio.to_thread(self.store.sync_state, party.id)
+            if state.unreachable_since is not None:
+                last = self._last_probe.get(party.id, 0.0)
+                if loop.time() - last < PROBE_INTERVAL_S:
+                    continue
+                self._last_probe[party.id] = loop.time()
+                if not await sync.answers(self.client, party):
+                    continue
+                log.info("CPO answers again: resync", extra={"party": party.handle})
+                await asyncio.to_thread(self.store.update_sync_state, party.id, needs_resync=1)
+                state = await asyncio.to_thread(self.store.sync_state, party.id)
+            if state.needs_resync:
+                await sync.resync(self.store, self.client, party, self.events, now=now)
+
+    async def pull_all(self) -> None:
+        """The slow pull of every reachable party."""
+        now = _now()
+        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
+            state = await asyncio.to_thread(self.store.sync_state, party.id)
+            if party.status == PartyStatus.REGISTERED and party.reachable and state.unreachable_since is None:
+                await sync.resync(self.store, self.client, party, self.events, now=now)
+
+    async def prune(self) -> None:
+        """Drop old plans (each site's newest stays)."""
+        before = int((_now() - timedelta(seconds=PLAN_RETENTION_S)).timestamp())
+        await asyncio.to_thread(self.store.prune_plans, before_ts=before)

@@ -1,0 +1,104 @@
+"""Pulling Sessions and Locations from CPOs, and telling whether a CPO answers.
+
+transport_and_format: "Pull is required"; poll "hours, not minutes" with splay; after a party was
+unreachable, resync by GET (messages are never queued). We pull at registration, at start-up,
+after a party comes back, and on the slow schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from scsp.cpo_client import OcpiClient
+from scsp.errors import PeerError
+from scsp.events import SiteEvents
+from scsp.models import Party
+from scsp.ocpi.objects import Location, Session
+from scsp.sites import site_id
+from scsp.storage import Store
+
+log = logging.getLogger("scsp.sync")
+
+# First pull of Sessions reaches this far back (d): long enough for any session still charging.
+FIRST_PULL_DAYS = 2
+# Each later pull overlaps the previous one by this much (s), for clock skew between the platforms.
+PULL_OVERLAP_S = 300
+
+
+def _takes(party: Party, country_code: str, party_id: str) -> bool:
+    # transport_and_format: pulled objects whose owner is not one of the party's roles "may be ignored";
+    # a Hub answers for the parties behind it.
+    return party.role == "HUB" or party.owns(country_code, party_id)
+
+
+async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> dict[str, int]:
+    """Pull the party's Sessions (since the last pull) and Locations; returns counts.
+
+    Raises:
+        PeerError: the party did not answer properly (the caller decides what that means).
+    """
+    state = await asyncio.to_thread(store.sync_state, party.id)
+    counts = {"sessions": 0, "locations": 0}
+    changed: set[str] = set()
+    routing = (party.country_code, party.party_id)
+    locations_url = party.endpoint("locations", "SENDER")
+    if locations_url:
+        # The first pull takes everything; later pulls the changes since the last one.
+        since = (datetime.fromtimestamp(state.locations_pulled_at - PULL_OVERLAP_S, UTC)
+                 if state.locations_pulled_at else None)
+        async for location in client.get_all(party, locations_url, Location, date_from=since, routing_to=routing):
+            if _takes(party, location.country_code, location.party_id):
+                await asyncio.to_thread(store.put_location, party.id, location)
+                changed.add(site_id(location.country_code, location.party_id, location.id))
+                counts["locations"] += 1
+        await asyncio.to_thread(store.update_sync_state, party.id, locations_pulled_at=int(now.timestamp()))
+    sessions_url = party.endpoint("sessions", "SENDER")
+    if sessions_url:
+        # ocpi-notes §10.15: Sessions GET marks date_from as required: always send it.
+        since = (datetime.fromtimestamp(state.sessions_pulled_at - PULL_OVERLAP_S, UTC) if state.sessions_pulled_at
+                 else now - timedelta(days=FIRST_PULL_DAYS))
+        async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
+            if _takes(party, session.country_code, session.party_id):
+                _, applied = await asyncio.to_thread(store.put_session, party.id, session, now=int(now.timestamp()))
+                if applied:
+                    changed.add(site_id(session.country_code, session.party_id, session.location_id))
+                counts["sessions"] += 1
+        await asyncio.to_thread(store.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
+    for name in changed:
+        events.site_changed(name)
+    return counts
+
+
+async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> bool:
+    """Pull after registration, start-up or a return; True when the party answered."""
+    try:
+        counts = await pull(store, client, party, events, now=now)
+    except PeerError as exc:
+        log.warning("resync failed", extra={"party": party.handle, "error": exc.message})
+        if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
+            state = await asyncio.to_thread(store.sync_state, party.id)
+            if state.unreachable_since is None:
+                await asyncio.to_thread(store.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
+        return False
+    was_unreachable = (await asyncio.to_thread(store.sync_state, party.id)).unreachable_since is not None
+    await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
+    log.info("resynced", extra={"party": party.handle, **counts})
+    if was_unreachable:
+        # Its sessions were planned as fixed load while it was away: plan them as ours again.
+        for stored in (await asyncio.to_thread(store.sessions, party=party.id, statuses=("ACTIVE",)))[0]:
+            s = stored.session
+            events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+    return True
+
+
+async def answers(client: OcpiClient, party: Party) -> bool:
+    """Whether the party answers its versions endpoint (the Hub's own still-alive check)."""
+    if not party.versions_url:
+        return False
+    try:
+        await client.call(party, "GET", party.versions_url)
+    except PeerError:
+        return False
+    return True
