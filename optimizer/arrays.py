@@ -101,6 +101,18 @@ class SiteArrays:
         """(P,) upper bound of each pair's power (kW)."""
         return self.ub_kw[self.pair_session]
 
+    def priority(self) -> FloatArray:
+        """(N,) 1 for the session leaving first, 0 for the last (then by arrival, then order).
+
+        Used wherever the optimizer must prefer one session over an equal other: the objective's
+        tie-break and the fallback's minimum-rate admission.
+        """
+        n = self.n_sessions
+        by_departure = np.lexsort((np.arange(n), self.first_slot, self.end_slot))
+        rank = np.empty(n)
+        rank[by_departure] = np.linspace(1.0, 0.0, n) if n > 1 else 1.0
+        return rank
+
     def presence(self) -> npt.NDArray[np.bool_]:
         """(N, T) True where the session is present."""
         slots = np.arange(self.n_slots)

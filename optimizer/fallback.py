@@ -8,8 +8,9 @@ Rule, for each slot t in order:
    phase row) fits: classic water-filling, solved exactly by sorting the members' caps.
 3. Each session draws min(cap, the lowest level of the rows it belongs to). Every row then holds
    by construction: its members get at most its own level.
-4. A session whose share falls below its minimum rate gets 0 and is removed; the levels of the
-   slot are recomputed for the rest (they can only rise), until no share is below a minimum.
+4. Minimum rates: while some share is above 0 but below its session's minimum, the lower-priority
+   half of those sessions (priority: leaving sooner first, see `SiteArrays.priority`; at least
+   one) get 0 in this slot and the levels are recomputed for the rest, which can only rise.
 
 No solver, no iteration limit that could leave a slot unplanned: it always returns a plan within
 every hard constraint. It is also the benchmark's "equal share" baseline.
@@ -109,6 +110,7 @@ def equal_share(arrays: SiteArrays) -> FloatArray:
     local = np.empty(arrays.n_pairs, dtype=np.int64)
     local[pair_order] = np.arange(arrays.n_pairs) - pair_bounds[arrays.pair_slot[pair_order]]
 
+    priority = arrays.priority()
     remaining_kwh = arrays.need_kwh.copy()
     for t in range(n_slots):
         slot_pairs = pair_order[pair_bounds[t] : pair_bounds[t + 1]]
@@ -127,10 +129,12 @@ def equal_share(arrays: SiteArrays) -> FloatArray:
             level = np.full(slot_pairs.size, np.inf)
             np.minimum.at(level, e_pos, levels[e_row])
             share = np.minimum(cap, level)
-            too_low = (share > 0) & (share < minimum)
-            if not too_low.any():
+            too_low = np.flatnonzero((share > 0) & (share < minimum))
+            if too_low.size == 0:
                 break
-            cap = np.where(too_low, 0.0, cap)  # never raised again: the loop ends within size steps
+            # Drop the lower-priority half (at least one): every pass removes one, so it ends.
+            by_priority = too_low[np.argsort(priority[sessions[too_low]], kind="stable")]
+            cap[by_priority[: max(1, too_low.size // 2)]] = 0.0
         power[sessions, t] = share
         remaining_kwh[sessions] = np.maximum(remaining_kwh[sessions] - share * slot_h, 0.0)
     return power

@@ -126,10 +126,7 @@ def preference(arrays: SiteArrays) -> FloatArray:
 
 def order(arrays: SiteArrays) -> FloatArray:
     """(P,) the tie-break cost (0..2, dimensionless) of one kWh in each pair: (1 + rank) * early."""
-    n = arrays.n_sessions
-    by_departure = np.lexsort((np.arange(n), arrays.first_slot, arrays.end_slot))
-    rank = np.empty(n)
-    rank[by_departure] = np.linspace(1.0, 0.0, n) if n > 1 else 1.0
+    rank = arrays.priority()
     return np.asarray((1.0 + rank[arrays.pair_session]) * _early(arrays.n_slots)[arrays.pair_slot])
 
 

@@ -52,6 +52,7 @@ from optimizer.model import (
     SolveStatus,
 )
 from optimizer.objective import cost_vector
+from optimizer.repair import round_to_minimum
 from optimizer.validate import validate_problem
 
 __all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve"]
@@ -285,7 +286,7 @@ class _Routes:
         return self.checked(power, "MILP"), status == _OPTIMAL
 
     def repair(self) -> FloatArray | None:
-        """LP relaxation, powers below their minimum rounded down to 0, then re-solved with that pattern."""
+        """LP relaxation -> `round_to_minimum` -> the LP again with that on/off pattern fixed."""
         lp, arrays = self.lp, self.arrays
         x = self.relaxation()
         if x is None:
@@ -293,21 +294,19 @@ class _Routes:
         n_pairs = lp.cols.n_pairs
         pair_min = arrays.min_kw[arrays.pair_session]
         p = np.clip(x[:n_pairs], 0.0, arrays.pair_ub_kw)
-        off = p < np.maximum(pair_min, NOISE_KW)
-        rounded = np.where(off, 0.0, p)
+        p[p < NOISE_KW] = 0.0
+        rounded, on = round_to_minimum(arrays, p)
         lb, ub = lp.lb.copy(), lp.ub.copy()
-        ub[:n_pairs][off] = 0.0
-        lb[:n_pairs][~off] = pair_min[~off]
+        ub[:n_pairs][~on] = 0.0
+        lb[:n_pairs][on] = pair_min[on]
         status, x2, message = _lp(lp, lb, ub, self.options)
         if status == _OPTIMAL and x2 is not None:
-            resolved = x2[:n_pairs].copy()
-            # The re-solve respects the minimum on every pair that is on; keep noise from undoing it.
-            resolved[~off] = np.maximum(resolved[~off], pair_min[~off])
+            resolved = np.where(on, np.maximum(x2[:n_pairs], pair_min), 0.0)  # noise must not undo the minimum
             power = self.checked(_power(arrays, resolved), "LP+repair re-solve")
             if power is not None:
                 return power
         else:
-            self.warnings.append(f"repair re-solve gave no optimum (status {status}: {message}); using the rounded LP")
+            self.warnings.append(f"repair re-solve gave no optimum (status {status}: {message}); using the rounding")
         return self.checked(_power(arrays, rounded), "LP+repair")
 
 

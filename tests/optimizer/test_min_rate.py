@@ -1,0 +1,144 @@
+"""Minimum charging rates: the MILP route, its incumbent at the time limit, and the LP plus repair."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+import scipy.optimize
+
+from optimizer import SolveOptions, SolvePath, SolveStatus, solve
+from tests.optimizer.support import assert_plan_valid, delivered_kwh, evse, power_matrix, problem, session
+
+# The module, not the function `optimizer.solve` that the package re-exports under the same name.
+solve_module = importlib.import_module("optimizer.solve")
+
+
+def two_cars_one_at_a_time() -> Any:
+    """Room for one car at a time (6 kW, minimum 4 kW each): the LP would give both 3 kW."""
+    return problem(
+        [session("S1", "E1", 0, 2, 6.0, max_kw=6.0, min_kw=4.0), session("S2", "E2", 0, 2, 6.0, max_kw=6.0, min_kw=4.0)],
+        [evse("E1", 6.0), evse("E2", 6.0)],
+        limit_kw=6.0,
+        n_slots=2,
+    )
+
+
+def three_cars_one_slot() -> Any:
+    """10 kW for three cars with a 4 kW minimum: two can charge, the equal split (3.3 kW) none."""
+    return problem(
+        [session(f"S{i}", f"E{i}", 0, 1, 6.0, max_kw=6.0, min_kw=4.0) for i in range(3)],
+        [evse(f"E{i}", 6.0) for i in range(3)],
+        limit_kw=10.0,
+        n_slots=1,
+    )
+
+
+def test_with_a_minimum_rate_cars_take_turns_instead_of_sharing_below_it() -> None:
+    p = two_cars_one_at_a_time()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.OPTIMAL, SolvePath.MILP)
+    assert [s.energy_kwh for s in plan.sessions] == pytest.approx([6.0, 6.0])
+    assert sorted(power_matrix(plan).ravel().round(6).tolist()) == [0.0, 0.0, 6.0, 6.0]
+
+
+def test_the_milp_delivers_as_much_as_the_minimum_rates_allow() -> None:
+    p = three_cars_one_slot()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert plan.path == SolvePath.MILP
+    assert delivered_kwh(plan) == pytest.approx(10.0)
+    assert sum(1 for s in plan.sessions if s.energy_kwh > 0) == 2
+
+
+def test_a_minimum_above_the_maximum_means_the_session_cannot_charge_and_says_so() -> None:
+    p = problem([session("S1", "E1", 0, 2, 6.0, max_kw=11.0, min_kw=8.0)], [evse("E1", 7.4)], n_slots=2)
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert plan.sessions[0].power_kw == (0.0, 0.0)
+    assert any("sessions[0].min_kw=8 is above its maximum 7.4 kW" in w for w in plan.warnings)
+
+
+def test_too_many_minimum_rate_variables_take_the_lp_plus_repair_route() -> None:
+    p = three_cars_one_slot()
+    plan = solve(p, SolveOptions(milp_max_variables=0))
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
+    # The LP gives 3.33 kW each; the repair turns two of them on at their minimum, the re-solve
+    # then fills the freed capacity.
+    assert delivered_kwh(plan) == pytest.approx(10.0)
+    assert any("exceed milp_max_variables=0" in w for w in plan.warnings)
+
+
+def test_the_repair_keeps_every_limit_on_a_larger_site() -> None:
+    p = problem(
+        [session(f"S{i}", f"E{i}", i % 3, 4 + i % 2, 9.0 + i, max_kw=11.0, min_kw=4.1) for i in range(9)],
+        [evse(f"E{i}", 11.0, 1 if i % 3 else 3, ("L1", "L2", "L3")[i % 3]) for i in range(9)],
+        limit_kw=[20.0, 25.0, 14.0, 30.0, 22.0],
+        n_slots=5,
+        phase_limit_a=32.0,
+    )
+    repaired = solve(p, SolveOptions(milp_max_variables=0))
+    assert_plan_valid(p, repaired)
+    assert repaired.path == SolvePath.LP_REPAIR
+    exact = solve(p)
+    assert_plan_valid(p, exact)
+    assert delivered_kwh(repaired) <= delivered_kwh(exact) + 1e-6
+
+
+def test_a_milp_stopped_at_its_time_limit_returns_its_incumbent_as_feasible(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_milp = scipy.optimize.milp
+
+    def stopped_at_limit(*args: Any, **kwargs: Any) -> Any:
+        res = real_milp(*args, **kwargs)
+        res.status, res.message = 1, "Time limit reached. (HiGHS Status 13: faked by the test)"
+        return res
+
+    monkeypatch.setattr(solve_module, "milp", stopped_at_limit)
+    p = two_cars_one_at_a_time()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.FEASIBLE, SolvePath.MILP_INCUMBENT)
+    assert any("MILP stopped at its limit" in w for w in plan.warnings)
+
+
+def test_a_milp_without_any_solution_falls_back_to_the_lp_plus_repair(monkeypatch: pytest.MonkeyPatch) -> None:
+    def nothing_found(*args: Any, **kwargs: Any) -> Any:
+        return scipy.optimize.OptimizeResult(status=1, x=None, message="Time limit reached (faked)")
+
+    monkeypatch.setattr(solve_module, "milp", nothing_found)
+    p = three_cars_one_slot()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
+    assert any("MILP found no solution" in w for w in plan.warnings)
+
+
+def test_a_milp_answer_that_breaks_the_minimum_rate_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_milp = scipy.optimize.milp
+
+    def below_minimum(*args: Any, **kwargs: Any) -> Any:
+        res = real_milp(*args, **kwargs)
+        res.x[:2] = 2.0  # S1 at 2 kW in both slots: below its 4 kW minimum
+        return res
+
+    monkeypatch.setattr(solve_module, "milp", below_minimum)
+    p = two_cars_one_at_a_time()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert plan.path == SolvePath.LP_REPAIR
+    assert any("MILP result rejected by the plan check: min_rate" in w for w in plan.warnings)
+
+
+def test_the_real_milp_time_limit_is_honoured() -> None:
+    p = problem(
+        [session(f"S{i}", f"E{i}", i % 5, 12 + i % 4, 14.0 + i % 7, min_kw=4.1) for i in range(40)],
+        [evse(f"E{i}") for i in range(40)],
+        limit_kw=60.0,
+        n_slots=16,
+    )
+    plan = solve(p, SolveOptions(milp_time_limit_s=0.05))
+    assert_plan_valid(p, plan)
+    assert plan.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
