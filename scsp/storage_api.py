@@ -1,0 +1,298 @@
+"""Storage of what the JSON API (`/api/v1`) receives: API keys, site grid settings, signals, preferences.
+
+`ApiStoreMixin` is mixed into `scsp.storage.Store` and uses its `_read()` / `_write()`: one
+connection per call, one `BEGIN IMMEDIATE` transaction per write, so a request is stored whole or
+not at all. `site_settings`, `signals` and `preferences` are read by the planner every cycle for
+every site: each is one indexed query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import AbstractContextManager
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from scsp.records import Preferences, SignalPoint, SiteSettings
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+
+class ApiRole(StrEnum):
+    """What an API key may do (see `scsp.api.auth` for the permission of each endpoint)."""
+
+    aggregator = "aggregator"
+    dso = "dso"
+    admin = "admin"
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key as stored (never with the key itself: only its hash is kept)."""
+
+    id: int
+    role: ApiRole
+    # Site ids the key may touch; empty: every site.
+    sites: tuple[str, ...] = ()
+    label: str | None = None
+    created_at: int
+    revoked_at: int | None = None
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 of an API key (hex), as `scsp.storage.hash_token`: 256-bit random keys need no slow hash."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+_decode_sites = msgspec.json.Decoder(tuple[str, ...]).decode
+_decode_phases = msgspec.json.Decoder(dict[str, str]).decode
+
+
+def _api_key(row: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        role=ApiRole(row["role"]),
+        sites=_decode_sites(row["sites"]),
+        label=row["label"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _signal(row: dict[str, Any]) -> SignalPoint:
+    return SignalPoint(
+        kind=row["kind"],
+        source=row["source"],
+        start_ts=row["start_ts"],
+        end_ts=row["end_ts"],
+        value=row["value"],
+        expires_ts=row["expires_ts"],
+        submitted_at=row["submitted_at"],
+    )
+
+
+def _same_points(stored: list[SignalPoint], new: list[SignalPoint]) -> bool:
+    """True when `stored` holds exactly the ranges, values and expiry of `new` (submission time aside)."""
+
+    def shape(p: SignalPoint) -> tuple[int, int, float, int]:
+        return p.start_ts, p.end_ts, p.value, p.expires_ts
+
+    return [shape(p) for p in stored] == [shape(p) for p in new]
+
+
+_SIGNAL_COLUMNS = "kind, source, start_ts, end_ts, value, expires_ts, submitted_at"
+
+
+class ApiStoreMixin:
+    """The API's tables; mixed into `Store`, which provides the connection plumbing."""
+
+    if TYPE_CHECKING:
+
+        def _read(self) -> AbstractContextManager[Database]: ...
+
+        def _write(self) -> AbstractContextManager[Database]: ...
+
+    # -- API keys -------------------------------------------------------------------------------
+    def create_api_key(
+        self, key: str, *, role: ApiRole, sites: tuple[str, ...], label: str | None, now: int
+    ) -> ApiKey:
+        """Store a new key (hashed) with its role and site scope."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO api_keys (hash, role, sites, label, created_at) VALUES (?, ?, ?, ?, ?)",
+                [hash_api_key(key), role.value, msgspec.json.encode(sorted(set(sites))).decode(), label, now],
+            )
+            rows = list(db.query("SELECT * FROM api_keys WHERE id = ?", [cursor.lastrowid]))
+            return _api_key(rows[0])
+
+    def api_key(self, key: str) -> ApiKey | None:
+        """The live (not revoked) key matching `key`, if any."""
+        with self._read() as db:
+            rows = list(
+                db.query("SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL", [hash_api_key(key)])
+            )
+            return _api_key(rows[0]) if rows else None
+
+    def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        with self._read() as db:
+            return [_api_key(r) for r in db.query("SELECT * FROM api_keys ORDER BY id")]
+
+    def revoke_api_key(self, key_id: int, *, now: int) -> ApiKey | None:
+        """Revoke a key by id (a second revocation keeps the first time); None when there is no such key."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, key_id]
+            )
+            rows = list(db.query("SELECT * FROM api_keys WHERE id = ?", [key_id]))
+            return _api_key(rows[0]) if rows else None
+
+    # -- site grid settings ---------------------------------------------------------------------
+    def site_settings(self, site_id: str) -> SiteSettings | None:
+        """The grid connection of a site as set through the API; None when nobody set it."""
+        with self._read() as db:
+            rows = list(db.query("SELECT * FROM site_settings WHERE site_id = ?", [site_id]))
+        if not rows:
+            return None
+        r = rows[0]
+        return SiteSettings(
+            site_id=r["site_id"],
+            import_limit_w=r["import_limit_w"],
+            phase_limit_a=r["phase_limit_a"],
+            voltage_v=r["voltage_v"],
+            failsafe_w=r["failsafe_w"],
+            phase_assignment=_decode_phases(r["phase_assignment"]),
+            updated_at=r["updated_at"],
+        )
+
+    def put_site_settings(self, settings: SiteSettings) -> None:
+        """Replace the whole grid settings of a site."""
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO site_settings (site_id, import_limit_w, phase_limit_a, voltage_v, failsafe_w,
+                   phase_assignment, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (site_id) DO UPDATE SET import_limit_w = excluded.import_limit_w,
+                   phase_limit_a = excluded.phase_limit_a, voltage_v = excluded.voltage_v,
+                   failsafe_w = excluded.failsafe_w, phase_assignment = excluded.phase_assignment,
+                   updated_at = excluded.updated_at""",
+                [
+                    settings.site_id,
+                    settings.import_limit_w,
+                    settings.phase_limit_a,
+                    settings.voltage_v,
+                    settings.failsafe_w,
+                    msgspec.json.encode(settings.phase_assignment).decode(),
+                    settings.updated_at,
+                ],
+            )
+
+    # -- signals --------------------------------------------------------------------------------
+    def signals(
+        self, site_id: str, kind: str, *, start_ts: int, end_ts: int, now_ts: int
+    ) -> list[SignalPoint]:
+        """Every unexpired point of `kind` overlapping [start_ts, end_ts), all sources, ordered by start."""
+        with self._read() as db:
+            # The (site_id, kind, end_ts) index narrows to points ending after start_ts.
+            rows = db.query(
+                f"""SELECT {_SIGNAL_COLUMNS} FROM signals
+                    WHERE site_id = ? AND kind = ? AND end_ts > ? AND start_ts < ? AND expires_ts > ?
+                    ORDER BY start_ts, end_ts, submitted_at, source, id""",
+                [site_id, kind, start_ts, end_ts, now_ts],
+            )
+            return [_signal(r) for r in rows]
+
+    def site_signals(self, site_id: str, kind: str | None, *, now_ts: int) -> list[SignalPoint]:
+        """Every unexpired point of a site (of one kind, or all), ordered by kind, start and source."""
+        sql, args = (
+            "SELECT " + _SIGNAL_COLUMNS + " FROM signals WHERE site_id = ? AND expires_ts > ?",
+            [site_id, now_ts],
+        )
+        if kind is not None:
+            sql, args = sql + " AND kind = ?", [*args, kind]
+        with self._read() as db:
+            return [_signal(r) for r in db.query(sql + " ORDER BY kind, start_ts, source, id", args)]
+
+    def replace_signals(
+        self, site_id: str, points: list[SignalPoint], *, now_ts: int
+    ) -> tuple[bool, list[SignalPoint]]:
+        """Store one submission: it replaces the same source and kind over the range it covers.
+
+        `points` share kind, source, expiry and submission time, are ordered and do not overlap. The
+        covered range is [first start, last end): stored points of the same source inside it are
+        removed, ones reaching into it are trimmed to the part outside. Other sources are untouched.
+
+        Returns:
+            (changed, points stored for the submission). A submission identical to what is stored
+            (same ranges, values and expiry) changes nothing and returns the stored points, with
+            their original submission time: a replay is idempotent.
+        """
+        kind, source = points[0].kind, points[0].source
+        covered_start, covered_end = points[0].start_ts, points[-1].end_ts
+        overlapping = f"""SELECT id, {_SIGNAL_COLUMNS} FROM signals
+            WHERE site_id = ? AND kind = ? AND end_ts > ? AND start_ts < ? AND source = ? AND expires_ts > ?
+            ORDER BY start_ts"""
+        with self._write() as db:
+            rows = list(db.query(overlapping, [site_id, kind, covered_start, covered_end, source, now_ts]))
+            current = [_signal(r) for r in rows]
+            if _same_points(current, points):
+                return False, current
+            # Expired points are never read again: drop them while we hold the write lock anyway.
+            db.execute(
+                "DELETE FROM signals WHERE site_id = ? AND kind = ? AND expires_ts <= ?",
+                [site_id, kind, now_ts],
+            )
+            kept: list[SignalPoint] = []
+            for old in current:
+                if old.start_ts < covered_start:
+                    kept.append(msgspec.structs.replace(old, end_ts=covered_start))
+                if old.end_ts > covered_end:
+                    kept.append(msgspec.structs.replace(old, start_ts=covered_end))
+            db.execute(
+                f"DELETE FROM signals WHERE id IN ({', '.join('?' * len(rows))})", [r["id"] for r in rows]
+            )
+            for p in [*kept, *points]:
+                db.execute(
+                    f"INSERT INTO signals (site_id, {_SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [site_id, p.kind, p.source, p.start_ts, p.end_ts, p.value, p.expires_ts, p.submitted_at],
+                )
+            return True, points
+
+    # -- preferences ----------------------------------------------------------------------------
+    def preferences(self, country_code: str, party_id: str, session_id: str) -> Preferences | None:
+        """A session's preferences as set through the API, if any."""
+        with self._read() as db:
+            rows = list(
+                db.query(
+                    "SELECT * FROM preferences WHERE country_code = ? AND party_id = ? AND session_id = ?",
+                    [country_code.upper(), party_id.upper(), session_id],
+                )
+            )
+        if not rows:
+            return None
+        r = rows[0]
+        return Preferences(
+            country_code=r["country_code"],
+            party_id=r["party_id"],
+            session_id=r["session_id"],
+            profile_type=r["profile_type"],
+            departure_ts=r["departure_ts"],
+            energy_kwh=r["energy_kwh"],
+            discharge_allowed=bool(r["discharge_allowed"]),
+            source=r["source"],
+            updated_at=r["updated_at"],
+        )
+
+    def put_preferences(self, prefs: Preferences) -> None:
+        """Replace a session's preferences (the session need not be known yet)."""
+        with self._write() as db:
+            db.execute(
+                """INSERT INTO preferences (country_code, party_id, session_id, profile_type, departure_ts,
+                   energy_kwh, discharge_allowed, source, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (country_code, party_id, session_id) DO UPDATE SET
+                   profile_type = excluded.profile_type, departure_ts = excluded.departure_ts,
+                   energy_kwh = excluded.energy_kwh, discharge_allowed = excluded.discharge_allowed,
+                   source = excluded.source, updated_at = excluded.updated_at""",
+                [
+                    prefs.country_code.upper(),
+                    prefs.party_id.upper(),
+                    prefs.session_id,
+                    prefs.profile_type,
+                    prefs.departure_ts,
+                    prefs.energy_kwh,
+                    int(prefs.discharge_allowed),
+                    prefs.source,
+                    prefs.updated_at,
+                ],
+            )
+
+    def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
+        """The location ids a session is at (one per connection that reported it; usually one, or none)."""
+        with self._read() as db:
+            rows = db.query(
+                "SELECT DISTINCT location_id FROM sessions WHERE country_code = ? AND party_id = ? AND id = ?"
+                " ORDER BY location_id",
+                [country_code.upper(), party_id.upper(), session_id],
+            )
+            return [r["location_id"] for r in rows]
