@@ -7,6 +7,8 @@ shows up as a disagreement.
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -29,6 +31,46 @@ from optimizer import (
 START = datetime(2026, 11, 23, tzinfo=UTC)
 # The contract's tolerance: 1e-6 relative to the limit, 1 kW the smallest scale.
 REL_TOL = 1e-6
+
+
+# The example of the contract (issue 3), verbatim.
+CONTRACT_EXAMPLE: dict[str, Any] = {
+    "start": "2026-11-23T00:00:00Z",
+    "slot_minutes": 15,
+    "n_slots": 96,
+    "site": {"limit_kw": 150.0, "phase_limit_a": None, "voltage_v": 230, "fixed_load_kw": None, "failsafe_kw": None},
+    "circuits": [{"id": "C1", "evses": ["E1", "E2"], "limit_kw": 22.0}],
+    "evses": [{"id": "E1", "max_kw": 11.0, "phases": 3}, {"id": "E2", "max_kw": 7.4, "phases": 1, "phase": "L2"}],
+    "sessions": [
+        {
+            "id": "S1",
+            "evse": "E1",
+            "arrival_slot": 0,
+            "departure_slot": 40,
+            "energy_kwh": 20.0,
+            "max_kw": 11.0,
+            "min_kw": 0.0,
+            "profile_type": "REGULAR",
+        }
+    ],
+    "price_per_kwh": None,
+    "co2_g_per_kwh": None,
+}
+
+
+def with_change(path: str, value: Any) -> bytes:
+    """The contract example with one field set (`a.b[0].c`); the value `DELETE` removes it."""
+    doc = copy.deepcopy(CONTRACT_EXAMPLE)
+    parts = path.replace("[", ".").replace("]", "").split(".")
+    target = doc
+    for part in parts[:-1]:
+        target = target[int(part)] if part.isdigit() else target[part]
+    last = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
+    if value == "DELETE":
+        del target[last]
+    else:
+        target[last] = value
+    return json.dumps(doc).encode()
 
 
 def session(
