@@ -1,6 +1,8 @@
-"""The simulated CPO as an OCPI 2.2.1 platform (role CPO)."""
+"""The simulated CPO as an OCPI 2.2.1 platform (role CPO): Locations and Sessions Sender, ChargingProfiles Receiver."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from litestar import Litestar
 
@@ -10,10 +12,17 @@ from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import OcpiEdge
 from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, Role
 from scsp.simulator.control import SimControlController
+from scsp.simulator.gate import DowntimeGate
+from scsp.simulator.ocpi_cpo import ChargingProfilesController, LocationsController, SessionsController
+from scsp.simulator.runtime import SimulatedCpo
 from scsp.storage import Store
 
+# Exactly what the simulator implements: (ModuleID, our InterfaceRole, path under /ocpi/2.2.1).
 CPO_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (
     ("credentials", InterfaceRole.SENDER, "credentials"),
+    ("locations", InterfaceRole.SENDER, "locations"),
+    ("sessions", InterfaceRole.SENDER, "sessions"),
+    ("chargingprofiles", InterfaceRole.RECEIVER, "chargingprofiles"),
 )
 
 
@@ -29,18 +38,22 @@ def simulator_platform(settings: SimulatorConfig) -> Platform:
 
 
 def create_simulator_app(settings: SimulatorConfig) -> Litestar:
-    """Build the simulated CPO."""
+    """Build the simulated CPO; `app.state.sim` is its live state, run by the app's lifespan."""
     store = Store(settings.db_path)
     store.migrate()
+    platform = simulator_platform(settings)
+    sim = SimulatedCpo(settings, platform, store, now=datetime.now(UTC))
     return build_platform_app(
-        platform=simulator_platform(settings), store=store, ocpi_handlers=[],
-        other_handlers=[SimControlController], state={"settings": settings},
-        title="scsp CPO simulator",
+        platform=platform, store=store,
+        ocpi_handlers=[LocationsController, SessionsController, ChargingProfilesController],
+        other_handlers=[SimControlController], state={"settings": settings, "sim": sim},
+        lifespans=[sim.lifespan], title="scsp CPO simulator",
     )
 
 
 def create_simulator_asgi(settings: SimulatorConfig) -> OcpiEdge:
-    """The simulator as uvicorn serves it."""
-    platform = simulator_platform(settings)
-    return OcpiEdge(create_simulator_app(settings), country_code=platform.country_code,
+    """The simulator as uvicorn serves it: the OCPI edge around the downtime gate around the app."""
+    app = create_simulator_app(settings)
+    platform: Platform = app.state.platform
+    return OcpiEdge(DowntimeGate(app, app.state.sim), country_code=platform.country_code,
                     party_id=platform.party_id)

@@ -1,23 +1,29 @@
 """The simulator's control API (`/sim/...`, JSON, loopback tool: no authentication).
 
 It lets an operator, the demo and the tests drive the simulated CPO: issue an invitation (token A)
-so an SCSP can register with it, register it with an SCSP, rotate and unregister.
+so an SCSP can register with it, register it with an SCSP, rotate and unregister; plug EVs in and
+out, inject faults, and read the state, the site meters and the ChargingProfiles requests received.
+The endpoints are listed in `scsp/simulator/README.md`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from scsp import registration
 from scsp.cpo_client import OcpiClient
 from scsp.models import Party, PartyStatus, TokenKind
+from scsp.ocpi.objects import Session
 from scsp.ocpi.platform import Platform
+from scsp.simulator.faults import ActiveFault, Fault
+from scsp.simulator.runtime import SimulatedCpo
+from scsp.simulator.views import CommandRecord, EvView, MeterView, PlugRequest, StateView
 from scsp.storage import Store
 
 
@@ -99,3 +105,53 @@ class SimControlController(Controller):
         """Unregister from a party (credentials DELETE)."""
         updated, problem = await registration.unregister(store, client, store.party(party), now=time.time())
         return {"party": party_view(updated), "remote_error": problem}
+
+    # -- the living CPO ----------------------------------------------------------------------------
+
+    @post("/evs", sync_to_thread=True, status_code=201)
+    def plug_in(self, data: JSONBody[PlugRequest], sim: NamedDependency[SimulatedCpo]) -> Session:
+        """Plug a specific EV into a free EVSE; returns its OCPI Session (ACTIVE)."""
+        return sim.plug_in(data)
+
+    @get("/evs", sync_to_thread=True)
+    def evs(self, sim: NamedDependency[SimulatedCpo]) -> list[EvView]:
+        """Every plugged-in EV."""
+        return sim.ev_views()
+
+    @delete("/evs/{session_id:str}", sync_to_thread=True, status_code=200)
+    def unplug(self, session_id: Annotated[str, PathParameter(min_length=1, max_length=36)],
+               sim: NamedDependency[SimulatedCpo]) -> Session:
+        """Unplug an EV now; returns its OCPI Session (COMPLETED)."""
+        return sim.unplug(session_id)
+
+    @get("/state", sync_to_thread=True)
+    def state(self, sim: NamedDependency[SimulatedCpo]) -> StateView:
+        """EVs (power, energy, applied limit, profile source), EVSEs, downtime, the SCSPs we push to."""
+        return sim.state()
+
+    @get("/meter", sync_to_thread=True)
+    def meter(self, sim: NamedDependency[SimulatedCpo],
+              since: Annotated[float | None, QueryParameter(description="only samples at or after this unix time")]
+              = None) -> MeterView:
+        """Each site's metered load: samples `{t, load_w}`, peak and energy since start."""
+        return sim.meter(since)
+
+    @get("/commands", sync_to_thread=True)
+    def commands(self, sim: NamedDependency[SimulatedCpo]) -> list[CommandRecord]:
+        """Every ChargingProfiles request received, with the synchronous answer and the async result."""
+        return sim.command_log()
+
+    @get("/faults", sync_to_thread=True)
+    def faults(self, sim: NamedDependency[SimulatedCpo]) -> list[ActiveFault]:
+        """The faults in force."""
+        return sim.current_faults()
+
+    @put("/faults", sync_to_thread=True)
+    def set_faults(self, data: JSONBody[list[Fault]], sim: NamedDependency[SimulatedCpo]) -> list[ActiveFault]:
+        """Replace the faults in force with this list."""
+        return sim.set_faults(data)
+
+    @delete("/faults", sync_to_thread=True, status_code=200)
+    def clear_faults(self, sim: NamedDependency[SimulatedCpo]) -> list[ActiveFault]:
+        """Remove every fault (ends a DOWNTIME)."""
+        return sim.clear_faults()
