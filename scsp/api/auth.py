@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request
+from litestar import Controller, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -34,6 +34,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Guard
 
 from scsp import errors
+from scsp.ocpi.transport import problem_response
 from scsp.storage import Store
 from scsp.storage_api import ApiKey, ApiRole
 
@@ -181,6 +182,11 @@ def check_site(key: ApiKey, site_id: str) -> None:
         raise Forbidden(f"this API key may not access site {site_id!r}")
 
 
+def too_deep_response(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
+    """A 400 problem for a body nested too deeply to decode (msgspec raises RecursionError for it)."""
+    return problem_response(400, "Bad Request", "request body is not valid JSON: nested too deeply")
+
+
 class ApiController(Controller):
     """Base of `/api/v1` controllers: the `api_key` dependency and the bearer security requirement.
 
@@ -189,3 +195,5 @@ class ApiController(Controller):
 
     dependencies = {"api_key": Provide(provide_api_key, sync_to_thread=False)}
     security = API_SECURITY
+    # The app-wide handler would make this a 500: a client must never cause one.
+    exception_handlers = {RecursionError: too_deep_response}

@@ -172,6 +172,23 @@ def put_preferences(
     return _out(prefs)
 
 
+PREFERENCES_READ_DESCRIPTION = """\
+The preferences stored for the session (any role): the OCPI ChargingPreferences fields
+(`profile_type`, `departure_time`, `energy_need` in kWh, `discharge_allowed`) plus `source` (the API
+key that set them) and `updated_at`. 404 when none were set: the configured defaults apply.
+"""
+
+PREFERENCES_PUT_DESCRIPTION = f"""\
+Replace a session's preferences (roles aggregator, admin). The body is an OCPI 2.2.1
+ChargingPreferences object (mod_sessions), names verbatim: `profile_type` (CHEAP, FAST, GREEN,
+REGULAR) is required; `departure_time` (within {DEPARTURE_WINDOW_S // 86_400} days of now; no offset
+means UTC), `energy_need` (kWh, 0 to {MAX_ENERGY_KWH:g}) and `discharge_allowed` are optional;
+unknown fields are ignored. The session need not be known yet: preferences wait for it (only a key
+without site limits may set them then, since the site is not known). Once the session is known,
+its site is re-planned.
+"""
+
+
 class PreferencesController(ApiController):
     """`/api/v1/sessions/{country_code}/{party_id}/{session_id}/preferences`: a driver's wishes."""
 
@@ -183,6 +200,7 @@ class PreferencesController(ApiController):
         sync_to_thread=True,
         guards=[require_roles(*ALL_ROLES)],
         summary="Read a session's preferences",
+        description=PREFERENCES_READ_DESCRIPTION,
         responses=problem_responses(401, 403, 404),
     )
     def read(
@@ -201,6 +219,7 @@ class PreferencesController(ApiController):
         sync_to_thread=True,
         guards=[require_roles(ApiRole.aggregator, ApiRole.admin)],
         summary="Set a session's preferences",
+        description=PREFERENCES_PUT_DESCRIPTION,
         responses=problem_responses(400, 401, 403, 422),
     )
     def replace(
@@ -213,12 +232,7 @@ class PreferencesController(ApiController):
         session_id: SessionId,
         data: JSONBody[ChargingPreferences],
     ) -> SessionPreferences:
-        """Replace a session's preferences (roles aggregator, admin), in the OCPI ChargingPreferences shape.
-
-        `profile_type` (CHEAP, FAST, GREEN, REGULAR) is required; `departure_time`, `energy_need` (kWh)
-        and `discharge_allowed` are optional. The session need not be known yet (then only a key
-        without site limits may set them); once known, its site is re-planned.
-        """
+        """Replace a session's preferences, in the OCPI ChargingPreferences shape (see the description)."""
         return put_preferences(
             store,
             api_key,

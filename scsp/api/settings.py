@@ -144,6 +144,21 @@ def put_grid_settings(
     return _out(settings)
 
 
+GRID_READ_DESCRIPTION = """\
+The grid connection of the site as set through this API (any role). 404 when nobody set it: then the
+configured defaults apply (`defaults.site_limit_w`, `defaults.voltage_v`, `defaults.failsafe_fraction`).
+"""
+
+GRID_PUT_DESCRIPTION = f"""\
+Replace the whole grid connection of the site (roles dso, admin): `import_limit_w` (W, required,
+> 0, at most {MAX_POWER_W:g}), `phase_limit_a` (A per phase), `voltage_v` (nominal phase voltage,
+{MIN_VOLTAGE_V:g}-{MAX_VOLTAGE_V:g} V), `failsafe_w` (W the charge points fall back to when they lose
+us; at most `import_limit_w`) and `phase_assignment` (`{{evse_uid: "L1" | "L2" | "L3"}}` for
+single-phase EVSEs). Fields left out or null fall back to the configured defaults. The object is
+validated and stored whole, or nothing is stored (422 naming the field); the site is re-planned.
+"""
+
+
 class GridSettingsController(ApiController):
     """`/api/v1/sites/{site_id}/grid`: a site's grid connection."""
 
@@ -155,6 +170,7 @@ class GridSettingsController(ApiController):
         sync_to_thread=True,
         guards=[require_roles(*ALL_ROLES)],
         summary="Read a site's grid settings",
+        description=GRID_READ_DESCRIPTION,
         responses=problem_responses(401, 403, 404),
     )
     def read(
@@ -168,6 +184,7 @@ class GridSettingsController(ApiController):
         sync_to_thread=True,
         guards=[require_roles(ApiRole.dso, ApiRole.admin)],
         summary="Replace a site's grid settings",
+        description=GRID_PUT_DESCRIPTION,
         responses=problem_responses(400, 401, 403, 422),
     )
     def replace(
@@ -178,11 +195,5 @@ class GridSettingsController(ApiController):
         site_id: SiteId,
         data: JSONBody[GridSettingsIn],
     ) -> GridSettings:
-        """Replace the whole grid connection of the site (roles dso, admin).
-
-        Import limit in W (required, > 0), per-phase current limit in A, nominal voltage in V, failsafe
-        limit in W (at most the import limit) and the phase of each single-phase EVSE. Fields left out
-        or null fall back to the configured defaults. The whole object is validated and stored, or
-        nothing is; the site is re-planned after a change.
-        """
+        """Replace the whole grid connection of the site (see `GRID_PUT_DESCRIPTION`)."""
         return put_grid_settings(store, api_key, site_id, data, now=utcnow(), changed=events.site_changed)

@@ -263,6 +263,12 @@ Kind = Annotated[
 ]
 
 
+READ_DESCRIPTION = """\
+Every unexpired point stored for the site (any role), of every source, ordered by kind, start and
+source; `?kind=` limits it to one kind. Each point carries its source, expiry and submission time.
+"""
+
+
 class SignalsController(ApiController):
     """`/api/v1/sites/{site_id}/signals`: limits, prices and carbon intensity per site."""
 
@@ -274,6 +280,7 @@ class SignalsController(ApiController):
         sync_to_thread=True,
         guards=[require_roles(*ALL_ROLES)],
         summary="Read a site's signals",
+        description=READ_DESCRIPTION,
         responses=problem_responses(401, 403, 422),
     )
     def read(
