@@ -62,6 +62,7 @@ __all__ = [
     "cost_vector",
     "order",
     "preference",
+    "score",
 ]
 
 # Cost of 1 kW of power increase held for one slot, per hour (1/kWh): the unit of the scale.
@@ -140,3 +141,25 @@ def cost_vector(arrays: SiteArrays, cols: Columns) -> FloatArray:
     c[cols.shortfall_start : cols.switch_start] = np.tile(w.fairness * slopes, cols.n_sessions)
     c[cols.switch_start :] = w.switching * arrays.slot_h
     return c
+
+
+def score(arrays: SiteArrays, power_kw: FloatArray, segments: int) -> float:
+    """The objective value of an (N, T) power matrix (lower is better), switching included.
+
+    The same weights and terms as the LP's cost vector, evaluated directly on a plan, so plans
+    from different routes (MILP incumbent, LP plus repair) compare on one scale.
+    """
+    w = Weights.for_segments(segments)
+    pairs_kw = power_kw[arrays.pair_session, arrays.pair_slot]
+    delivered = power_kw.sum(axis=1) * arrays.slot_h
+    per_kwh = w.preference * preference(arrays) + w.order * order(arrays)
+    value = float(np.sum((-w.energy + per_kwh) * pairs_kw) * arrays.slot_h)
+    width = arrays.reach_kwh / segments
+    short = np.maximum(arrays.reach_kwh - delivered, 0.0)
+    k = np.arange(segments)
+    filled = np.clip(short[:, None] - k[None, :] * width[:, None], 0.0, width[:, None])
+    value += float(np.sum(filled * (w.fairness * (2.0 * k + 1.0) / segments)))
+    increases = np.maximum(np.diff(power_kw, axis=1), 0.0)
+    after_first = np.arange(1, arrays.n_slots)[None, :] > arrays.first_slot[:, None]
+    value += float(w.switching * arrays.slot_h * np.sum(increases[after_first]))
+    return value

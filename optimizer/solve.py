@@ -2,8 +2,9 @@
 
 `solve(problem, options) -> Plan` is the one entry point. Route:
 
-* no minimum rates: the LP (`scipy.optimize.linprog`, HiGHS dual simplex, or interior point with
-  crossover for large problems) -> OPTIMAL (path LP);
+* no minimum rates: the LP (HiGHS dual simplex through `scipy.optimize.milp` without
+  integrality, or `linprog`'s interior point method with crossover for large problems) ->
+  OPTIMAL (path LP);
 * minimum rates, at most `milp_max_variables` of them: `scipy.optimize.milp` with semi-continuous
   power variables (p = 0 or min_kw <= p <= max) under `milp_time_limit_s` -> OPTIMAL (path MILP),
   or its incumbent at the time limit -> FEASIBLE (path MILP-incumbent);
@@ -22,6 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
@@ -51,7 +53,7 @@ from optimizer.model import (
     SolveStats,
     SolveStatus,
 )
-from optimizer.objective import cost_vector
+from optimizer.objective import cost_vector, score
 from optimizer.repair import round_to_minimum
 from optimizer.validate import validate_problem
 
@@ -130,34 +132,53 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
 
 
 def _lp(lp: LinearProgram, lb: FloatArray, ub: FloatArray, options: SolveOptions) -> tuple[int, FloatArray | None, str]:
-    """Solve the LP with HiGHS through `linprog`; return (scipy status, x or None, message)."""
-    method = "highs-ipm" if lp.cols.total >= options.ipm_min_columns else "highs-ds"
-    res = linprog(
-        lp.c,
-        A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
-        b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
-        A_eq=lp.a_eq,
-        b_eq=lp.b_eq,
-        bounds=np.stack([lb, ub], axis=1),
-        method=method,
-        options={"time_limit": options.lp_time_limit_s},
-    )
+    """Solve the LP with HiGHS; return (scipy status, x or None, message).
+
+    Below `ipm_min_columns`: dual simplex through `milp` without integrality (a thinner wrapper
+    than `linprog`: about 2 ms less per call, which is most of a small site's time) and without
+    presolve (measured 10-50 % faster on every benchmark size up to 7,500 columns: the rows this
+    builder emits are already tight). From `ipm_min_columns` on: `linprog`'s interior point method
+    with presolve and crossover, which still returns a vertex.
+    """
+    if lp.cols.total >= options.ipm_min_columns:
+        res = linprog(
+            lp.c,
+            A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
+            b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
+            A_eq=lp.a_eq,
+            b_eq=lp.b_eq,
+            bounds=np.stack([lb, ub], axis=1),
+            method="highs-ipm",
+            options={"time_limit": options.lp_time_limit_s},
+        )
+    else:
+        res = milp(
+            lp.c,
+            bounds=Bounds(lb, ub),
+            constraints=_constraints(lp),
+            options={"time_limit": options.lp_time_limit_s, "presolve": False},
+        )
     x = None if res.x is None else np.asarray(res.x, dtype=np.float64)
     return int(res.status), x, str(res.message)
+
+
+def _constraints(lp: LinearProgram) -> list[LinearConstraint]:
+    """The LP's rows as scipy constraints: the energy equalities, then the upper-bounded rows."""
+    constraints = [LinearConstraint(lp.a_eq, lp.b_eq, lp.b_eq)]
+    if lp.a_ub.shape[0]:
+        constraints.append(LinearConstraint(lp.a_ub, -np.inf, lp.b_ub))
+    return constraints
 
 
 def _milp(
     lp: LinearProgram, lb: FloatArray, integrality: npt.NDArray[np.uint8], options: SolveOptions
 ) -> tuple[int, FloatArray | None, str]:
     """Solve the MILP with HiGHS through `milp`; return (scipy status, x or None, message)."""
-    constraints = [LinearConstraint(lp.a_eq, lp.b_eq, lp.b_eq)]
-    if lp.a_ub.shape[0]:
-        constraints.append(LinearConstraint(lp.a_ub, -np.inf, lp.b_ub))
     res = milp(
         lp.c,
         integrality=integrality,
         bounds=Bounds(lb, lp.ub),
-        constraints=constraints,
+        constraints=_constraints(lp),
         options={"time_limit": options.milp_time_limit_s, "mip_rel_gap": options.milp_rel_gap},
     )
     x = None if res.x is None else np.asarray(res.x, dtype=np.float64)
@@ -267,8 +288,13 @@ class _Routes:
         return self.checked(_power(self.arrays, x), "LP")
 
     def milp(self) -> tuple[FloatArray | None, bool]:
-        """The checked MILP plan with semi-continuous minimum rates, and whether it is proven optimal."""
-        lp, arrays = self.lp, self.arrays
+        """The checked MILP plan with semi-continuous minimum rates, and whether it is proven optimal.
+
+        The MILP leaves the switching rows out: they make branch and bound several times slower
+        (measured), and the order tie-break of the objective still keeps allocations in blocks.
+        """
+        arrays = self.arrays
+        lp = self.lp if not self.lp.cols.n_switch else build(arrays, msgspec.structs.replace(self.options, smoothing=False))
         n_pairs = lp.cols.n_pairs
         pair_min = arrays.min_kw[arrays.pair_session]
         semi = np.flatnonzero(pair_min > 0)
@@ -355,21 +381,27 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
                 warnings += routes.warnings
                 return finish(power, SolveStatus.OPTIMAL, SolvePath.LP)
         else:
+            milp_power, proven = None, False
             if n_semi <= options.milp_max_variables:
-                power, proven = routes.milp()
-                if power is not None:
-                    warnings += routes.warnings
-                    if proven:
-                        return finish(power, SolveStatus.OPTIMAL, SolvePath.MILP)
-                    return finish(power, SolveStatus.FEASIBLE, SolvePath.MILP_INCUMBENT)
+                milp_power, proven = routes.milp()
             else:
                 routes.warnings.append(
                     f"{n_semi} minimum-rate variables exceed milp_max_variables={options.milp_max_variables}"
                 )
-            power = routes.repair()
-            if power is not None:
+            if milp_power is not None and proven:
                 warnings += routes.warnings
-                return finish(power, SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
+                return finish(milp_power, SolveStatus.OPTIMAL, SolvePath.MILP)
+            # An unproven incumbent can be poor: keep whichever of it and the repair scores better.
+            candidates = []
+            if milp_power is not None:
+                candidates.append((score(arrays, milp_power, options.fairness_segments), 0, milp_power, SolvePath.MILP_INCUMBENT))
+            repaired = routes.repair()
+            if repaired is not None:
+                candidates.append((score(arrays, repaired, options.fairness_segments), 1, repaired, SolvePath.LP_REPAIR))
+            if candidates:
+                _, _, power, path = min(candidates, key=lambda c: (c[0], c[1]))
+                warnings += routes.warnings
+                return finish(power, SolveStatus.FEASIBLE, path)
     except Exception as exc:  # noqa: BLE001 - the contract is a plan every cycle, whatever the solver does
         routes.warnings.append(f"solver raised {type(exc).__name__}: {exc}")
 

@@ -93,6 +93,12 @@ def fake_linprog(x: Any, status: int = 0) -> Any:
     return run
 
 
+def replace_the_lp_solver(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
+    """Route every LP call (simplex through milp, interior point through linprog) to `fake`."""
+    monkeypatch.setattr(solve_module, "linprog", fake)
+    monkeypatch.setattr(solve_module, "milp", fake)
+
+
 def site_with_a_binding_limit() -> Any:
     return problem(
         [session("S1", "E1", 0, 4, 30.0), session("S2", "E2", 0, 4, 30.0)],
@@ -102,7 +108,7 @@ def site_with_a_binding_limit() -> Any:
 
 
 def test_a_solver_result_that_breaks_a_limit_is_never_returned_as_optimal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "linprog", fake_linprog(lambda n: np.full(n, 11.0)))  # 22 kW > 12 kW
+    replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: np.full(n, 11.0)))  # 22 kW > 12 kW
     p = site_with_a_binding_limit()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -112,7 +118,7 @@ def test_a_solver_result_that_breaks_a_limit_is_never_returned_as_optimal(monkey
 
 
 def test_an_optimal_status_without_a_solution_vector_gives_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "linprog", fake_linprog(lambda n: None))
+    replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: None))
     p = site_with_a_binding_limit()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -120,7 +126,7 @@ def test_an_optimal_status_without_a_solution_vector_gives_the_fallback(monkeypa
 
 
 def test_a_non_finite_solution_gives_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "linprog", fake_linprog(lambda n: np.full(n, np.nan)))
+    replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: np.full(n, np.nan)))
     p = site_with_a_binding_limit()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -129,7 +135,7 @@ def test_a_non_finite_solution_gives_the_fallback(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("status", [1, 2, 4])
 def test_a_solver_that_stops_early_or_fails_gives_the_fallback(monkeypatch: pytest.MonkeyPatch, status: int) -> None:
-    monkeypatch.setattr(solve_module, "linprog", fake_linprog(lambda n: np.zeros(n), status=status))
+    replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: np.zeros(n), status=status))
     p = site_with_a_binding_limit()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -141,7 +147,7 @@ def test_a_solver_that_raises_still_gives_a_plan(monkeypatch: pytest.MonkeyPatch
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise MemoryError("out of memory (faked)")
 
-    monkeypatch.setattr(solve_module, "linprog", explode)
+    replace_the_lp_solver(monkeypatch, explode)
     p = site_with_a_binding_limit()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -150,8 +156,7 @@ def test_a_solver_that_raises_still_gives_a_plan(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_minimum_rate_routes_also_end_in_the_fallback_when_every_solver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(solve_module, "linprog", fake_linprog(lambda n: None, status=4))
-    monkeypatch.setattr(solve_module, "milp", fake_linprog(lambda n: None, status=4))
+    replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: None, status=4))
     p = problem([session("S1", "E1", 0, 4, 30.0, min_kw=4.0)], [evse("E1")], limit_kw=12.0)
     plan = solve(p)
     assert_plan_valid(p, plan)

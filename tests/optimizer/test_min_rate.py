@@ -13,6 +13,16 @@ from tests.optimizer.support import assert_plan_valid, delivered_kwh, evse, powe
 
 # The module, not the function `optimizer.solve` that the package re-exports under the same name.
 solve_module = importlib.import_module("optimizer.solve")
+real_milp = scipy.optimize.milp
+
+
+def replace_the_milp(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
+    """Route MILP calls (those with integrality) to `fake`; LP calls keep the real solver."""
+
+    def route(*args: Any, **kwargs: Any) -> Any:
+        return fake(*args, **kwargs) if kwargs.get("integrality") is not None else real_milp(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "milp", route)
 
 
 def two_cars_one_at_a_time() -> Any:
@@ -89,14 +99,12 @@ def test_the_repair_keeps_every_limit_on_a_larger_site() -> None:
 
 
 def test_a_milp_stopped_at_its_time_limit_returns_its_incumbent_as_feasible(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_milp = scipy.optimize.milp
-
     def stopped_at_limit(*args: Any, **kwargs: Any) -> Any:
         res = real_milp(*args, **kwargs)
         res.status, res.message = 1, "Time limit reached. (HiGHS Status 13: faked by the test)"
         return res
 
-    monkeypatch.setattr(solve_module, "milp", stopped_at_limit)
+    replace_the_milp(monkeypatch, stopped_at_limit)
     p = two_cars_one_at_a_time()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -108,7 +116,7 @@ def test_a_milp_without_any_solution_falls_back_to_the_lp_plus_repair(monkeypatc
     def nothing_found(*args: Any, **kwargs: Any) -> Any:
         return scipy.optimize.OptimizeResult(status=1, x=None, message="Time limit reached (faked)")
 
-    monkeypatch.setattr(solve_module, "milp", nothing_found)
+    replace_the_milp(monkeypatch, nothing_found)
     p = three_cars_one_slot()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -117,14 +125,12 @@ def test_a_milp_without_any_solution_falls_back_to_the_lp_plus_repair(monkeypatc
 
 
 def test_a_milp_answer_that_breaks_the_minimum_rate_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_milp = scipy.optimize.milp
-
     def below_minimum(*args: Any, **kwargs: Any) -> Any:
         res = real_milp(*args, **kwargs)
         res.x[:2] = 2.0  # S1 at 2 kW in both slots: below its 4 kW minimum
         return res
 
-    monkeypatch.setattr(solve_module, "milp", below_minimum)
+    replace_the_milp(monkeypatch, below_minimum)
     p = two_cars_one_at_a_time()
     plan = solve(p)
     assert_plan_valid(p, plan)
@@ -142,3 +148,17 @@ def test_the_real_milp_time_limit_is_honoured() -> None:
     plan = solve(p, SolveOptions(milp_time_limit_s=0.05))
     assert_plan_valid(p, plan)
     assert plan.status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
+
+
+def test_a_poor_milp_incumbent_loses_to_the_lp_plus_repair(monkeypatch: pytest.MonkeyPatch) -> None:
+    def idle_incumbent(c: Any, *args: Any, **kwargs: Any) -> Any:
+        x = real_milp(c, *args, **kwargs).x
+        x[: len(x)] = 0.0  # valid (nobody charges) but far from the optimum
+        return scipy.optimize.OptimizeResult(status=1, x=x, message="Time limit reached (faked)")
+
+    replace_the_milp(monkeypatch, idle_incumbent)
+    p = three_cars_one_slot()
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
+    assert delivered_kwh(plan) == pytest.approx(10.0)
