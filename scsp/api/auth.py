@@ -187,6 +187,13 @@ def too_deep_response(request: Request[Any, Any, Any], exc: RecursionError) -> R
     return problem_response(400, "Bad Request", "request body is not valid JSON: nested too deeply")
 
 
+def unauthorized_response(request: Request[Any, Any, Any], exc: errors.Unauthorized) -> Response[bytes]:
+    """The 401 problem with the challenge RFC 6750 §3 asks for, so clients know a bearer key is expected."""
+    response = problem_response(401, "Unauthorized", exc.message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="scsp"'
+    return response
+
+
 class ApiController(Controller):
     """Base of `/api/v1` controllers: the `api_key` dependency and the bearer security requirement.
 
@@ -196,4 +203,4 @@ class ApiController(Controller):
     dependencies = {"api_key": Provide(provide_api_key, sync_to_thread=False)}
     security = API_SECURITY
     # The app-wide handler would make this a 500: a client must never cause one.
-    exception_handlers = {RecursionError: too_deep_response}
+    exception_handlers = {RecursionError: too_deep_response, errors.Unauthorized: unauthorized_response}

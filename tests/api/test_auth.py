@@ -41,6 +41,7 @@ def assert_problem(reply: httpx.Response, status: int, *words: str) -> None:
 def test_a_request_without_a_key_is_a_401_problem(api: Api, client: httpx.Client) -> None:
     reply = client.put(f"{api.url}/api/v1/sites/{SITE}/grid", json=grid_body())
     assert_problem(reply, 401, "Bearer")
+    assert reply.headers["www-authenticate"].startswith("Bearer")
     assert api.store.site_settings(SITE) is None
 
 
