@@ -1,4 +1,4 @@
-"""The simulated CPO as an OCPI 2.2.1 platform (role CPO): Locations and Sessions Sender, ChargingProfiles Receiver."""
+"""The simulated CPO (role CPO): Locations and Sessions Sender, ChargingProfiles Receiver, control API."""
 
 from __future__ import annotations
 
@@ -29,9 +29,12 @@ CPO_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (
 def simulator_platform(settings: SimulatorConfig) -> Platform:
     """The simulator's OCPI identity (role CPO) and endpoints."""
     return Platform(
-        role=CredentialsRole(role=Role.CPO, country_code=settings.country_code.upper(),
-                             party_id=settings.party_id.upper(),
-                             business_details=BusinessDetails(name=settings.business_name)),
+        role=CredentialsRole(
+            role=Role.CPO,
+            country_code=settings.country_code.upper(),
+            party_id=settings.party_id.upper(),
+            business_details=BusinessDetails(name=settings.business_name),
+        ),
         public_url=settings.public_url,
         modules=CPO_MODULES,
     )
@@ -44,10 +47,13 @@ def create_simulator_app(settings: SimulatorConfig) -> Litestar:
     platform = simulator_platform(settings)
     sim = SimulatedCpo(settings, platform, store, now=datetime.now(UTC))
     return build_platform_app(
-        platform=platform, store=store,
+        platform=platform,
+        store=store,
         ocpi_handlers=[LocationsController, SessionsController, ChargingProfilesController],
-        other_handlers=[SimControlController], state={"settings": settings, "sim": sim},
-        lifespans=[sim.lifespan], title="scsp CPO simulator",
+        other_handlers=[SimControlController],
+        state={"settings": settings, "sim": sim},
+        lifespans=[sim.lifespan],
+        title="scsp CPO simulator",
     )
 
 
@@ -55,5 +61,6 @@ def create_simulator_asgi(settings: SimulatorConfig) -> OcpiEdge:
     """The simulator as uvicorn serves it: the OCPI edge around the downtime gate around the app."""
     app = create_simulator_app(settings)
     platform: Platform = app.state.platform
-    return OcpiEdge(DowntimeGate(app, app.state.sim), country_code=platform.country_code,
-                    party_id=platform.party_id)
+    return OcpiEdge(
+        DowntimeGate(app, app.state.sim), country_code=platform.country_code, party_id=platform.party_id
+    )

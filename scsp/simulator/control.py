@@ -62,8 +62,14 @@ class PartyView(msgspec.Struct, kw_only=True):
 
 def party_view(party: Party) -> PartyView:
     """Public view of a party."""
-    return PartyView(id=party.id, handle=party.handle, role=party.role, status=party.status,
-                     versions_url=party.versions_url, modules=sorted({e.identifier for e in party.endpoints}))
+    return PartyView(
+        id=party.id,
+        handle=party.handle,
+        role=party.role,
+        status=party.status,
+        versions_url=party.versions_url,
+        modules=sorted({e.identifier for e in party.endpoints}),
+    )
 
 
 class SimControlController(Controller):
@@ -72,20 +78,37 @@ class SimControlController(Controller):
     path = "/sim"
 
     @post("/invite", sync_to_thread=True, status_code=201)
-    def invite(self, data: JSONBody[InviteRequest], store: NamedDependency[Store],
-               platform: NamedDependency[Platform]) -> Invitation:
+    def invite(
+        self,
+        data: JSONBody[InviteRequest],
+        store: NamedDependency[Store],
+        platform: NamedDependency[Platform],
+    ) -> Invitation:
         """Issue a token A for a platform that will register with the simulator."""
         token = registration.new_token()
-        store.create_party(status=PartyStatus.INVITED, role=data.role.upper(), country_code=data.country_code,
-                           party_id=data.party_id, token=token, token_kind=TokenKind.A, now=int(time.time()))
+        store.create_party(
+            status=PartyStatus.INVITED,
+            role=data.role.upper(),
+            country_code=data.country_code,
+            party_id=data.party_id,
+            token=token,
+            token_kind=TokenKind.A,
+            now=int(time.time()),
+        )
         return Invitation(versions_url=platform.versions_url, token_a=token)
 
     @post("/register", status_code=201)
-    async def register(self, data: JSONBody[RegisterRequest], store: NamedDependency[Store],
-                       client: NamedDependency[OcpiClient], platform: NamedDependency[Platform]) -> PartyView:
+    async def register(
+        self,
+        data: JSONBody[RegisterRequest],
+        store: NamedDependency[Store],
+        client: NamedDependency[OcpiClient],
+        platform: NamedDependency[Platform],
+    ) -> PartyView:
         """Register the simulator with the platform at `versions_url` using its token A."""
-        party = await registration.register_with(store, client, platform, data.versions_url, data.token_a,
-                                                 now=time.time())
+        party = await registration.register_with(
+            store, client, platform, data.versions_url, data.token_a, now=time.time()
+        )
         return party_view(party)
 
     @get("/parties", sync_to_thread=True)
@@ -94,14 +117,22 @@ class SimControlController(Controller):
         return [party_view(p) for p in store.parties()]
 
     @post("/parties/{party:int}/rotate", status_code=200)
-    async def rotate(self, party: FromPath[int], store: NamedDependency[Store], client: NamedDependency[OcpiClient],
-                     platform: NamedDependency[Platform]) -> PartyView:
+    async def rotate(
+        self,
+        party: FromPath[int],
+        store: NamedDependency[Store],
+        client: NamedDependency[OcpiClient],
+        platform: NamedDependency[Platform],
+    ) -> PartyView:
         """Rotate credentials with a registered party (credentials PUT)."""
-        return party_view(await registration.rotate(store, client, platform, store.party(party), now=time.time()))
+        return party_view(
+            await registration.rotate(store, client, platform, store.party(party), now=time.time())
+        )
 
     @post("/parties/{party:int}/unregister", status_code=200)
-    async def unregister(self, party: FromPath[int], store: NamedDependency[Store],
-                         client: NamedDependency[OcpiClient]) -> dict[str, Any]:
+    async def unregister(
+        self, party: FromPath[int], store: NamedDependency[Store], client: NamedDependency[OcpiClient]
+    ) -> dict[str, Any]:
         """Unregister from a party (credentials DELETE)."""
         updated, problem = await registration.unregister(store, client, store.party(party), now=time.time())
         return {"party": party_view(updated), "remote_error": problem}
@@ -119,8 +150,11 @@ class SimControlController(Controller):
         return sim.ev_views()
 
     @delete("/evs/{session_id:str}", sync_to_thread=True, status_code=200)
-    def unplug(self, session_id: Annotated[str, PathParameter(min_length=1, max_length=36)],
-               sim: NamedDependency[SimulatedCpo]) -> Session:
+    def unplug(
+        self,
+        session_id: Annotated[str, PathParameter(min_length=1, max_length=36)],
+        sim: NamedDependency[SimulatedCpo],
+    ) -> Session:
         """Unplug an EV now; returns its OCPI Session (COMPLETED)."""
         return sim.unplug(session_id)
 
@@ -130,9 +164,13 @@ class SimControlController(Controller):
         return sim.state()
 
     @get("/meter", sync_to_thread=True)
-    def meter(self, sim: NamedDependency[SimulatedCpo],
-              since: Annotated[float | None, QueryParameter(description="only samples at or after this unix time")]
-              = None) -> MeterView:
+    def meter(
+        self,
+        sim: NamedDependency[SimulatedCpo],
+        since: Annotated[
+            float | None, QueryParameter(description="only samples at or after this unix time")
+        ] = None,
+    ) -> MeterView:
         """Each site's metered load: samples `{t, load_w}`, peak and energy since start."""
         return sim.meter(since)
 
@@ -147,7 +185,9 @@ class SimControlController(Controller):
         return sim.current_faults()
 
     @put("/faults", sync_to_thread=True)
-    def set_faults(self, data: JSONBody[list[Fault]], sim: NamedDependency[SimulatedCpo]) -> list[ActiveFault]:
+    def set_faults(
+        self, data: JSONBody[list[Fault]], sim: NamedDependency[SimulatedCpo]
+    ) -> list[ActiveFault]:
         """Replace the faults in force with this list."""
         return sim.set_faults(data)
 

@@ -1,4 +1,4 @@
-"""Injectable faults of the simulated CPO (README "Faults"), per EVSE, per location or for the whole simulator.
+"""Injectable faults of the simulated CPO (README "Faults"): per EVSE, per location or simulator-wide.
 
 A fault matches a request when it names the request's EVSE, or the location of that EVSE, or
 neither (simulator-wide). `DOWNTIME` is simulator-wide only: the OCPI API answers HTTP 503 and no
@@ -19,7 +19,9 @@ from scsp import errors
 class FaultKind(StrEnum):
     """What can go wrong."""
 
-    TOO_OFTEN = "TOO_OFTEN"  # sync TOO_OFTEN (always, or when `value` s have not passed since the last request)
+    TOO_OFTEN = (
+        "TOO_OFTEN"  # sync TOO_OFTEN (always, or when `value` s have not passed since the last request)
+    )
     REJECTED = "REJECTED"  # sync REJECTED
     NOT_SUPPORTED = "NOT_SUPPORTED"  # sync NOT_SUPPORTED
     UNKNOWN_SESSION = "UNKNOWN_SESSION"  # sync UNKNOWN_SESSION
@@ -45,7 +47,7 @@ class Fault(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class ActiveFault(msgspec.Struct, kw_only=True, frozen=True):
-    """A fault as the simulator holds it: with when it was set and, for DOWNTIME with a value, when it ends."""
+    """A fault as held: with when it was set and, for DOWNTIME with a value, when it ends."""
 
     kind: FaultKind
     evse_uid: str | None
@@ -60,7 +62,9 @@ def validate(fault: Fault) -> None:
     if fault.evse_uid is not None and fault.location_id is not None:
         raise errors.InvalidParameters("faults: give evse_uid or location_id, not both")
     if fault.kind == FaultKind.DOWNTIME and (fault.evse_uid or fault.location_id):
-        raise errors.InvalidParameters("faults: DOWNTIME concerns the whole simulator (no evse_uid/location_id)")
+        raise errors.InvalidParameters(
+            "faults: DOWNTIME concerns the whole simulator (no evse_uid/location_id)"
+        )
     if fault.kind == FaultKind.APPLY_LOWER and fault.value is not None and fault.value > 1:
         raise errors.InvalidParameters("faults: APPLY_LOWER value is a fraction in [0, 1]")
 
@@ -76,9 +80,16 @@ class FaultBook:
         for fault in faults:
             validate(fault)
         self._faults = [
-            ActiveFault(kind=f.kind, evse_uid=f.evse_uid, location_id=f.location_id, value=f.value, since=now,
-                        until=now + timedelta(seconds=f.value)
-                        if f.kind == FaultKind.DOWNTIME and f.value is not None else None)
+            ActiveFault(
+                kind=f.kind,
+                evse_uid=f.evse_uid,
+                location_id=f.location_id,
+                value=f.value,
+                since=now,
+                until=now + timedelta(seconds=f.value)
+                if f.kind == FaultKind.DOWNTIME and f.value is not None
+                else None,
+            )
             for f in faults
         ]
         return self.current(now)

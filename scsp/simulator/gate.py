@@ -7,9 +7,11 @@ down does neither. The control API (`/sim/...`) stays up.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-from scsp.ocpi.transport import ASGIApp, OCPI_PREFIX, Receive, Scope, Send, utcnow
+from scsp.ocpi.transport import OCPI_PREFIX, Receive, Scope, Send, utcnow
 from scsp.ocpi.types import OcpiResponse
 from scsp.simulator.runtime import SimulatedCpo
 
@@ -17,17 +19,30 @@ from scsp.simulator.runtime import SimulatedCpo
 class DowntimeGate:
     """Answer 503 / 3000 to OCPI requests while the simulator is down."""
 
-    def __init__(self, app: ASGIApp, sim: SimulatedCpo) -> None:
+    def __init__(self, app: Any, sim: SimulatedCpo) -> None:
+        # `app` is an ASGI app (the Litestar app; its precise ASGI types differ from ours).
         self.app = app
         self.sim = sim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith(OCPI_PREFIX) and self.sim.down():
-            body = msgspec.json.encode(OcpiResponse[None](
-                status_code=3000, status_message="the CPO platform is down (simulated downtime)", timestamp=utcnow()))
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(body)).encode("ascii"))]})
+            body = msgspec.json.encode(
+                OcpiResponse[None](
+                    status_code=3000,
+                    status_message="the CPO platform is down (simulated downtime)",
+                    timestamp=utcnow(),
+                )
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode("ascii")),
+                    ],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

@@ -53,7 +53,7 @@ FULL_EPSILON_WH = 1e-6
 
 
 def floor1(value: float) -> float:
-    """Round down to one decimal, the most a ChargingProfile limit may carry ("at most one digit fraction")."""
+    """Round down to one decimal, as a ChargingProfile limit must be ("at most one digit fraction")."""
     # The small epsilon keeps 7.3 (stored as 7.2999999...) at 7.3 instead of 7.2.
     return math.floor(value * 10 + 1e-9) / 10
 
@@ -99,7 +99,7 @@ class Evse:
         return CHARGING_PROFILE_CAPABLE in self.capabilities
 
     def max_w(self, phases: int | None = None) -> float:
-        """Most power the EVSE delivers over `phases` (default: all of its phases), capped by max_electric_power."""
+        """Most power the EVSE delivers over `phases` (default: all), capped by max_electric_power."""
         used = self.phases if phases is None or self.is_dc else min(phases, self.phases)
         power = float(self.max_voltage * self.max_amperage * used)
         if self.max_electric_power is not None:
@@ -120,15 +120,28 @@ class Evse:
 
     def connector(self) -> Connector:
         """The OCPI Connector (id "1")."""
-        return Connector(id="1", standard=self.standard, format=self.format, power_type=self.power_type,
-                         max_voltage=self.max_voltage, max_amperage=self.max_amperage,
-                         max_electric_power=self.max_electric_power, last_updated=self.last_updated)
+        return Connector(
+            id="1",
+            standard=self.standard,
+            format=self.format,
+            power_type=self.power_type,
+            max_voltage=self.max_voltage,
+            max_amperage=self.max_amperage,
+            max_electric_power=self.max_electric_power,
+            last_updated=self.last_updated,
+        )
 
     def ocpi(self, country_code: str, party_id: str) -> EVSE:
         """The OCPI EVSE object."""
         evse_id = "*".join((country_code, party_id, "E" + "".join(c for c in self.uid if c.isalnum())))
-        return EVSE(uid=self.uid, evse_id=evse_id[:48], status=self.status, connectors=[self.connector()],
-                    capabilities=list(self.capabilities), last_updated=self.last_updated)
+        return EVSE(
+            uid=self.uid,
+            evse_id=evse_id[:48],
+            status=self.status,
+            connectors=[self.connector()],
+            capabilities=list(self.capabilities),
+            last_updated=self.last_updated,
+        )
 
 
 @dataclass
@@ -302,10 +315,14 @@ def scaled_profile(profile: ChargingProfile, fraction: float) -> ChargingProfile
     if fraction >= 1.0:
         return profile
     return ChargingProfile(
-        start_date_time=profile.start_date_time, duration=profile.duration,
-        charging_rate_unit=profile.charging_rate_unit, min_charging_rate=profile.min_charging_rate,
-        charging_profile_period=[ChargingProfilePeriod(start_period=p.start_period, limit=floor1(p.limit * fraction))
-                                 for p in profile.charging_profile_period],
+        start_date_time=profile.start_date_time,
+        duration=profile.duration,
+        charging_rate_unit=profile.charging_rate_unit,
+        min_charging_rate=profile.min_charging_rate,
+        charging_profile_period=[
+            ChargingProfilePeriod(start_period=p.start_period, limit=floor1(p.limit * fraction))
+            for p in profile.charging_profile_period
+        ],
     )
 
 
@@ -315,8 +332,15 @@ def scaled_profile(profile: ChargingProfile, fraction: float) -> ChargingProfile
 class CpoModel:
     """All simulated state of the CPO. Not thread-safe: the runtime holds a lock around every call."""
 
-    def __init__(self, settings: SimulatorConfig, *, country_code: str, party_id: str, now: datetime,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: SimulatorConfig,
+        *,
+        country_code: str,
+        party_id: str,
+        now: datetime,
+        rng: random.Random | None = None,
+    ) -> None:
         self.settings = settings
         self.country_code = country_code
         self.party_id = party_id
@@ -330,17 +354,30 @@ class CpoModel:
             for uid, evse in expand_evses(config):
                 if uid in evses or any(uid in s.evses for s in self.sites.values()):
                     raise ValueError(f"simulator.sites: EVSE uid {uid!r} appears twice")
-                evses[uid] = Evse(location_id=config.id, uid=uid, power_type=PowerType(evse.power_type),
-                                  max_voltage=evse.max_voltage, max_amperage=evse.max_amperage,
-                                  max_electric_power=evse.max_electric_power, capabilities=evse.capabilities,
-                                  standard=evse.standard, format=evse.format, status=EvseStatus.AVAILABLE,
-                                  last_updated=stamp)
-            self.sites[config.id] = Site(config=config, evses=evses, last_updated=stamp,
-                                         meter=SiteMeter(window_s=float(settings.meter_window_s)))
+                evses[uid] = Evse(
+                    location_id=config.id,
+                    uid=uid,
+                    power_type=PowerType(evse.power_type),
+                    max_voltage=evse.max_voltage,
+                    max_amperage=evse.max_amperage,
+                    max_electric_power=evse.max_electric_power,
+                    capabilities=evse.capabilities,
+                    standard=evse.standard,
+                    format=evse.format,
+                    status=EvseStatus.AVAILABLE,
+                    last_updated=stamp,
+                )
+            self.sites[config.id] = Site(
+                config=config,
+                evses=evses,
+                last_updated=stamp,
+                meter=SiteMeter(window_s=float(settings.meter_window_s)),
+            )
         # Every session, oldest first (the order of the Sessions Sender list); finished ones are
         # forgotten oldest first beyond `completed_sessions_kept`.
         self.sessions: OrderedDict[str, Ev] = OrderedDict()
         self._completed: deque[str] = deque()
+        self._active: dict[str, Ev] = {}  # the ACTIVE ones, in plug-in order
         self._token_serial = 0
         self.last_tick: datetime = now
         self.last_session_update: datetime = now
@@ -366,12 +403,11 @@ class CpoModel:
 
     def active_ev(self, session_id: str) -> Ev | None:
         """The plugged-in EV of an ACTIVE session, or None (unknown or finished)."""
-        ev = self.sessions.get(session_id)
-        return ev if ev is not None and ev.active else None
+        return self._active.get(session_id)
 
     def active_evs(self) -> list[Ev]:
         """Every plugged-in EV, oldest session first."""
-        return [ev for ev in self.sessions.values() if ev.active]
+        return list(self._active.values())
 
     # -- OCPI views --------------------------------------------------------------------------------
     def location(self, location_id: str) -> Location:
@@ -379,9 +415,17 @@ class CpoModel:
         site = self.site(location_id)
         c = site.config
         return Location(
-            country_code=self.country_code, party_id=self.party_id, id=c.id, publish=True, name=c.name,
-            address=c.address, city=c.city, postal_code=c.postal_code, country=c.country,
-            coordinates=GeoLocation(latitude=c.latitude, longitude=c.longitude), time_zone=c.time_zone,
+            country_code=self.country_code,
+            party_id=self.party_id,
+            id=c.id,
+            publish=True,
+            name=c.name,
+            address=c.address,
+            city=c.city,
+            postal_code=c.postal_code,
+            country=c.country,
+            coordinates=GeoLocation(latitude=c.latitude, longitude=c.longitude),
+            time_zone=c.time_zone,
             parking_type="PARKING_LOT" if c.kind == "workplace" else "ON_STREET",
             evses=[e.ocpi(self.country_code, self.party_id) for e in site.evses.values()],
             last_updated=site.last_updated,
@@ -395,19 +439,43 @@ class CpoModel:
         """The OCPI Session object of an EV (all charging periods so far)."""
         assert ev.last_updated is not None
         return Session(
-            country_code=self.country_code, party_id=self.party_id, id=ev.session_id,
-            start_date_time=ev.plugged_at, end_date_time=ev.end_at, kwh=round(ev.kwh, 4),
-            cdr_token=CdrToken(country_code=self.country_code, party_id=self.party_id, uid=ev.token_uid,
-                               type="RFID", contract_id=f"{self.country_code}-{self.party_id}-C{ev.token_uid[-8:]}"),
-            auth_method="WHITELIST", location_id=ev.location_id, evse_uid=ev.evse_uid, connector_id="1",
-            currency=self.settings.currency, charging_periods=list(ev.periods), status=ev.status,
+            country_code=self.country_code,
+            party_id=self.party_id,
+            id=ev.session_id,
+            start_date_time=ev.plugged_at,
+            end_date_time=ev.end_at,
+            kwh=round(ev.kwh, 4),
+            cdr_token=CdrToken(
+                country_code=self.country_code,
+                party_id=self.party_id,
+                uid=ev.token_uid,
+                type="RFID",
+                contract_id=f"{self.country_code}-{self.party_id}-C{ev.token_uid[-8:]}",
+            ),
+            auth_method="WHITELIST",
+            location_id=ev.location_id,
+            evse_uid=ev.evse_uid,
+            connector_id="1",
+            currency=self.settings.currency,
+            charging_periods=list(ev.periods),
+            status=ev.status,
             last_updated=ev.last_updated,
         )
 
     # -- plugging ----------------------------------------------------------------------------------
-    def plug_in(self, location_id: str, evse_uid: str, *, energy_kwh: float, max_w: float,
-                departure_at: datetime, now: datetime, min_a: float | None = None, phases: int | None = None,
-                origin: str = "control") -> tuple[Ev, list[Event]]:
+    def plug_in(
+        self,
+        location_id: str,
+        evse_uid: str,
+        *,
+        energy_kwh: float,
+        max_w: float,
+        departure_at: datetime,
+        now: datetime,
+        min_a: float | None = None,
+        phases: int | None = None,
+        origin: str = "control",
+    ) -> tuple[Ev, list[Event]]:
         """Plug an EV into a free EVSE: the session starts ACTIVE and the EVSE becomes CHARGING."""
         evse = self.evse(location_id, evse_uid)
         if evse.session_id is not None:
@@ -417,12 +485,24 @@ class CpoModel:
         self._token_serial += 1
         stamp = whole_second(now)
         # uuid4, not drawn from the seeded generator: a restarted simulator must never reuse a session id.
-        ev = Ev(session_id=str(uuid.uuid4()), location_id=location_id,
-                evse_uid=evse_uid, token_uid=f"SIM{self._token_serial:09d}", plugged_at=stamp,
-                departure_at=departure_at, energy_need_kwh=energy_kwh, max_w=max_w,
-                phases=evse.phases if phases is None else phases, min_a=min_a, origin=origin,
-                accounted_at=now, last_updated=stamp, period_start=now)
+        ev = Ev(
+            session_id=str(uuid.uuid4()),
+            location_id=location_id,
+            evse_uid=evse_uid,
+            token_uid=f"SIM{self._token_serial:09d}",
+            plugged_at=stamp,
+            departure_at=departure_at,
+            energy_need_kwh=energy_kwh,
+            max_w=max_w,
+            phases=evse.phases if phases is None else phases,
+            min_a=min_a,
+            origin=origin,
+            accounted_at=now,
+            last_updated=stamp,
+            period_start=now,
+        )
         self.sessions[ev.session_id] = ev
+        self._active[ev.session_id] = ev
         evse.session_id = ev.session_id
         self._update_power(ev, now)
         return ev, [self._set_status(evse, EvseStatus.CHARGING, now), SessionStarted(self.session(ev))]
@@ -437,15 +517,23 @@ class CpoModel:
         stamp = whole_second(now)
         ev.status, ev.end_at, ev.last_updated = SessionStatus.COMPLETED, stamp, stamp
         ev.power_w, ev.limit_w = 0.0, None
+        del self._active[ev.session_id]
         evse = self.evse_of(ev)
         evse.session_id = None
-        patch = SessionPatch(last_updated=stamp, status=SessionStatus.COMPLETED, end_date_time=stamp,
-                             kwh=round(ev.kwh, 4), charging_periods=[period] if period else [])
+        patch = SessionPatch(
+            last_updated=stamp,
+            status=SessionStatus.COMPLETED,
+            end_date_time=stamp,
+            kwh=round(ev.kwh, 4),
+            charging_periods=[period] if period else [],
+        )
         self._completed.append(ev.session_id)
         while len(self._completed) > self.settings.completed_sessions_kept:
             self.sessions.pop(self._completed.popleft(), None)
-        return ev, [SessionChanged(ev.session_id, patch, final=True),
-                    self._set_status(evse, EvseStatus.AVAILABLE, now)]
+        return ev, [
+            SessionChanged(ev.session_id, patch, final=True),
+            self._set_status(evse, EvseStatus.AVAILABLE, now),
+        ]
 
     def _set_status(self, evse: Evse, status: EvseStatus, now: datetime) -> EvseStatusChanged:
         stamp = whole_second(now)
@@ -484,7 +572,11 @@ class CpoModel:
         calc = whole_second(now)
         end = calc + timedelta(seconds=duration_s)
         profile = ev.profile
-        unit = profile.charging_rate_unit if profile else (ChargingRateUnit.W if evse.is_dc else ChargingRateUnit.A)
+        unit = (
+            profile.charging_rate_unit
+            if profile
+            else (ChargingRateUnit.W if evse.is_dc else ChargingRateUnit.A)
+        )
         evse_max = evse.max_in(unit)
         instants = [calc]
         if profile is not None:
@@ -501,9 +593,16 @@ class CpoModel:
                 continue
             periods.append(ChargingProfilePeriod(start_period=start_period, limit=value))
         rate = profile.min_charging_rate if profile is not None else None
-        return ActiveChargingProfile(start_date_time=calc, charging_profile=ChargingProfile(
-            start_date_time=calc, duration=duration_s, charging_rate_unit=unit, min_charging_rate=rate,
-            charging_profile_period=periods))
+        return ActiveChargingProfile(
+            start_date_time=calc,
+            charging_profile=ChargingProfile(
+                start_date_time=calc,
+                duration=duration_s,
+                charging_rate_unit=unit,
+                min_charging_rate=rate,
+                charging_profile_period=periods,
+            ),
+        )
 
     # -- physics -----------------------------------------------------------------------------------
     def limit_w_at(self, ev: Ev, t: datetime) -> tuple[float | None, bool]:
@@ -524,8 +623,11 @@ class CpoModel:
         if limit <= 0 or (rate and limit < rate):
             return limit_w, True
         if ev.min_a and not evse.is_dc:
-            per_phase_a = limit if unit == ChargingRateUnit.A else limit / (evse.max_voltage * min(ev.phases,
-                                                                                                 evse.phases))
+            per_phase_a = (
+                limit
+                if unit == ChargingRateUnit.A
+                else limit / (evse.max_voltage * min(ev.phases, evse.phases))
+            )
             if per_phase_a < ev.min_a:
                 return limit_w, True
         return limit_w, False
@@ -567,10 +669,15 @@ class CpoModel:
         ev.period_start, ev.period_start_kwh = now, ev.kwh
         if seconds < 1 and energy <= 0:
             return None
-        period = ChargingPeriod(start_date_time=whole_second(start), dimensions=[
-            CdrDimension(type="ENERGY", volume=round(energy, 4)),
-            CdrDimension(type="POWER", volume=round(energy / (seconds / 3600) if seconds > 0 else 0.0, 4)),
-        ])
+        period = ChargingPeriod(
+            start_date_time=whole_second(start),
+            dimensions=[
+                CdrDimension(type="ENERGY", volume=round(energy, 4)),
+                CdrDimension(
+                    type="POWER", volume=round(energy / (seconds / 3600) if seconds > 0 else 0.0, 4)
+                ),
+            ],
+        )
         ev.periods.append(period)
         return period
 
@@ -606,8 +713,9 @@ class CpoModel:
         for ev in self.active_evs():
             period = self._close_period(ev, now)
             ev.last_updated = stamp
-            patch = SessionPatch(last_updated=stamp, kwh=round(ev.kwh, 4),
-                                 charging_periods=[period] if period else [])
+            patch = SessionPatch(
+                last_updated=stamp, kwh=round(ev.kwh, 4), charging_periods=[period] if period else []
+            )
             events.append(SessionChanged(ev.session_id, patch, final=False))
         return events
 
@@ -622,12 +730,21 @@ class CpoModel:
                 if evse.session_id is not None or evse.status != EvseStatus.AVAILABLE:
                     continue
                 pattern_kind = "dc" if evse.is_dc else site.config.kind
-                chance = arrival_probability(pattern_kind, now, site.config.time_zone, dt,
-                                             self.settings.arrival_rate_scale)
+                chance = arrival_probability(
+                    pattern_kind, now, site.config.time_zone, dt, self.settings.arrival_rate_scale
+                )
                 if self.rng.random() >= chance:
                     continue
                 drawn: EvProfile = draw_ev(self.rng, pattern_kind, now, site.config.time_zone, evse.is_dc)
-                events += self.plug_in(site.id, evse.uid, energy_kwh=drawn.energy_kwh, max_w=drawn.max_w,
-                                       departure_at=now + timedelta(seconds=drawn.dwell_s), now=now,
-                                       min_a=drawn.min_a, phases=drawn.phases, origin="random")[1]
+                events += self.plug_in(
+                    site.id,
+                    evse.uid,
+                    energy_kwh=drawn.energy_kwh,
+                    max_w=drawn.max_w,
+                    departure_at=now + timedelta(seconds=drawn.dwell_s),
+                    now=now,
+                    min_a=drawn.min_a,
+                    phases=drawn.phases,
+                    origin="random",
+                )[1]
         return events

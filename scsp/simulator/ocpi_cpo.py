@@ -37,14 +37,22 @@ class LocationsController(Controller):
     path = "/ocpi/2.2.1/locations"
 
     @get("/", sync_to_thread=True)
-    def list_locations(self, sim: NamedDependency[SimulatedCpo], platform: NamedDependency[Platform],
-                       date_from: DateFrom = None, date_to: DateTo = None, offset: Offset = None,
-                       limit: Limit = None) -> Response[OcpiResponse[Any]]:
+    def list_locations(
+        self,
+        sim: NamedDependency[SimulatedCpo],
+        platform: NamedDependency[Platform],
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+        offset: Offset = None,
+        limit: Limit = None,
+    ) -> Response[OcpiResponse[Any]]:
         """Locations with `last_updated` in [date_from, date_to), paginated (Link, X-Total-Count, X-Limit)."""
         page = page_request(offset, limit, date_from, date_to, max_limit=sim.settings.page_limit)
         items, total = sim.locations_page(page)
-        return Response(ok(items), headers=page_headers(platform.url("locations"), page, total, len(items),
-                                                        sim.settings.page_limit))
+        return Response(
+            ok(items),
+            headers=page_headers(platform.url("locations"), page, total, len(items), sim.settings.page_limit),
+        )
 
     @get("/{location_id:str}", sync_to_thread=True)
     def get_location(self, sim: NamedDependency[SimulatedCpo], location_id: Id36) -> OcpiResponse[Any]:
@@ -52,13 +60,16 @@ class LocationsController(Controller):
         return ok(sim.location(location_id))
 
     @get("/{location_id:str}/{evse_uid:str}", sync_to_thread=True)
-    def get_evse(self, sim: NamedDependency[SimulatedCpo], location_id: Id36, evse_uid: Id36) -> OcpiResponse[Any]:
+    def get_evse(
+        self, sim: NamedDependency[SimulatedCpo], location_id: Id36, evse_uid: Id36
+    ) -> OcpiResponse[Any]:
         """One EVSE."""
         return ok(sim.evse(location_id, evse_uid))
 
     @get("/{location_id:str}/{evse_uid:str}/{connector_id:str}", sync_to_thread=True)
-    def get_connector(self, sim: NamedDependency[SimulatedCpo], location_id: Id36, evse_uid: Id36,
-                      connector_id: Id36) -> OcpiResponse[Any]:
+    def get_connector(
+        self, sim: NamedDependency[SimulatedCpo], location_id: Id36, evse_uid: Id36, connector_id: Id36
+    ) -> OcpiResponse[Any]:
         """One Connector."""
         return ok(sim.connector(location_id, evse_uid, connector_id))
 
@@ -69,9 +80,15 @@ class SessionsController(Controller):
     path = "/ocpi/2.2.1/sessions"
 
     @get("/", sync_to_thread=True)
-    def list_sessions(self, sim: NamedDependency[SimulatedCpo], platform: NamedDependency[Platform],
-                      date_from: DateFrom = None, date_to: DateTo = None, offset: Offset = None,
-                      limit: Limit = None) -> Response[OcpiResponse[Any]]:
+    def list_sessions(
+        self,
+        sim: NamedDependency[SimulatedCpo],
+        platform: NamedDependency[Platform],
+        date_from: DateFrom = None,
+        date_to: DateTo = None,
+        offset: Offset = None,
+        limit: Limit = None,
+    ) -> Response[OcpiResponse[Any]]:
         """Sessions with `last_updated` in [date_from, date_to), oldest first, paginated.
 
         mod_sessions marks `date_from` required; a request without it still gets every session
@@ -79,8 +96,10 @@ class SessionsController(Controller):
         """
         page = page_request(offset, limit, date_from, date_to, max_limit=sim.settings.page_limit)
         items, total = sim.sessions_page(page)
-        return Response(ok(items), headers=page_headers(platform.url("sessions"), page, total, len(items),
-                                                        sim.settings.page_limit))
+        return Response(
+            ok(items),
+            headers=page_headers(platform.url("sessions"), page, total, len(items), sim.settings.page_limit),
+        )
 
 
 def response_url_from_query(raw_query: str, parsed: str | None) -> str | None:
@@ -93,7 +112,7 @@ def response_url_from_query(raw_query: str, parsed: str | None) -> str | None:
     for prefix in ("response_url=", "&response_url="):
         at = raw_query.find(prefix)
         if at == 0 or (at > 0 and prefix.startswith("&")):
-            value = raw_query[at + len(prefix):]
+            value = raw_query[at + len(prefix) :]
             cut = value.find("&duration=")
             value = value if cut < 0 else value[:cut]
             if value.lower().startswith(("http%3a", "https%3a")):
@@ -114,16 +133,19 @@ def _check_profile(profile: ChargingProfile) -> None:
     """Refuse profiles no charge point could apply (2001), beyond what the decoder checks."""
     if profile.duration is not None and profile.duration < 0:
         raise errors.InvalidParameters("charging_profile.duration: must be >= 0")
-    if profile.min_charging_rate is not None and not (math.isfinite(profile.min_charging_rate)
-                                                      and profile.min_charging_rate >= 0):
+    if profile.min_charging_rate is not None and not (
+        math.isfinite(profile.min_charging_rate) and profile.min_charging_rate >= 0
+    ):
         raise errors.InvalidParameters("charging_profile.min_charging_rate: must be a number >= 0")
     for index, period in enumerate(profile.charging_profile_period):
         if period.start_period < 0:
-            raise errors.InvalidParameters(f"charging_profile.charging_profile_period[{index}].start_period: "
-                                           "must be >= 0")
+            raise errors.InvalidParameters(
+                f"charging_profile.charging_profile_period[{index}].start_period: must be >= 0"
+            )
         if not (math.isfinite(period.limit) and period.limit >= 0):
-            raise errors.InvalidParameters(f"charging_profile.charging_profile_period[{index}].limit: "
-                                           "must be a number >= 0")
+            raise errors.InvalidParameters(
+                f"charging_profile.charging_profile_period[{index}].limit: must be a number >= 0"
+            )
 
 
 class ChargingProfilesController(Controller):
@@ -136,35 +158,53 @@ class ChargingProfilesController(Controller):
     path = "/ocpi/2.2.1/chargingprofiles"
 
     @put("/{session_id:str}", sync_to_thread=True)
-    def set_profile(self, sim: NamedDependency[SimulatedCpo], caller: NamedDependency[Caller],
-                    session_id: Id36, data: JSONBody[SetChargingProfile]) -> OcpiResponse[Any]:
+    def set_profile(
+        self,
+        sim: NamedDependency[SimulatedCpo],
+        caller: NamedDependency[Caller],
+        session_id: Id36,
+        data: JSONBody[SetChargingProfile],
+    ) -> OcpiResponse[Any]:
         """Set (or replace) the session's ChargingProfile."""
         _check_profile(data.charging_profile)
         response_url = _check_url(data.response_url)
-        return ok(sim.charging_profile_request("PUT", session_id, caller.party, response_url,
-                                               profile=data.charging_profile))
+        return ok(
+            sim.charging_profile_request(
+                "PUT", session_id, caller.party, response_url, profile=data.charging_profile
+            )
+        )
 
     @get("/{session_id:str}", sync_to_thread=True)
     def get_active_profile(
-        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatedCpo], caller: NamedDependency[Caller],
+        self,
+        request: Request[Any, Any, Any],
+        sim: NamedDependency[SimulatedCpo],
+        caller: NamedDependency[Caller],
         session_id: Id36,
-        duration: Annotated[int | None, QueryParameter(description="length of the ActiveChargingProfile, s")] = None,
+        duration: Annotated[
+            int | None, QueryParameter(description="length of the ActiveChargingProfile, s")
+        ] = None,
         response_url: Annotated[str | None, QueryParameter(description="where the result is POSTed")] = None,
     ) -> OcpiResponse[Any]:
-        """Ask for the ActiveChargingProfile; it is POSTed to `response_url` as an ActiveChargingProfileResult."""
+        """Ask for the ActiveChargingProfile; it is POSTed to `response_url` (ActiveChargingProfileResult)."""
         if duration is None or duration <= 0:
             raise errors.InvalidParameters("duration: required, a positive number of seconds")
-        url = _check_url(response_url_from_query(request.scope.get("query_string", b"").decode("latin-1"),
-                                                 response_url))
+        url = _check_url(
+            response_url_from_query(request.scope.get("query_string", b"").decode("latin-1"), response_url)
+        )
         return ok(sim.charging_profile_request("GET", session_id, caller.party, url, duration=duration))
 
     @delete("/{session_id:str}", sync_to_thread=True, status_code=200)
     def clear_profile(
-        self, request: Request[Any, Any, Any], sim: NamedDependency[SimulatedCpo], caller: NamedDependency[Caller],
+        self,
+        request: Request[Any, Any, Any],
+        sim: NamedDependency[SimulatedCpo],
+        caller: NamedDependency[Caller],
         session_id: Id36,
         response_url: Annotated[str | None, QueryParameter(description="where the result is POSTed")] = None,
     ) -> OcpiResponse[Any]:
         """Clear the profile set on the session; a ClearProfileResult is POSTed to `response_url`."""
-        url = _check_url(response_url_from_query(request.scope.get("query_string", b"").decode("latin-1"),
-                                                 response_url))
+        url = _check_url(
+            response_url_from_query(request.scope.get("query_string", b"").decode("latin-1"), response_url)
+        )
         return ok(sim.charging_profile_request("DELETE", session_id, caller.party, url))

@@ -79,7 +79,7 @@ PUSH_QUEUE_MAX = 10_000
 
 
 class EvseStatusPatch(OcpiObject, kw_only=True):
-    """PATCH body for an EVSE status change (mod_locations Receiver PATCH: changed fields + `last_updated`)."""
+    """PATCH body for an EVSE status change (mod_locations Receiver PATCH: `status` + `last_updated`)."""
 
     status: EvseStatus
     last_updated: datetime
@@ -130,7 +130,9 @@ class SimulatedCpo:
         self.platform = platform
         self.store = store
         self.lock = threading.RLock()
-        self.model = CpoModel(settings, country_code=platform.country_code, party_id=platform.party_id, now=now)
+        self.model = CpoModel(
+            settings, country_code=platform.country_code, party_id=platform.party_id, now=now
+        )
         self.faults = FaultBook()
         self.commands: deque[CommandRecord] = deque(maxlen=settings.commands_kept)
         self._command_serial = 0
@@ -206,7 +208,6 @@ class SimulatedCpo:
         with self.lock:
             self._scsps = scsps
             down = self.faults.down(utc_now())
-            locations = self.model.locations()
         if down:
             return
         for party in scsps.values():
@@ -214,9 +215,19 @@ class SimulatedCpo:
             if url is None or (party.id, url) in self._located:
                 continue
             self._located.add((party.id, url))
+            with self.lock:
+                locations = self.model.locations()
             for location in locations:
-                self._enqueue(Push(party.id, "PUT", self._client_owned(url, location.id), location,
-                                   f"Location {location.id}", initial=(party.id, url)))
+                self._enqueue(
+                    Push(
+                        party.id,
+                        "PUT",
+                        self._client_owned(url, location.id),
+                        location,
+                        f"Location {location.id}",
+                        initial=(party.id, url),
+                    )
+                )
 
     def _client_owned(self, base: str, *ids: str) -> str:
         """`{base}/{country_code}/{party_id}/{ids...}` (transport_and_format "Client Owned Object Push")."""
@@ -231,17 +242,36 @@ class SimulatedCpo:
             sessions = receiver_url(party, "sessions", InterfaceRole.RECEIVER)
             for event in events:
                 if isinstance(event, EvseStatusChanged) and locations:
-                    self._enqueue(Push(party.id, "PATCH",
-                                       self._client_owned(locations, event.location_id, event.evse_uid),
-                                       EvseStatusPatch(status=event.status, last_updated=event.last_updated),
-                                       f"EVSE {event.evse_uid} {event.status}"))
+                    self._enqueue(
+                        Push(
+                            party.id,
+                            "PATCH",
+                            self._client_owned(locations, event.location_id, event.evse_uid),
+                            EvseStatusPatch(status=event.status, last_updated=event.last_updated),
+                            f"EVSE {event.evse_uid} {event.status}",
+                        )
+                    )
                 elif isinstance(event, SessionStarted) and sessions:
-                    self._enqueue(Push(party.id, "PUT", self._client_owned(sessions, event.session.id),
-                                       event.session, f"Session {event.session.id}"))
+                    self._enqueue(
+                        Push(
+                            party.id,
+                            "PUT",
+                            self._client_owned(sessions, event.session.id),
+                            event.session,
+                            f"Session {event.session.id}",
+                        )
+                    )
                 elif isinstance(event, SessionChanged) and sessions:
-                    self._enqueue(Push(party.id, "PATCH", self._client_owned(sessions, event.session_id),
-                                       event.patch, f"Session {event.session_id} PATCH",
-                                       session_id=event.session_id))
+                    self._enqueue(
+                        Push(
+                            party.id,
+                            "PATCH",
+                            self._client_owned(sessions, event.session_id),
+                            event.patch,
+                            f"Session {event.session_id} PATCH",
+                            session_id=event.session_id,
+                        )
+                    )
 
     def _dispatch_threadsafe(self, events: list[Event]) -> None:
         loop = self._loop
@@ -274,8 +304,9 @@ class SimulatedCpo:
         if party is None or self._client is None:
             return  # unregistered meanwhile
         try:
-            await self._client.call(party, push.method, push.url, body=push.body,
-                                    routing_to=(party.country_code, party.party_id))
+            await self._client.call(
+                party, push.method, push.url, body=push.body, routing_to=(party.country_code, party.party_id)
+            )
         except errors.PeerError as exc:
             log.warning("push %s to %s failed: %s", push.what, party.handle, exc.message)
             if push.initial is not None and exc.http_status == 401 and push.initial in self._located:
@@ -283,7 +314,9 @@ class SimulatedCpo:
                 self._initial_refusals[push.initial] = refusals
                 if refusals < INITIAL_PUSH_ATTEMPTS:
                     self._located.discard(push.initial)  # the next tick pushes the (current) Locations again
-            refused = exc.http_status == 404 or (exc.ocpi_status is not None and 2000 <= exc.ocpi_status < 3000)
+            refused = exc.http_status == 404 or (
+                exc.ocpi_status is not None and 2000 <= exc.ocpi_status < 3000
+            )
             if push.session_id is not None and refused:
                 # transport_and_format PATCH: "In case a PATCH request fails, the client is expected to
                 # call the GET method ... If the object doesn't exist, the client should do a PUT."
@@ -293,16 +326,29 @@ class SimulatedCpo:
                     session = self.model.session(ev) if ev is not None else None
                 if session is not None:
                     try:
-                        await self._client.call(party, "PUT", push.url, body=session,
-                                                routing_to=(party.country_code, party.party_id))
+                        await self._client.call(
+                            party,
+                            "PUT",
+                            push.url,
+                            body=session,
+                            routing_to=(party.country_code, party.party_id),
+                        )
                     except errors.PeerError as again:
-                        log.warning("Session %s PUT after a refused PATCH failed: %s", push.session_id,
-                                    again.message)
+                        log.warning(
+                            "Session %s PUT after a refused PATCH failed: %s", push.session_id, again.message
+                        )
 
     # -- ChargingProfiles receiver (mod_charging_profiles.asciidoc "Receiver Interface") -------------
-    def charging_profile_request(self, method: str, session_id: str, caller: Party, response_url: str, *,
-                                 profile: ChargingProfile | None = None,
-                                 duration: int | None = None) -> ChargingProfileResponse:
+    def charging_profile_request(
+        self,
+        method: str,
+        session_id: str,
+        caller: Party,
+        response_url: str,
+        *,
+        profile: ChargingProfile | None = None,
+        duration: int | None = None,
+    ) -> ChargingProfileResponse:
         """Answer a PUT/GET/DELETE synchronously and schedule the charge point's asynchronous result."""
         now = utc_now()
         with self.lock:
@@ -327,34 +373,58 @@ class SimulatedCpo:
                 elif hit(FaultKind.REJECTED):
                     result, hits = ChargingProfileResponseType.REJECTED, [FaultKind.REJECTED]
                 elif too_often is not None and (
-                        too_often.value is None or (ev.last_profile_request_at is not None and (
-                            now - ev.last_profile_request_at).total_seconds() < too_often.value)):
+                    too_often.value is None
+                    or (
+                        ev.last_profile_request_at is not None
+                        and (now - ev.last_profile_request_at).total_seconds() < too_often.value
+                    )
+                ):
                     result, hits = ChargingProfileResponseType.TOO_OFTEN, [FaultKind.TOO_OFTEN]
                 else:
-                    for kind in (FaultKind.NO_CALLBACK, FaultKind.SLOW_CALLBACK, FaultKind.RESULT_REJECTED,
-                                 FaultKind.APPLY_LOWER):
+                    for kind in (
+                        FaultKind.NO_CALLBACK,
+                        FaultKind.SLOW_CALLBACK,
+                        FaultKind.RESULT_REJECTED,
+                        FaultKind.APPLY_LOWER,
+                    ):
                         completion_faults[kind] = hit(kind)
                         if completion_faults[kind] is not None:
                             hits.append(kind)
             response = ChargingProfileResponse(result=result, timeout=self.settings.profile_timeout_s)
             self._command_serial += 1
-            record = CommandRecord(id=self._command_serial, received_at=now, method=method, session_id=session_id,
-                                   party=caller.handle, response_url=response_url, response=response,
-                                   charging_profile=profile, duration=duration, faults=[str(h) for h in hits])
+            record = CommandRecord(
+                id=self._command_serial,
+                received_at=now,
+                method=method,
+                session_id=session_id,
+                party=caller.handle,
+                response_url=response_url,
+                response=response,
+                charging_profile=profile,
+                duration=duration,
+                faults=[str(h) for h in hits],
+            )
             self.commands.append(record)
             if result != ChargingProfileResponseType.ACCEPTED or ev is None:
                 return response
             ev.last_profile_request_at = now
             slow = completion_faults.get(FaultKind.SLOW_CALLBACK)
             lower = completion_faults.get(FaultKind.APPLY_LOWER)
-            delay = (slow.value if slow.value is not None else DEFAULT_SLOW_CALLBACK_S) if slow \
+            delay = (
+                (slow.value if slow.value is not None else DEFAULT_SLOW_CALLBACK_S)
+                if slow
                 else self.settings.callback_delay_s
+            )
             record.result_due_at = now + timedelta(seconds=delay)
             completion = Completion(
-                record=record, party_id=caller.id, delay_s=delay,
+                record=record,
+                party_id=caller.id,
+                delay_s=delay,
                 post_result=completion_faults.get(FaultKind.NO_CALLBACK) is None,
                 result_rejected=completion_faults.get(FaultKind.RESULT_REJECTED) is not None,
-                fraction=(lower.value if lower.value is not None else DEFAULT_APPLY_FRACTION) if lower else 1.0,
+                fraction=(lower.value if lower.value is not None else DEFAULT_APPLY_FRACTION)
+                if lower
+                else 1.0,
             )
         self._spawn_threadsafe(self._complete(completion))
         return response
@@ -375,8 +445,12 @@ class SimulatedCpo:
                     body = ActiveChargingProfileResult(result=result)
                 else:
                     result = ChargingProfileResultType.ACCEPTED
-                    body = ActiveChargingProfileResult(result=result, profile=self.model.active_profile(
-                        ev, now, record.duration or self.settings.active_profile_duration_s))
+                    body = ActiveChargingProfileResult(
+                        result=result,
+                        profile=self.model.active_profile(
+                            ev, now, record.duration or self.settings.active_profile_duration_s
+                        ),
+                    )
             elif record.method == "DELETE":
                 if ev is None:
                     result = ChargingProfileResultType.UNKNOWN
@@ -385,7 +459,9 @@ class SimulatedCpo:
                 else:
                     changed = self.model.clear_profile(ev, now)
                     # "UNKNOWN: No Charging Profile(s) were found by the EVSE matching the request."
-                    result = ChargingProfileResultType.ACCEPTED if changed else ChargingProfileResultType.UNKNOWN
+                    result = (
+                        ChargingProfileResultType.ACCEPTED if changed else ChargingProfileResultType.UNKNOWN
+                    )
                 body = ClearProfileResult(result=result)
             else:
                 assert record.charging_profile is not None
@@ -421,8 +497,13 @@ class SimulatedCpo:
                 error = "not sent: the party is no longer registered"
             else:
                 try:
-                    await self._client.call(party, "POST", record.response_url, body=body,
-                                            routing_to=(party.country_code, party.party_id))
+                    await self._client.call(
+                        party,
+                        "POST",
+                        record.response_url,
+                        body=body,
+                        routing_to=(party.country_code, party.party_id),
+                    )
                 except errors.PeerError as exc:
                     error = exc.message
                     log.warning("result POST for session %s failed: %s", record.session_id, exc.message)
@@ -431,7 +512,9 @@ class SimulatedCpo:
             if error is None:
                 record.result_sent_at = utc_now()
 
-    async def _push_active_profile(self, party_id: int, session_id: str, active: ActiveChargingProfile) -> None:
+    async def _push_active_profile(
+        self, party_id: int, session_id: str, active: ActiveChargingProfile
+    ) -> None:
         """PUT the ActiveChargingProfile to the Sender's `{chargingprofiles url}/{session_id}`."""
         if self.down():
             return
@@ -442,8 +525,13 @@ class SimulatedCpo:
         if url is None:
             return
         try:
-            await self._client.call(party, "PUT", join_url(url, session_id), body=active,
-                                    routing_to=(party.country_code, party.party_id))
+            await self._client.call(
+                party,
+                "PUT",
+                join_url(url, session_id),
+                body=active,
+                routing_to=(party.country_code, party.party_id),
+            )
         except errors.PeerError as exc:
             log.warning("ActiveChargingProfile PUT for session %s failed: %s", session_id, exc.message)
 
@@ -460,14 +548,19 @@ class SimulatedCpo:
         """One page of Locations (configuration order) with `last_updated` in [date_from, date_to)."""
         with self.lock:
             items = [loc for loc in self.model.locations() if _in_range(loc.last_updated, page)]
-        return items[page.offset:page.offset + page.limit], len(items)
+        return items[page.offset : page.offset + page.limit], len(items)
 
     def sessions_page(self, page: PageRequest) -> tuple[list[Session], int]:
         """One page of Sessions (oldest first) with `last_updated` in [date_from, date_to)."""
         with self.lock:
-            items = [s for s in (self.model.session(ev) for ev in self.model.sessions.values())
-                     if _in_range(s.last_updated, page)]
-        return items[page.offset:page.offset + page.limit], len(items)
+            matching = [
+                ev
+                for ev in self.model.sessions.values()
+                if ev.last_updated is not None and _in_range(ev.last_updated, page)
+            ]
+            return [self.model.session(ev) for ev in matching[page.offset : page.offset + page.limit]], len(
+                matching
+            )
 
     def location(self, location_id: str) -> Location:
         """One Location (UnknownLocation when absent)."""
@@ -477,7 +570,9 @@ class SimulatedCpo:
     def evse(self, location_id: str, evse_uid: str) -> EVSE:
         """One EVSE of a Location."""
         with self.lock:
-            return self.model.evse(location_id, evse_uid).ocpi(self.platform.country_code, self.platform.party_id)
+            return self.model.evse(location_id, evse_uid).ocpi(
+                self.platform.country_code, self.platform.party_id
+            )
 
     def connector(self, location_id: str, evse_uid: str, connector_id: str) -> Connector:
         """One Connector of an EVSE (each simulated EVSE has connector "1")."""
@@ -493,9 +588,15 @@ class SimulatedCpo:
         now = utc_now()
         with self.lock:
             ev, events = self.model.plug_in(
-                request.location_id, request.evse_uid, energy_kwh=request.energy_kwh, max_w=request.max_kw * 1000,
-                departure_at=now + timedelta(seconds=request.departure_s), now=now, min_a=request.min_a,
-                phases=request.phases)
+                request.location_id,
+                request.evse_uid,
+                energy_kwh=request.energy_kwh,
+                max_w=request.max_kw * 1000,
+                departure_at=now + timedelta(seconds=request.departure_s),
+                now=now,
+                min_a=request.min_a,
+                phases=request.phases,
+            )
             session = self.model.session(ev)
         self._dispatch_threadsafe(events)
         return session
@@ -532,23 +633,52 @@ class SimulatedCpo:
     def _ev_view(self, ev: Ev) -> EvView:
         evse = self.model.evse_of(ev)
         senders = [self._scsps[p].handle if p in self._scsps else str(p) for p in sorted(ev.profile_senders)]
-        return EvView(session_id=ev.session_id, location_id=ev.location_id, evse_uid=ev.evse_uid, origin=ev.origin,
-                      plugged_at=ev.plugged_at, departure_at=ev.departure_at, energy_need_kwh=ev.energy_need_kwh,
-                      kwh=round(ev.kwh, 6), full=ev.full, power_w=round(ev.power_w, 3), vehicle_max_w=ev.max_w,
-                      phases=ev.phases, min_a=ev.min_a, evse_max_w=evse.max_w(ev.phases),
-                      limit_w=None if ev.limit_w is None else round(ev.limit_w, 3),
-                      profile_source=ev.profile_source, profile=ev.profile, requested_profile=ev.requested_profile,
-                      profile_senders=senders)
+        return EvView(
+            session_id=ev.session_id,
+            location_id=ev.location_id,
+            evse_uid=ev.evse_uid,
+            origin=ev.origin,
+            plugged_at=ev.plugged_at,
+            departure_at=ev.departure_at,
+            energy_need_kwh=ev.energy_need_kwh,
+            kwh=round(ev.kwh, 6),
+            full=ev.full,
+            power_w=round(ev.power_w, 3),
+            vehicle_max_w=ev.max_w,
+            phases=ev.phases,
+            min_a=ev.min_a,
+            evse_max_w=evse.max_w(ev.phases),
+            limit_w=None if ev.limit_w is None else round(ev.limit_w, 3),
+            profile_source=ev.profile_source,
+            profile=ev.profile,
+            requested_profile=ev.requested_profile,
+            profile_senders=senders,
+        )
 
     def state(self) -> StateView:
         """Everything plugged in, every EVSE, the SCSPs we push to."""
         with self.lock:
             now = utc_now()
-            evses = [EvseView(location_id=e.location_id, uid=e.uid, power_type=e.power_type, status=e.status,
-                              max_w=e.max_w(), charging_profile_capable=e.profile_capable, session_id=e.session_id)
-                     for site in self.model.sites.values() for e in site.evses.values()]
-            return StateView(now=now, down=self.faults.down(now), scsps=[p.handle for p in self._scsps.values()],
-                             evses=evses, evs=[self._ev_view(ev) for ev in self.model.active_evs()])
+            evses = [
+                EvseView(
+                    location_id=e.location_id,
+                    uid=e.uid,
+                    power_type=e.power_type,
+                    status=e.status,
+                    max_w=e.max_w(),
+                    charging_profile_capable=e.profile_capable,
+                    session_id=e.session_id,
+                )
+                for site in self.model.sites.values()
+                for e in site.evses.values()
+            ]
+            return StateView(
+                now=now,
+                down=self.faults.down(now),
+                scsps=[p.handle for p in self._scsps.values()],
+                evses=evses,
+                evs=[self._ev_view(ev) for ev in self.model.active_evs()],
+            )
 
     def meter(self, since: float | None = None) -> MeterView:
         """Each site's load samples (optionally from unix time `since` on), peak and energy."""
@@ -556,12 +686,24 @@ class SimulatedCpo:
             sites = []
             for site in self.model.sites.values():
                 m = site.meter
-                samples = [Sample(t=round(t, 3), load_w=round(w, 3)) for t, w in m.samples
-                           if since is None or t >= since]
-                sites.append(SiteMeterView(location_id=site.id, load_w=round(m.samples[-1][1], 3) if m.samples else 0.0,
-                                           peak_w=round(m.peak_w, 3), peak_at=m.peak_at,
-                                           energy_kwh=round(m.energy_wh / 1000, 6), samples=samples))
-            return MeterView(tick_s=self.settings.tick_s, window_s=float(self.settings.meter_window_s), sites=sites)
+                samples = [
+                    Sample(t=round(t, 3), load_w=round(w, 3))
+                    for t, w in m.samples
+                    if since is None or t >= since
+                ]
+                sites.append(
+                    SiteMeterView(
+                        location_id=site.id,
+                        load_w=round(m.samples[-1][1], 3) if m.samples else 0.0,
+                        peak_w=round(m.peak_w, 3),
+                        peak_at=m.peak_at,
+                        energy_kwh=round(m.energy_wh / 1000, 6),
+                        samples=samples,
+                    )
+                )
+            return MeterView(
+                tick_s=self.settings.tick_s, window_s=float(self.settings.meter_window_s), sites=sites
+            )
 
     def command_log(self) -> list[CommandRecord]:
         """Every ChargingProfiles request received (oldest first), with its answers."""
@@ -571,4 +713,6 @@ class SimulatedCpo:
 
 def _in_range(moment: datetime, page: PageRequest) -> bool:
     """transport_and_format pagination: `date_from` inclusive, `date_to` exclusive, on `last_updated`."""
-    return (page.date_from is None or moment >= page.date_from) and (page.date_to is None or moment < page.date_to)
+    return (page.date_from is None or moment >= page.date_from) and (
+        page.date_to is None or moment < page.date_to
+    )

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 @dataclass(frozen=True)
 class Component:
-    """One arrival peak: weight, mean and spread of the local arrival hour, lognormal dwell (median, sigma)."""
+    """One arrival peak: weight, mean and spread of the local arrival hour, lognormal dwell."""
 
     weight: float
     mean_h: float
@@ -44,11 +44,23 @@ WORKPLACE_WEEKDAY = Pattern(1.1, (Component(0.75, 8.3, 0.9, 8.0, 0.25), Componen
 # Workplace AC on Saturdays and Sundays: a few visitors around midday.
 WORKPLACE_WEEKEND = Pattern(0.15, (Component(1.0, 11.5, 2.5, 3.0, 0.6),))
 # Public AC: morning errands, an afternoon shopping peak, residents plugging in overnight.
-PUBLIC = Pattern(2.5, (Component(0.3, 9.0, 1.5, 2.5, 0.6), Component(0.4, 13.5, 2.5, 1.8, 0.6),
-                       Component(0.3, 18.5, 1.5, 11.0, 0.3)))
+PUBLIC = Pattern(
+    2.5,
+    (
+        Component(0.3, 9.0, 1.5, 2.5, 0.6),
+        Component(0.4, 13.5, 2.5, 1.8, 0.6),
+        Component(0.3, 18.5, 1.5, 11.0, 0.3),
+    ),
+)
 # DC fast charging (any site): late morning, afternoon and evening peaks, ~30 min stops.
-FAST = Pattern(8.0, (Component(0.35, 11.0, 2.5, 0.5, 0.35), Component(0.45, 16.5, 2.5, 0.5, 0.35),
-                     Component(0.2, 20.5, 1.5, 0.5, 0.35)))
+FAST = Pattern(
+    8.0,
+    (
+        Component(0.35, 11.0, 2.5, 0.5, 0.35),
+        Component(0.45, 16.5, 2.5, 0.5, 0.35),
+        Component(0.2, 20.5, 1.5, 0.5, 0.35),
+    ),
+)
 
 # Dwell is clipped to [MIN, MAX] hours: nobody plugs in for seconds, and a day-long stay is the cap.
 DWELL_MIN_H = 0.1
@@ -64,8 +76,12 @@ AC_NOMINAL_V = 230.0
 # IEC 61851-1: an AC EV cannot charge below 6 A per phase.
 AC_MIN_A = 6.0
 # DC vehicle maxima in W and their shares.
-DC_MAXIMA: tuple[tuple[float, float], ...] = ((50_000.0, 0.15), (100_000.0, 0.35), (150_000.0, 0.35),
-                                              (250_000.0, 0.15))
+DC_MAXIMA: tuple[tuple[float, float], ...] = (
+    (50_000.0, 0.15),
+    (100_000.0, 0.35),
+    (150_000.0, 0.35),
+    (250_000.0, 0.15),
+)
 
 
 @dataclass(frozen=True)
@@ -137,12 +153,21 @@ def draw_ev(rng: random.Random, kind: str, now: datetime, time_zone: str, is_dc:
     hour, weekday = local_hour(now, time_zone)
     components = pattern_for(kind, weekday).components
     component = components[_weighted(rng, [c.weight * _density(c, hour) for c in components])]
-    dwell_h = _lognormal_clipped(rng, component.dwell_median_h, component.dwell_sigma, DWELL_MIN_H, DWELL_MAX_H)
+    dwell_h = _lognormal_clipped(
+        rng, component.dwell_median_h, component.dwell_sigma, DWELL_MIN_H, DWELL_MAX_H
+    )
     if is_dc:
         max_w = DC_MAXIMA[_weighted(rng, [share for _, share in DC_MAXIMA])][0]
         energy = _lognormal_clipped(rng, *DC_ENERGY)
-        return EvProfile(energy_kwh=round(energy, 3), dwell_s=dwell_h * 3600, max_w=max_w, phases=3, min_a=None)
+        return EvProfile(
+            energy_kwh=round(energy, 3), dwell_s=dwell_h * 3600, max_w=max_w, phases=3, min_a=None
+        )
     phases, amps, _ = AC_CHARGERS[_weighted(rng, [share for _, _, share in AC_CHARGERS])]
     energy = _lognormal_clipped(rng, *AC_ENERGY)
-    return EvProfile(energy_kwh=round(energy, 3), dwell_s=dwell_h * 3600, max_w=AC_NOMINAL_V * amps * phases,
-                     phases=phases, min_a=AC_MIN_A)
+    return EvProfile(
+        energy_kwh=round(energy, 3),
+        dwell_s=dwell_h * 3600,
+        max_w=AC_NOMINAL_V * amps * phases,
+        phases=phases,
+        min_a=AC_MIN_A,
+    )

@@ -35,17 +35,38 @@ T = TypeVar("T")
 
 # A small layout: every power type, one EVSE without CHARGING_PROFILE_CAPABLE, two locations.
 TEST_SITES = (
-    SimSiteConfig(id="LOC-A", name="Site A", kind="workplace", evses=(
-        SimEvseConfig(uid="A-AC3", power_type="AC_3_PHASE", max_voltage=230, max_amperage=16),
-        SimEvseConfig(uid="A-AC1", power_type="AC_1_PHASE", max_voltage=230, max_amperage=32),
-        SimEvseConfig(uid="A-DC", power_type="DC", max_voltage=500, max_amperage=125, max_electric_power=50_000,
-                      standard="IEC_62196_T2_COMBO", format="CABLE"),
-        SimEvseConfig(uid="A-OLD", power_type="AC_3_PHASE", max_voltage=230, max_amperage=16,
-                      capabilities=("RFID_READER",)),
-    )),
-    SimSiteConfig(id="LOC-B", name="Site B", evses=(
-        SimEvseConfig(uid="B-AC3", power_type="AC_3_PHASE", max_voltage=230, max_amperage=32, count=3),
-    )),
+    SimSiteConfig(
+        id="LOC-A",
+        name="Site A",
+        kind="workplace",
+        evses=(
+            SimEvseConfig(uid="A-AC3", power_type="AC_3_PHASE", max_voltage=230, max_amperage=16),
+            SimEvseConfig(uid="A-AC1", power_type="AC_1_PHASE", max_voltage=230, max_amperage=32),
+            SimEvseConfig(
+                uid="A-DC",
+                power_type="DC",
+                max_voltage=500,
+                max_amperage=125,
+                max_electric_power=50_000,
+                standard="IEC_62196_T2_COMBO",
+                format="CABLE",
+            ),
+            SimEvseConfig(
+                uid="A-OLD",
+                power_type="AC_3_PHASE",
+                max_voltage=230,
+                max_amperage=16,
+                capabilities=("RFID_READER",),
+            ),
+        ),
+    ),
+    SimSiteConfig(
+        id="LOC-B",
+        name="Site B",
+        evses=(
+            SimEvseConfig(uid="B-AC3", power_type="AC_3_PHASE", max_voltage=230, max_amperage=32, count=3),
+        ),
+    ),
 )
 
 
@@ -83,8 +104,11 @@ class Recorder:
     def all(self, method: str | None = None, prefix: str = "") -> list[Recorded]:
         """Requests so far, optionally by method and path prefix (after /ocpi/2.2.1/)."""
         with self.lock:
-            return [r for r in self.requests if (method is None or r.method == method)
-                    and r.path.startswith("/ocpi/2.2.1/" + prefix)]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and r.path.startswith("/ocpi/2.2.1/" + prefix)
+            ]
 
 
 class RecordingController(Controller):
@@ -93,15 +117,26 @@ class RecordingController(Controller):
     path = "/ocpi/2.2.1"
 
     @route("/{module:str}/{rest:path}", http_method=["GET", "PUT", "PATCH", "POST"])
-    async def record(self, request: Request[Any, Any, Any], module: FromPath[str], rest: FromPath[str],
-                     recorder: NamedDependency[Recorder]) -> Response[Any]:
+    async def record(
+        self,
+        request: Request[Any, Any, Any],
+        module: FromPath[str],
+        rest: FromPath[str],
+        recorder: NamedDependency[Recorder],
+    ) -> Response[Any]:
         """Record the request; answer with an envelope without data."""
         raw = await request.body()
         body = msgspec.json.decode(raw) if raw else None
         with recorder.lock:
-            recorder.requests.append(Recorded(
-                method=request.method, path=request.url.path, query=request.url.query or "",
-                headers={k.lower(): v for k, v in request.headers.items()}, body=body))
+            recorder.requests.append(
+                Recorded(
+                    method=request.method,
+                    path=request.url.path,
+                    query=request.url.query or "",
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    body=body,
+                )
+            )
         if recorder.refuse_session_patches and module == "sessions" and request.method == "PATCH":
             return envelope_response(2001, "unknown session", 404)
         reply: OcpiResponse[Any] = ok()
@@ -121,9 +156,14 @@ class World:
     def ocpi(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the simulator's OCPI API as the SCSP (token C, routing headers)."""
         assert self.party.token_out
-        headers = {**token_header(self.party.token_out), "OCPI-from-country-code": "NL",
-                   "OCPI-from-party-id": "SCP", "OCPI-to-country-code": "NL", "OCPI-to-party-id": "SIM",
-                   **kwargs.pop("headers", {})}
+        headers = {
+            **token_header(self.party.token_out),
+            "OCPI-from-country-code": "NL",
+            "OCPI-from-party-id": "SCP",
+            "OCPI-to-country-code": "NL",
+            "OCPI-to-party-id": "SIM",
+            **kwargs.pop("headers", {}),
+        }
         return self.http.request(method, f"{self.sim_url}/ocpi/2.2.1/{path}", headers=headers, **kwargs)
 
     def sim(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -134,8 +174,14 @@ class World:
 
     def plug(self, evse_uid: str, location_id: str = "LOC-A", **changes: Any) -> str:
         """Plug an EV in; returns its session id."""
-        body = {"location_id": location_id, "evse_uid": evse_uid, "energy_kwh": 40.0, "max_kw": 200.0,
-                "departure_s": 3600, **changes}
+        body = {
+            "location_id": location_id,
+            "evse_uid": evse_uid,
+            "energy_kwh": 40.0,
+            "max_kw": 200.0,
+            "departure_s": 3600,
+            **changes,
+        }
         session = self.sim("POST", "evs", json=body)
         assert session["status"] == "ACTIVE"
         return str(session["id"])
@@ -148,38 +194,63 @@ class World:
 def simulator_settings(tmp_path: Path, port: int, **changes: Any) -> SimulatorConfig:
     """Deterministic test settings: no random arrivals, fast ticks, short callback delay."""
     return msgspec.structs.replace(
-        SimulatorConfig(country_code="NL", party_id="SIM", host="127.0.0.1", port=port,
-                        public_url=f"http://127.0.0.1:{port}", db_path=str(tmp_path / "sim.db"),
-                        arrivals=False, tick_s=0.1, session_update_s=1.0, callback_delay_s=0.1,
-                        profile_timeout_s=30, active_profile_duration_s=900, page_limit=50, sites=TEST_SITES),
-        **changes)
+        SimulatorConfig(
+            country_code="NL",
+            party_id="SIM",
+            host="127.0.0.1",
+            port=port,
+            public_url=f"http://127.0.0.1:{port}",
+            db_path=str(tmp_path / "sim.db"),
+            arrivals=False,
+            tick_s=0.1,
+            session_update_s=1.0,
+            callback_delay_s=0.1,
+            profile_timeout_s=30,
+            active_profile_duration_s=900,
+            page_limit=50,
+            sites=TEST_SITES,
+        ),
+        **changes,
+    )
 
 
 def fake_scsp_platform(port: int) -> Platform:
     """The fake SCSP's identity and endpoints (what a real SCSP would advertise)."""
     return Platform(
-        role=CredentialsRole(role=Role.SCSP, country_code="NL", party_id="SCP",
-                             business_details=BusinessDetails(name="recording SCSP")),
+        role=CredentialsRole(
+            role=Role.SCSP,
+            country_code="NL",
+            party_id="SCP",
+            business_details=BusinessDetails(name="recording SCSP"),
+        ),
         public_url=f"http://127.0.0.1:{port}",
-        modules=(("credentials", InterfaceRole.SENDER, "credentials"),
-                 ("sessions", InterfaceRole.RECEIVER, "sessions"),
-                 ("locations", InterfaceRole.RECEIVER, "locations"),
-                 ("chargingprofiles", InterfaceRole.SENDER, "chargingprofiles")),
+        modules=(
+            ("credentials", InterfaceRole.SENDER, "credentials"),
+            ("sessions", InterfaceRole.RECEIVER, "sessions"),
+            ("locations", InterfaceRole.RECEIVER, "locations"),
+            ("chargingprofiles", InterfaceRole.SENDER, "chargingprofiles"),
+        ),
     )
 
 
 def start_world(tmp_path: Path, **changes: Any) -> tuple[World, list[ServerThread]]:
     """Start the simulator and the fake SCSP and register the SCSP with the simulator."""
     sim_sock = bind("127.0.0.1", 0)
-    sim_thread = ServerThread(create_simulator_asgi(simulator_settings(tmp_path, sim_sock.getsockname()[1],
-                                                                       **changes)), sim_sock).start()
+    sim_thread = ServerThread(
+        create_simulator_asgi(simulator_settings(tmp_path, sim_sock.getsockname()[1], **changes)), sim_sock
+    ).start()
     scsp_sock = bind("127.0.0.1", 0)
     platform = fake_scsp_platform(scsp_sock.getsockname()[1])
     store = Store(tmp_path / "scsp-fake.db")
     store.migrate()
     recorder = Recorder()
-    app = build_platform_app(platform=platform, store=store, ocpi_handlers=[RecordingController],
-                             state={"recorder": recorder}, title="recording SCSP")
+    app = build_platform_app(
+        platform=platform,
+        store=store,
+        ocpi_handlers=[RecordingController],
+        state={"recorder": recorder},
+        title="recording SCSP",
+    )
     scsp_thread = ServerThread(edge(app), scsp_sock).start()
     sim_url = f"http://127.0.0.1:{sim_thread.port}"
     http = httpx.Client(timeout=30)
@@ -189,14 +260,25 @@ def start_world(tmp_path: Path, **changes: Any) -> tuple[World, list[ServerThrea
     async def register() -> Party:
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
-            return await registration.register_with(store, client, platform, invitation.json()["versions_url"],
-                                                    invitation.json()["token_a"], now=time.time())
+            return await registration.register_with(
+                store,
+                client,
+                platform,
+                invitation.json()["versions_url"],
+                invitation.json()["token_a"],
+                now=time.time(),
+            )
         finally:
             await client.aclose()
 
     party = asyncio.run(register())
-    world = World(sim_url=sim_url, scsp_url=f"http://127.0.0.1:{scsp_thread.port}", recorder=recorder,
-                  party=party, http=http)
+    world = World(
+        sim_url=sim_url,
+        scsp_url=f"http://127.0.0.1:{scsp_thread.port}",
+        recorder=recorder,
+        party=party,
+        http=http,
+    )
     return world, [sim_thread, scsp_thread]
 
 
@@ -205,8 +287,10 @@ def world(tmp_path: Path) -> Iterator[World]:
     """The simulator (test layout) with the fake SCSP registered; Locations already pushed."""
     running, threads = start_world(tmp_path)
     try:
-        wait_for(lambda: len({r.path for r in running.recorder.all("PUT", "locations/")}) == len(TEST_SITES),
-                 "the Locations push")
+        wait_for(
+            lambda: len({r.path for r in running.recorder.all("PUT", "locations/")}) == len(TEST_SITES),
+            "the Locations push",
+        )
         yield running
     finally:
         running.http.close()
@@ -219,12 +303,23 @@ def results_url(world: World, name: str) -> str:
     return f"{world.scsp_url}/ocpi/2.2.1/chargingprofiles/results/{name}?request_id={name}&kind=x"
 
 
-def set_profile(world: World, session_id: str, *periods: tuple[int, float], unit: str = "A",
-                name: str = "set", **profile: Any) -> dict[str, Any]:
+def set_profile(
+    world: World,
+    session_id: str,
+    *periods: tuple[int, float],
+    unit: str = "A",
+    name: str = "set",
+    **profile: Any,
+) -> dict[str, Any]:
     """PUT a SetChargingProfile; returns the synchronous ChargingProfileResponse."""
-    body = {"charging_profile": {"charging_rate_unit": unit, **profile,
-                                 "charging_profile_period": [{"start_period": s, "limit": v} for s, v in periods]},
-            "response_url": results_url(world, name)}
+    body = {
+        "charging_profile": {
+            "charging_rate_unit": unit,
+            **profile,
+            "charging_profile_period": [{"start_period": s, "limit": v} for s, v in periods],
+        },
+        "response_url": results_url(world, name),
+    }
     reply = world.ocpi("PUT", f"chargingprofiles/{session_id}", json=body)
     assert reply.status_code == 200 and reply.json()["status_code"] == 1000, reply.text
     data: dict[str, Any] = reply.json()["data"]
@@ -238,5 +333,8 @@ def posted_results(world: World, name: str) -> list[Recorded]:
 
 def active_profile_pushes(world: World, session_id: str) -> list[Recorded]:
     """ActiveChargingProfile PUTs to the fake SCSP's chargingprofiles endpoint for a session."""
-    return [r for r in world.recorder.all("PUT", "chargingprofiles/")
-            if r.path == f"/ocpi/2.2.1/chargingprofiles/{session_id}"]
+    return [
+        r
+        for r in world.recorder.all("PUT", "chargingprofiles/")
+        if r.path == f"/ocpi/2.2.1/chargingprofiles/{session_id}"
+    ]

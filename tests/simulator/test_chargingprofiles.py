@@ -1,4 +1,4 @@
-"""The ChargingProfiles Receiver: synchronous answers, results POSTed to response_url, charging follows the limit."""
+"""The ChargingProfiles Receiver: sync answers, results POSTed to response_url, charging follows the limit."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from tests.simulator.test_cpo_api import routed_to_us
 
 def ev_where(world: World, session_id: str, check: Any) -> dict[str, Any]:
     """Wait until the EV of the session satisfies `check`."""
+
     def probe() -> dict[str, Any] | None:
         ev = world.ev(session_id)
         return ev if ev is not None and check(ev) else None
@@ -29,9 +30,17 @@ def ev_where(world: World, session_id: str, check: Any) -> dict[str, Any]:
 
 def test_a_set_profile_is_accepted_applied_confirmed_and_pushed_as_active_profile(world: World) -> None:
     sid = world.plug("A-AC3")
-    reply = world.ocpi("PUT", f"chargingprofiles/{sid}", json={
-        "charging_profile": {"charging_rate_unit": "A", "charging_profile_period": [{"start_period": 0, "limit": 10.0}]},
-        "response_url": results_url(world, "s1")})
+    reply = world.ocpi(
+        "PUT",
+        f"chargingprofiles/{sid}",
+        json={
+            "charging_profile": {
+                "charging_rate_unit": "A",
+                "charging_profile_period": [{"start_period": 0, "limit": 10.0}],
+            },
+            "response_url": results_url(world, "s1"),
+        },
+    )
     assert reply.json()["data"] == {"result": "ACCEPTED", "timeout": 30}
     assert (reply.headers["ocpi-from-party-id"], reply.headers["ocpi-to-party-id"]) == ("SIM", "SCP")
     (result,) = wait_for(lambda: posted_results(world, "s1"), "the result POST")
@@ -47,7 +56,11 @@ def test_a_set_profile_is_accepted_applied_confirmed_and_pushed_as_active_profil
     assert active["charging_profile"]["duration"] == 900
     (command,) = world.sim("GET", "commands")
     assert (command["method"], command["session_id"], command["result"], command["party"]) == (
-        "PUT", sid, "ACCEPTED", "NL-SCP")
+        "PUT",
+        sid,
+        "ACCEPTED",
+        "NL-SCP",
+    )
     assert command["response"] == {"result": "ACCEPTED", "timeout": 30} and command["result_sent_at"]
 
 
@@ -59,6 +72,7 @@ def test_a_dc_session_follows_a_limit_in_watts_and_a_later_period(world: World) 
     assert ev["limit_w"] == 20_000
     # An absolute profile whose second period has already begun applies that period.
     from datetime import UTC, datetime, timedelta
+
     start = (datetime.now(UTC) - timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M:%SZ")
     set_profile(world, sid, (0, 30_000.0), (60, 12_500.5), unit="W", name="abs", start_date_time=start)
     ev_where(world, sid, lambda e: e["power_w"] == 12_500.5)
@@ -89,12 +103,16 @@ def test_get_posts_the_active_profile_to_a_percent_encoded_response_url(world: W
     assert result.body["result"] == "ACCEPTED"
     profile = result.body["profile"]["charging_profile"]
     # No profile set: the EVSE maximum (16 A), for the duration asked.
-    assert profile["duration"] == 600 and profile["charging_profile_period"] == [{"start_period": 0, "limit": 16.0}]
+    assert profile["duration"] == 600 and profile["charging_profile_period"] == [
+        {"start_period": 0, "limit": 16.0}
+    ]
     # The GET never counts as a successful PUT: no ActiveChargingProfile push follows.
     assert active_profile_pushes(world, sid) == []
 
 
-def test_delete_with_an_unencoded_response_url_clears_the_profile_and_pushes_the_evse_maximum(world: World) -> None:
+def test_delete_with_an_unencoded_response_url_clears_the_profile_and_pushes_the_evse_maximum(
+    world: World,
+) -> None:
     sid = world.plug("A-AC3")
     set_profile(world, sid, (0, 8.0))
     ev_where(world, sid, lambda e: e["power_w"] == 8 * 230 * 3)
@@ -106,8 +124,12 @@ def test_delete_with_an_unencoded_response_url_clears_the_profile_and_pushes_the
     assert result.body == {"result": "ACCEPTED"} and result.query == "request_id=c1&kind=x"
     ev = ev_where(world, sid, lambda e: e["profile_source"] == "none")
     assert ev["power_w"] == 11_040
-    pushes = wait_for(lambda: active_profile_pushes(world, sid)[1:], "the ActiveChargingProfile after the clear")
-    assert pushes[0].body["charging_profile"]["charging_profile_period"] == [{"start_period": 0, "limit": 16.0}]
+    pushes = wait_for(
+        lambda: active_profile_pushes(world, sid)[1:], "the ActiveChargingProfile after the clear"
+    )
+    assert pushes[0].body["charging_profile"]["charging_profile_period"] == [
+        {"start_period": 0, "limit": 16.0}
+    ]
     # Clearing again finds nothing to clear.
     world.ocpi("DELETE", f"chargingprofiles/{sid}", params={"response_url": results_url(world, "c2")})
     (again,) = wait_for(lambda: posted_results(world, "c2"), "the second ClearProfileResult")
@@ -128,7 +150,9 @@ def test_unknown_and_finished_sessions_are_unknown_session(world: World) -> None
     sid = world.plug("A-AC3")
     world.sim("DELETE", f"evs/{sid}")
     assert set_profile(world, sid, (0, 10.0), name="late")["result"] == "UNKNOWN_SESSION"
-    reply = world.ocpi("GET", f"chargingprofiles/{sid}", params={"duration": 60, "response_url": results_url(world, "g")})
+    reply = world.ocpi(
+        "GET", f"chargingprofiles/{sid}", params={"duration": 60, "response_url": results_url(world, "g")}
+    )
     assert reply.json()["data"]["result"] == "UNKNOWN_SESSION"
     assert [c["response"]["result"] for c in world.sim("GET", "commands")] == ["UNKNOWN_SESSION"] * 3
 
@@ -139,18 +163,41 @@ def test_an_evse_without_the_capability_answers_not_supported(world: World) -> N
 
 
 BAD_REQUESTS: list[tuple[str, str, Any]] = [
-    ("PUT", "chargingprofiles/{sid}", {"charging_profile": {"charging_profile_period": []},
-                                       "response_url": "http://x/y"}),
-    ("PUT", "chargingprofiles/{sid}", {"charging_profile": {"charging_rate_unit": "A", "charging_profile_period": [
-        {"start_period": 0, "limit": -1}]}, "response_url": "http://x/y"}),
-    ("PUT", "chargingprofiles/{sid}", {"charging_profile": {"charging_rate_unit": "kW"}, "response_url": "http://x"}),
-    ("PUT", "chargingprofiles/{sid}", {"charging_profile": {"charging_rate_unit": "A"}, "response_url": "ftp://x"}),
+    (
+        "PUT",
+        "chargingprofiles/{sid}",
+        {"charging_profile": {"charging_profile_period": []}, "response_url": "http://x/y"},
+    ),
+    (
+        "PUT",
+        "chargingprofiles/{sid}",
+        {
+            "charging_profile": {
+                "charging_rate_unit": "A",
+                "charging_profile_period": [{"start_period": 0, "limit": -1}],
+            },
+            "response_url": "http://x/y",
+        },
+    ),
+    (
+        "PUT",
+        "chargingprofiles/{sid}",
+        {"charging_profile": {"charging_rate_unit": "kW"}, "response_url": "http://x"},
+    ),
+    (
+        "PUT",
+        "chargingprofiles/{sid}",
+        {"charging_profile": {"charging_rate_unit": "A"}, "response_url": "ftp://x"},
+    ),
     ("PUT", "chargingprofiles/{sid}", {"charging_profile": {"charging_rate_unit": "A"}}),
     ("GET", "chargingprofiles/{sid}?response_url=http://x/y", None),
     ("GET", "chargingprofiles/{sid}?duration=abc&response_url=http://x/y", None),
     ("DELETE", "chargingprofiles/{sid}", None),
-    ("PUT", "chargingprofiles/" + "x" * 37, {"charging_profile": {"charging_rate_unit": "A"},
-                                            "response_url": "http://x/y"}),
+    (
+        "PUT",
+        "chargingprofiles/" + "x" * 37,
+        {"charging_profile": {"charging_rate_unit": "A"}, "response_url": "http://x/y"},
+    ),
 ]
 
 
@@ -158,12 +205,18 @@ def test_bad_requests_get_an_ocpi_error_never_a_server_error(world: World) -> No
     sid = world.plug("A-AC3")
     for method, path, body in BAD_REQUESTS:
         reply = world.ocpi(method, path.format(sid=sid), json=body)
-        assert reply.status_code < 500 and reply.json()["status_code"] == 2001, (method, path, body, reply.text)
+        assert reply.status_code < 500 and reply.json()["status_code"] == 2001, (
+            method,
+            path,
+            body,
+            reply.text,
+        )
     assert world.sim("GET", "commands") == []
 
 
 def test_a_body_that_is_not_json_is_a_400(world: World) -> None:
     sid = world.plug("A-AC3")
-    reply = world.ocpi("PUT", f"chargingprofiles/{sid}", content=b"{not json",
-                       headers={"content-type": "application/json"})
+    reply = world.ocpi(
+        "PUT", f"chargingprofiles/{sid}", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert reply.status_code == 400 and reply.json()["status_code"] == 2000

@@ -1,4 +1,4 @@
-"""The simulator as an OCPI CPO over HTTP: version details, Locations and Sessions pushed and served, metering."""
+"""The simulator as an OCPI CPO over HTTP: version details, Locations/Sessions pushed and served, metering."""
 
 from __future__ import annotations
 
@@ -11,18 +11,32 @@ from tests.simulator.conftest import World, wait_for
 
 def routed_to_us(headers: dict[str, str]) -> bool:
     """Routing headers of a push: FROM the simulator (NL/SIM), TO the SCSP (NL/SCP), with a request id."""
-    return (headers.get("ocpi-from-country-code"), headers.get("ocpi-from-party-id"),
-            headers.get("ocpi-to-country-code"), headers.get("ocpi-to-party-id")) == ("NL", "SIM", "NL", "SCP") \
-        and bool(headers.get("x-request-id")) and bool(headers.get("x-correlation-id")) \
+    return (
+        (
+            headers.get("ocpi-from-country-code"),
+            headers.get("ocpi-from-party-id"),
+            headers.get("ocpi-to-country-code"),
+            headers.get("ocpi-to-party-id"),
+        )
+        == ("NL", "SIM", "NL", "SCP")
+        and bool(headers.get("x-request-id"))
+        and bool(headers.get("x-correlation-id"))
         and headers.get("authorization", "").startswith("Token ")
+    )
 
 
 def test_version_details_list_exactly_what_the_simulator_implements(world: World) -> None:
     details = world.ocpi("GET", "").json()["data"]
     assert {(e["identifier"], e["role"]) for e in details["endpoints"]} == {
-        ("credentials", "SENDER"), ("locations", "SENDER"), ("sessions", "SENDER"), ("chargingprofiles", "RECEIVER")}
-    assert {e["url"] for e in details["endpoints"]} == {f"{world.sim_url}/ocpi/2.2.1/{m}" for m in (
-        "credentials", "locations", "sessions", "chargingprofiles")}
+        ("credentials", "SENDER"),
+        ("locations", "SENDER"),
+        ("sessions", "SENDER"),
+        ("chargingprofiles", "RECEIVER"),
+    }
+    assert {e["url"] for e in details["endpoints"]} == {
+        f"{world.sim_url}/ocpi/2.2.1/{m}"
+        for m in ("credentials", "locations", "sessions", "chargingprofiles")
+    }
 
 
 def test_locations_are_pushed_after_registration_with_routing_headers(world: World) -> None:
@@ -35,8 +49,14 @@ def test_locations_are_pushed_after_registration_with_routing_headers(world: Wor
     evses = {e["uid"]: e for e in loc_a["evses"]}
     assert set(evses) == {"A-AC3", "A-AC1", "A-DC", "A-OLD"}
     assert evses["A-AC3"]["connectors"][0] | {"last_updated": None} == {
-        "id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE", "max_voltage": 230,
-        "max_amperage": 16, "last_updated": None}
+        "id": "1",
+        "standard": "IEC_62196_T2",
+        "format": "SOCKET",
+        "power_type": "AC_3_PHASE",
+        "max_voltage": 230,
+        "max_amperage": 16,
+        "last_updated": None,
+    }
     assert evses["A-DC"]["connectors"][0]["max_electric_power"] == 50000
     assert "CHARGING_PROFILE_CAPABLE" in evses["A-AC3"]["capabilities"]
     assert "CHARGING_PROFILE_CAPABLE" not in evses["A-OLD"]["capabilities"]
@@ -46,31 +66,56 @@ def test_locations_are_pushed_after_registration_with_routing_headers(world: Wor
 def test_a_session_is_pushed_from_plug_in_through_updates_to_completion(world: World) -> None:
     sid = world.plug("A-AC3")
     base = f"/ocpi/2.2.1/sessions/NL/SIM/{sid}"
-    put = wait_for(lambda: [r for r in world.recorder.all("PUT", "sessions/") if r.path == base], "the Session PUT")
+    put = wait_for(
+        lambda: [r for r in world.recorder.all("PUT", "sessions/") if r.path == base], "the Session PUT"
+    )
     assert put[0].body["status"] == "ACTIVE" and put[0].body["id"] == sid and put[0].body["kwh"] == 0.0
-    assert (put[0].body["location_id"], put[0].body["evse_uid"], put[0].body["connector_id"]) == ("LOC-A", "A-AC3", "1")
+    assert (put[0].body["location_id"], put[0].body["evse_uid"], put[0].body["connector_id"]) == (
+        "LOC-A",
+        "A-AC3",
+        "1",
+    )
     assert routed_to_us(put[0].headers)
     status = [r for r in world.recorder.all("PATCH", "locations/") if r.path.endswith("/LOC-A/A-AC3")]
     assert status and status[0].path == "/ocpi/2.2.1/locations/NL/SIM/LOC-A/A-AC3"
     assert status[0].body["status"] == "CHARGING" and "last_updated" in status[0].body
-    patches = wait_for(lambda: [r for r in world.recorder.all("PATCH", "sessions/") if r.path == base][:2] or None
-                       if len([r for r in world.recorder.all("PATCH", "sessions/") if r.path == base]) >= 2 else None,
-                       "two Session PATCHes")
+    patches = wait_for(
+        lambda: (
+            [r for r in world.recorder.all("PATCH", "sessions/") if r.path == base][:2] or None
+            if len([r for r in world.recorder.all("PATCH", "sessions/") if r.path == base]) >= 2
+            else None
+        ),
+        "two Session PATCHes",
+    )
     for patch in patches:
         assert set(patch.body) == {"last_updated", "kwh", "charging_periods"} and routed_to_us(patch.headers)
         (period,) = patch.body["charging_periods"]
         assert {d["type"] for d in period["dimensions"]} == {"ENERGY", "POWER"}
     assert patches[1].body["kwh"] > patches[0].body["kwh"] > 0
-    assert patches[1].body["charging_periods"][0]["start_date_time"] >= patches[0].body["charging_periods"][0][
-        "start_date_time"]
+    assert (
+        patches[1].body["charging_periods"][0]["start_date_time"]
+        >= patches[0].body["charging_periods"][0]["start_date_time"]
+    )
 
     final = world.sim("DELETE", f"evs/{sid}")
     assert final["status"] == "COMPLETED" and final["end_date_time"]
-    done = wait_for(lambda: [r for r in world.recorder.all("PATCH", "sessions/")
-                             if r.path == base and r.body.get("status") == "COMPLETED"], "the COMPLETED PATCH")
+    done = wait_for(
+        lambda: [
+            r
+            for r in world.recorder.all("PATCH", "sessions/")
+            if r.path == base and r.body.get("status") == "COMPLETED"
+        ],
+        "the COMPLETED PATCH",
+    )
     assert done[0].body["end_date_time"] == final["end_date_time"] and done[0].body["kwh"] == final["kwh"]
-    wait_for(lambda: [r for r in world.recorder.all("PATCH", "locations/")
-                      if r.path.endswith("/A-AC3") and r.body["status"] == "AVAILABLE"], "the EVSE AVAILABLE PATCH")
+    wait_for(
+        lambda: [
+            r
+            for r in world.recorder.all("PATCH", "locations/")
+            if r.path.endswith("/A-AC3") and r.body["status"] == "AVAILABLE"
+        ],
+        "the EVSE AVAILABLE PATCH",
+    )
     # A Session PUT always precedes its PATCHes (one ordered sender).
     session_pushes = [r for r in world.recorder.all(prefix="sessions/") if r.path == base]
     assert session_pushes[0].method == "PUT"
@@ -80,9 +125,14 @@ def test_a_refused_session_patch_is_followed_by_a_put_of_the_whole_session(world
     world.recorder.refuse_session_patches = True
     sid = world.plug("A-AC1")
     base = f"/ocpi/2.2.1/sessions/NL/SIM/{sid}"
-    puts = wait_for(lambda: [r for r in world.recorder.all("PUT", "sessions/") if r.path == base]
-                    if len([r for r in world.recorder.all("PUT", "sessions/") if r.path == base]) >= 2 else None,
-                    "a PUT after the refused PATCH")
+    puts = wait_for(
+        lambda: (
+            [r for r in world.recorder.all("PUT", "sessions/") if r.path == base]
+            if len([r for r in world.recorder.all("PUT", "sessions/") if r.path == base]) >= 2
+            else None
+        ),
+        "a PUT after the refused PATCH",
+    )
     assert puts[-1].body["charging_periods"] and puts[-1].body["kwh"] > 0
 
 
@@ -94,10 +144,16 @@ def test_sessions_are_served_for_pull_with_pagination_and_date_filter(world: Wor
     assert [s["id"] for s in first.json()["data"]] == ids[:2]  # oldest first
     link = first.headers["link"]
     assert link.endswith('>; rel="next"')
-    next_url = link[1:link.index(">")]
+    next_url = link[1 : link.index(">")]
     query = parse_qs(urlsplit(next_url).query)
-    assert query["offset"] == ["2"] and query["limit"] == ["2"] and query["date_from"] == ["2000-01-01T00:00:00Z"]
-    second = world.http.get(next_url, headers={"Authorization": world.ocpi("GET", "").request.headers["authorization"]})
+    assert (
+        query["offset"] == ["2"]
+        and query["limit"] == ["2"]
+        and query["date_from"] == ["2000-01-01T00:00:00Z"]
+    )
+    second = world.http.get(
+        next_url, headers={"Authorization": world.ocpi("GET", "").request.headers["authorization"]}
+    )
     assert [s["id"] for s in second.json()["data"]] == ids[2:] and "link" not in second.headers
     future = world.ocpi("GET", "sessions", params={"date_from": "2999-01-01T00:00:00Z"})
     assert future.json()["data"] == [] and future.headers["x-total-count"] == "0"
@@ -150,7 +206,9 @@ def test_the_meter_sums_the_power_of_every_ev_on_the_site(world: World) -> None:
     sites = wait_for(settled, "the meter to show the plugged EVs")
     assert sites["LOC-B"]["load_w"] == 11_000
     assert sites["LOC-A"]["peak_w"] >= 12_360
-    wait_for(lambda: all(s["energy_kwh"] > 0 for s in world.sim("GET", "meter")["sites"]), "energy to be metered")
+    wait_for(
+        lambda: all(s["energy_kwh"] > 0 for s in world.sim("GET", "meter")["sites"]), "energy to be metered"
+    )
     meter = world.sim("GET", "meter")
     samples = meter["sites"][0]["samples"]
     assert samples and set(samples[0]) == {"t", "load_w"}
@@ -163,7 +221,10 @@ def test_the_control_api_refuses_a_busy_or_unknown_evse(world: World) -> None:
     body = {"location_id": "LOC-A", "evse_uid": "A-AC3", "energy_kwh": 5, "max_kw": 7, "departure_s": 60}
     assert world.http.post(f"{world.sim_url}/sim/evs", json=body).status_code == 409
     assert world.http.post(f"{world.sim_url}/sim/evs", json=body | {"evse_uid": "X"}).status_code == 404
-    assert world.http.post(f"{world.sim_url}/sim/evs", json=body | {"energy_kwh": -1}).status_code in (400, 422)
+    assert world.http.post(f"{world.sim_url}/sim/evs", json=body | {"energy_kwh": -1}).status_code in (
+        400,
+        422,
+    )
     assert world.http.delete(f"{world.sim_url}/sim/evs/unknown").status_code == 404
 
 

@@ -24,7 +24,9 @@ def faults(world: World, *items: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def command_of(world: World, response_name: str) -> dict[str, Any]:
-    return next(c for c in world.sim("GET", "commands") if c["response_url"] == results_url(world, response_name))
+    return next(
+        c for c in world.sim("GET", "commands") if c["response_url"] == results_url(world, response_name)
+    )
 
 
 @pytest.mark.parametrize("kind", ["TOO_OFTEN", "REJECTED", "NOT_SUPPORTED", "UNKNOWN_SESSION"])
@@ -32,15 +34,21 @@ def test_synchronous_faults_answer_without_applying_or_calling_back(world: World
     sid = world.plug("A-AC3")
     faults(world, {"kind": kind})
     assert set_profile(world, sid, (0, 6.0), name="f1") == {"result": kind, "timeout": 30}
-    get = world.ocpi("GET", f"chargingprofiles/{sid}", params={"duration": 60, "response_url": results_url(world, "g")})
+    get = world.ocpi(
+        "GET", f"chargingprofiles/{sid}", params={"duration": 60, "response_url": results_url(world, "g")}
+    )
     assert get.json()["data"]["result"] == kind
     world.sim("DELETE", "faults")
     set_profile(world, sid, (0, 7.0), name="ok")
     wait_for(lambda: posted_results(world, "ok"), "the result of the request after the fault")
     assert posted_results(world, "f1") == [] and posted_results(world, "g") == []
     assert command_of(world, "f1")["faults"] == [kind] and command_of(world, "f1")["result"] is None
-    assert ev_where(world, sid, lambda e: e["profile"] is not None)["profile"]["charging_profile_period"][0][
-        "limit"] == 7.0
+    assert (
+        ev_where(world, sid, lambda e: e["profile"] is not None)["profile"]["charging_profile_period"][0][
+            "limit"
+        ]
+        == 7.0
+    )
 
 
 def test_faults_apply_to_their_evse_or_location_only(world: World) -> None:
@@ -51,7 +59,9 @@ def test_faults_apply_to_their_evse_or_location_only(world: World) -> None:
     assert set_profile(world, b1, (0, 8.0), name="b1")["result"] == "TOO_OFTEN"
     listed = world.sim("GET", "faults")
     assert {(f["kind"], f["evse_uid"], f["location_id"]) for f in listed} == {
-        ("REJECTED", "A-AC3", None), ("TOO_OFTEN", None, "LOC-B")}
+        ("REJECTED", "A-AC3", None),
+        ("TOO_OFTEN", None, "LOC-B"),
+    }
 
 
 def test_too_often_with_a_value_limits_the_request_rate_per_session(world: World) -> None:
@@ -71,7 +81,9 @@ def test_no_callback_accepts_and_applies_but_never_posts_the_result(world: World
     other = world.plug("A-AC1")
     set_profile(world, other, (0, 8.0), name="found")
     wait_for(lambda: posted_results(world, "found"), "the other EVSE's result")
-    wait_for(lambda: command_of(world, "lost")["result"] == "ACCEPTED", "the charge point's result to be recorded")
+    wait_for(
+        lambda: command_of(world, "lost")["result"] == "ACCEPTED", "the charge point's result to be recorded"
+    )
     assert posted_results(world, "lost") == []
     assert command_of(world, "lost")["result_error"] == "not sent: NO_CALLBACK fault"
 
@@ -109,15 +121,22 @@ def test_apply_lower_applies_a_fraction_and_reports_it_in_the_active_profile(wor
     (result,) = wait_for(lambda: posted_results(world, "low"), "the result")
     assert result.body == {"result": "ACCEPTED"}
     ev = ev_where(world, sid, lambda e: e["profile_source"] == "set x 0.5")
-    assert ev["power_w"] == 7.5 * 230 * 3 and ev["requested_profile"]["charging_profile_period"][0]["limit"] == 15.0
+    assert (
+        ev["power_w"] == 7.5 * 230 * 3
+        and ev["requested_profile"]["charging_profile_period"][0]["limit"] == 15.0
+    )
     (push,) = wait_for(lambda: active_profile_pushes(world, sid), "the ActiveChargingProfile")
     assert push.body["charging_profile"]["charging_profile_period"] == [{"start_period": 0, "limit": 7.5}]
 
 
 def test_invalid_faults_are_refused_and_change_nothing(world: World) -> None:
     faults(world, {"kind": "REJECTED"})
-    for bad in ([{"kind": "DOWNTIME", "evse_uid": "A-AC3"}], [{"kind": "APPLY_LOWER", "value": 2}],
-                [{"kind": "NOPE"}], [{"kind": "REJECTED", "evse_uid": "A-AC3", "location_id": "LOC-A"}]):
+    for bad in (
+        [{"kind": "DOWNTIME", "evse_uid": "A-AC3"}],
+        [{"kind": "APPLY_LOWER", "value": 2}],
+        [{"kind": "NOPE"}],
+        [{"kind": "REJECTED", "evse_uid": "A-AC3", "location_id": "LOC-A"}],
+    ):
         reply = world.http.put(f"{world.sim_url}/sim/faults", json=bad)
         assert reply.status_code in (400, 422), reply.text
     assert [f["kind"] for f in world.sim("GET", "faults")] == ["REJECTED"]
@@ -146,12 +165,21 @@ def test_downtime_answers_503_pushes_nothing_keeps_charging_and_does_not_replay(
     assert len(world.recorder.requests) == seen  # nothing was pushed
 
     world.sim("DELETE", "faults")
-    after = wait_for(lambda: [r for r in world.recorder.all("PATCH", "sessions/")[seen:] if r.path == base]
-                     if len(world.recorder.requests) > seen else None, "pushes to resume")
+    after = wait_for(
+        lambda: (
+            [r for r in world.recorder.all("PATCH", "sessions/")[seen:] if r.path == base]
+            if len(world.recorder.requests) > seen
+            else None
+        ),
+        "pushes to resume",
+    )
     assert len(after[0].body["charging_periods"]) == 1  # the current update only
     pulled = next(s for s in world.ocpi("GET", "sessions").json()["data"] if s["id"] == sid)
-    pushed_periods = sum(len(r.body.get("charging_periods") or []) for r in world.recorder.all("PATCH", "sessions/")
-                         if r.path == base)
+    pushed_periods = sum(
+        len(r.body.get("charging_periods") or [])
+        for r in world.recorder.all("PATCH", "sessions/")
+        if r.path == base
+    )
     assert pushed_periods < len(pulled["charging_periods"])  # missed periods were not replayed
     # The newcomer's Session PUT was never sent: nothing is replayed after the downtime.
     assert not [r for r in world.recorder.all("PUT", "sessions/") if r.path.endswith(newcomer)]
@@ -162,7 +190,9 @@ def test_downtime_with_a_value_ends_by_itself_and_results_due_meanwhile_are_not_
     faults(world, {"kind": "SLOW_CALLBACK", "value": 0.3})
     set_profile(world, sid, (0, 8.0), name="during")
     faults(world, {"kind": "DOWNTIME", "value": 0.6})
-    wait_for(lambda: command_of(world, "during")["result_error"] == "not sent: DOWNTIME", "the dropped result")
+    wait_for(
+        lambda: command_of(world, "during")["result_error"] == "not sent: DOWNTIME", "the dropped result"
+    )
     wait_for(lambda: world.sim("GET", "state")["down"] is False, "the downtime to end")
     assert world.ocpi("GET", "locations").status_code == 200
     assert posted_results(world, "during") == []
