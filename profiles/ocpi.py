@@ -44,7 +44,12 @@ def to_ocpi_datetime(value: datetime) -> datetime:
     Returns:
         The same instant, or up to 999 999 microseconds earlier, in UTC with `microsecond == 0`.
     """
-    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00: not representable in UTC. A ValueError lets msgspec report it
+        # as an invalid field of the object being decoded instead of crashing the decoder's caller.
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
     return utc.replace(microsecond=0)
 
 

@@ -16,15 +16,21 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from scsp import __version__
+from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
+from scsp.api.plans import PlansController
 from scsp.config import Config
 from scsp.cpo_client import OcpiClient
+from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
+from scsp.ocpi.chargingprofiles import ChargingProfilesSender
 from scsp.ocpi.credentials import CredentialsController
+from scsp.ocpi.hubclientinfo import HubClientInfoReceiver
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
 from scsp.ocpi.transport import OcpiEdge, caller_of, exception_response, ocpi_guard
 from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, Role
 from scsp.ocpi.versions import VersionsController
+from scsp.scheduling import Engine
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.app")
@@ -35,6 +41,9 @@ SCSP_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (
     ("credentials", InterfaceRole.SENDER, "credentials"),
     ("sessions", InterfaceRole.RECEIVER, "sessions"),
     ("locations", InterfaceRole.RECEIVER, "locations"),
+    # ChargingProfiles Sender: the CPO posts results to our response_urls and PUTs ActiveChargingProfiles.
+    ("chargingprofiles", InterfaceRole.SENDER, "chargingprofiles"),
+    ("hubclientinfo", InterfaceRole.RECEIVER, "hubclientinfo"),
 )
 
 
@@ -89,6 +98,7 @@ def build_platform_app(
     request_timeout_s: float = 20.0,
     transport: httpx.AsyncBaseTransport | None = None,
     title: str = "scsp",
+    openapi_components: Any = None,
 ) -> Litestar:
     """A Litestar app for one OCPI platform: Versions, Credentials, the given modules, the envelope rules.
 
@@ -127,6 +137,7 @@ def build_platform_app(
         openapi_config=OpenAPIConfig(
             title=title, version=__version__, path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=openapi_components or [],
         ),
         debug=False,
     )
@@ -136,11 +147,30 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
     """Build the service for `config`; `transport` replaces the network for outbound calls in unit tests."""
     store = Store(config.db_path)
     store.migrate()
+    platform = scsp_platform(config)
+    events = SiteEvents()
+
+    @asynccontextmanager
+    async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
+        dispatcher = Dispatcher(store=store, client=app.state.client, platform=platform, config=config,
+                                events=events)
+        app.state.dispatcher = dispatcher
+        engine = Engine(store=store, client=app.state.client, dispatcher=dispatcher, config=config, events=events)
+        app.state.engine = engine
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
     return build_platform_app(
-        platform=scsp_platform(config),
+        platform=platform,
         store=store,
-        ocpi_handlers=[SessionsReceiver, LocationsReceiver],
-        state={"config": config, "events": SiteEvents()},
+        ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
+        other_handlers=[*API_CONTROLLERS, PlansController],
+        openapi_components=API_OPENAPI_COMPONENTS,
+        state={"config": config, "events": events, "dispatcher": None, "engine": None},
+        lifespans=[engine_lifespan],
         max_body_bytes=config.http.max_body_bytes,
         connect_timeout_s=config.http.connect_timeout_s,
         request_timeout_s=config.http.request_timeout_s,

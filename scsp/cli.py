@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from scsp import registration
+from scsp import api_cli, registration, solve_cmd
 from scsp.config import Config, ConfigError, load_config
 from scsp.cpo_client import OcpiClient
 from scsp.errors import OcpiError, PeerError
@@ -230,12 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_config(sub.add_parser("demo", help="run the service and the CPO simulator, registered"))
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from scsp import solve_cmd
-    except ImportError:  # the optimizer package is optional at this layer's build time
-        pass
-    else:
-        solve_cmd.register(sub)
+    solve_cmd.register(sub)
+    api_cli.register(sub)
     return parser
 
 

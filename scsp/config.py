@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from profiles.model import ProfileSettings
+
 CountryCode = Annotated[str, msgspec.Meta(min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$")]
 PartyId = Annotated[str, msgspec.Meta(min_length=3, max_length=3, pattern=r"^[A-Za-z0-9]{3}$")]
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -70,6 +72,11 @@ class PlanningConfig(_Section, kw_only=True, frozen=True):
     pull_interval_s: PositiveInt = 3600
     # Random splay added to each pull, in seconds.
     pull_splay_s: NonNegative = 300.0
+    # Lowest current an AC vehicle charges at (A per phase; IEC 61851-1 has no pilot duty cycle below
+    # 6 A): a session charges 0 or at least this. 0 plans without minimum rates (pure LP).
+    min_current_a: NonNegative = 6.0
+    # False: keep receiving and planning but never send a profile (observe-only mode).
+    dispatch: bool = True
 
 
 class ReadbackConfig(_Section, kw_only=True, frozen=True):
@@ -78,8 +85,6 @@ class ReadbackConfig(_Section, kw_only=True, frozen=True):
     interval_s: PositiveInt = 900
     # `duration` asked for in GET ActiveChargingProfile, seconds.
     duration_s: PositiveInt = 3600
-    # Applied limit within this many W above plan counts as compliant (meter and rounding noise).
-    tolerance_w: NonNegative = 100.0
 
 
 class OptimizerConfig(_Section, kw_only=True, frozen=True):
@@ -91,24 +96,6 @@ class OptimizerConfig(_Section, kw_only=True, frozen=True):
     milp_max_cells: PositiveInt = 50_000
     # Worker threads solving sites in parallel.
     workers: PositiveInt = 2
-
-
-class ProfilesConfig(_Section, kw_only=True, frozen=True):
-    """Turning plans into OCPI ChargingProfiles."""
-
-    # Most periods one profile may carry; charge points commonly accept few.
-    max_periods: PositiveInt = 24
-    # Seconds after the profile start at which the failsafe tail begins.
-    failsafe_delay_s: PositiveInt = 3600
-    # Allow W for AC sessions (only for CPOs that demand it: ocpi-notes §10.1).
-    ac_unit: Literal["A", "W"] = "A"
-    # A new profile is sent only when it differs by more than this (A or W per phase-unit) ...
-    material_change_a: NonNegative = 1.0
-    material_change_w: NonNegative = 500.0
-    # ... or moves a change point by more than this many seconds.
-    material_shift_s: NonNegative = 300.0
-    # Re-send when the failsafe tail is closer than this many seconds.
-    resend_margin_s: NonNegative = 900.0
 
 
 class DefaultsConfig(_Section, kw_only=True, frozen=True):
@@ -123,6 +110,82 @@ class DefaultsConfig(_Section, kw_only=True, frozen=True):
     failsafe_fraction: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.3
 
 
+# OCPI 2.2.1 PowerType values (mod_locations.asciidoc).
+SimPowerType = Literal["AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC"]
+
+
+class SimEvseConfig(_Section, kw_only=True, frozen=True):
+    """One simulated EVSE (with one connector), or `count` identical ones."""
+
+    # EVSE.uid (CiString(36)); with count > 1 the EVSEs are "{uid}-1" ... "{uid}-{count}".
+    uid: Annotated[str, msgspec.Meta(min_length=1, max_length=33, pattern=r"^[!-~]+$")]
+    power_type: SimPowerType
+    # Connector.max_voltage in V: "line to neutral for AC_3_PHASE"; the DC voltage for DC.
+    max_voltage: PositiveInt
+    # Connector.max_amperage in A (per phase for AC).
+    max_amperage: PositiveInt
+    # Connector.max_electric_power in W, when lower than V x A x phases.
+    max_electric_power: PositiveInt | None = None
+    # EVSE.capabilities; without CHARGING_PROFILE_CAPABLE every ChargingProfiles request is NOT_SUPPORTED.
+    capabilities: tuple[str, ...] = ("CHARGING_PROFILE_CAPABLE", "REMOTE_START_STOP_CAPABLE", "RFID_READER")
+    # Connector.standard (ConnectorType) and Connector.format.
+    standard: str = "IEC_62196_T2"
+    format: Literal["SOCKET", "CABLE"] = "SOCKET"
+    count: Annotated[int, msgspec.Meta(ge=1, le=999)] = 1
+
+
+class SimSiteConfig(_Section, kw_only=True, frozen=True):
+    """One simulated site: an OCPI Location with its EVSEs."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=36, pattern=r"^[!-~]+$")]  # Location.id
+    name: str
+    # Traffic pattern of its AC EVSEs (DC EVSEs always follow the fast-charging pattern).
+    kind: Literal["workplace", "public"] = "public"
+    address: str = "Stationsplein 1"
+    city: str = "Amsterdam"
+    postal_code: str = "1012 AB"
+    country: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] = "NLD"
+    latitude: str = "52.378900"
+    longitude: str = "4.900300"
+    # IANA zone: Location.time_zone, and the local clock of the daily arrival pattern.
+    time_zone: str = "Europe/Amsterdam"
+    evses: tuple[SimEvseConfig, ...] = ()
+
+
+_NO_PROFILES = ("REMOTE_START_STOP_CAPABLE", "RFID_READER")
+_DC = {"standard": "IEC_62196_T2_COMBO", "format": "CABLE"}
+
+# The layout `make run` simulates (scsp/simulator/README.md): a workplace and a public site,
+# 12 EVSEs each, mixing AC 1-phase, AC 3-phase and DC; one EVSE per site cannot take profiles.
+DEFAULT_SIM_SITES: tuple[SimSiteConfig, ...] = (
+    SimSiteConfig(
+        id="LOC-WORK", name="Business park Noord", kind="workplace", address="Papaverweg 40",
+        city="Amsterdam", postal_code="1032 KJ", latitude="52.394400", longitude="4.897900",
+        evses=(
+            SimEvseConfig(uid="WRK-AC3-11KW", power_type="AC_3_PHASE", max_voltage=230, max_amperage=16, count=6),
+            SimEvseConfig(uid="WRK-AC3-22KW", power_type="AC_3_PHASE", max_voltage=230, max_amperage=32, count=2),
+            SimEvseConfig(uid="WRK-AC1-7KW", power_type="AC_1_PHASE", max_voltage=230, max_amperage=32, count=3),
+            SimEvseConfig(uid="WRK-AC3-OLD", power_type="AC_3_PHASE", max_voltage=230, max_amperage=16,
+                          capabilities=_NO_PROFILES),
+        ),
+    ),
+    SimSiteConfig(
+        id="LOC-CITY", name="City centre hub", kind="public", address="Jaarbeursplein 6",
+        city="Utrecht", postal_code="3521 AL", latitude="52.089400", longitude="5.107600",
+        evses=(
+            SimEvseConfig(uid="CTY-AC3-22KW", power_type="AC_3_PHASE", max_voltage=230, max_amperage=32, count=4),
+            SimEvseConfig(uid="CTY-AC1-7KW", power_type="AC_1_PHASE", max_voltage=230, max_amperage=32, count=3),
+            SimEvseConfig(uid="CTY-AC1-OLD", power_type="AC_1_PHASE", max_voltage=230, max_amperage=16,
+                          capabilities=_NO_PROFILES),
+            SimEvseConfig(uid="CTY-DC-50KW", power_type="DC", max_voltage=500, max_amperage=125,
+                          max_electric_power=50_000, count=2, **_DC),
+            SimEvseConfig(uid="CTY-DC-150KW", power_type="DC", max_voltage=920, max_amperage=250,
+                          max_electric_power=150_000, count=2, **_DC),
+        ),
+    ),
+)
+
+
 class SimulatorConfig(_Section, kw_only=True, frozen=True):
     """The CPO simulator (`scsp simulate-cpo`)."""
 
@@ -134,6 +197,34 @@ class SimulatorConfig(_Section, kw_only=True, frozen=True):
     public_url: str = "http://127.0.0.1:8100"
     # The simulator keeps its registrations in its own SQLite file (relative to the config file).
     db_path: str = "simulator.db"
+    # Seconds between simulation steps: EVs draw power, arrive and leave, the meter samples.
+    tick_s: Annotated[float, msgspec.Meta(ge=0.01, le=60)] = 1.0
+    # Seconds between Session PATCHes (kwh + one new ChargingPeriod each); whole-second DateTimes
+    # make shorter periods meaningless.
+    session_update_s: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    # Random EV arrivals on the daily pattern; false leaves only EVs plugged in by the control API.
+    arrivals: bool = True
+    # Multiplies every arrival rate (2.0 = twice the traffic).
+    arrival_rate_scale: NonNegative = 1.0
+    # Seed of the random generator (arrivals, dwell, energy, vehicles): same seed, same traffic.
+    seed: int = 1
+    # ChargingProfileResponse.timeout we announce, seconds.
+    profile_timeout_s: PositiveInt = 30
+    # Seconds between our synchronous answer and the charge point's result POST (to response_url).
+    callback_delay_s: NonNegative = 1.0
+    # Length of the ActiveChargingProfile we push, seconds (mod_charging_profiles: "between 5 and 60 minutes").
+    active_profile_duration_s: Annotated[int, msgspec.Meta(ge=60, le=86_400)] = 3600
+    # X-Limit: the most objects one page of a GET list returns.
+    page_limit: PositiveInt = 100
+    # Seconds of per-tick site load samples the meter keeps (older samples are dropped).
+    meter_window_s: PositiveInt = 21_600
+    # Finished sessions kept for the Sessions Sender (pull); the oldest are forgotten first.
+    completed_sessions_kept: PositiveInt = 10_000
+    # ChargingProfiles requests kept for `GET /sim/commands`.
+    commands_kept: PositiveInt = 10_000
+    # Session.currency (ISO 4217).
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)] = "EUR"
+    sites: tuple[SimSiteConfig, ...] = DEFAULT_SIM_SITES
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
@@ -146,7 +237,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     planning: PlanningConfig = msgspec.field(default_factory=PlanningConfig)
     readback: ReadbackConfig = msgspec.field(default_factory=ReadbackConfig)
     optimizer: OptimizerConfig = msgspec.field(default_factory=OptimizerConfig)
-    profiles: ProfilesConfig = msgspec.field(default_factory=ProfilesConfig)
+    # How profiles are built and compared: the profile package's own settings, decoded directly.
+    profiles: ProfileSettings = msgspec.field(default_factory=ProfileSettings)
     defaults: DefaultsConfig = msgspec.field(default_factory=DefaultsConfig)
     simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
 

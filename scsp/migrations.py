@@ -248,3 +248,9 @@ def m002_charging(db: Database) -> None:
     ]
     for statement in statements:
         db.execute(statement)
+
+
+@migrations()
+def m003_session_lookup(db: Database) -> None:
+    """Find sessions by the CPO's ids alone (preferences arrive keyed by them, without the connection)."""
+    db.execute("CREATE INDEX sessions_owner_id ON sessions (country_code, party_id, id)")

@@ -19,6 +19,7 @@ import optimizer
 from profiles import ElectricalFacts, build_profile, w_per_unit
 from profiles.ocpi import ChargingProfile
 from profiles.timeline import profile_steps, value_at
+from profiles.whatif import failsafe_shares_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
 from scsp.ocpi.objects import PowerType
@@ -81,12 +82,13 @@ def default_facts(config: Config) -> EvseFacts:
                      max_power_w=d.voltage_v * d.max_amperage_a * d.phases)
 
 
-def electrical_facts(evse: EvseFacts) -> ElectricalFacts:
-    """The profile builder's view of an EVSE."""
+def electrical_facts(evse: EvseFacts, min_current_a: float = 0.0) -> ElectricalFacts:
+    """The profile builder's view of an EVSE (with the AC minimum current, when one is configured)."""
     dc = evse.power_type == PowerType.DC
     phases = min(max(int(evse.phases), 1), 3)
     return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,  # type: ignore[arg-type]
-                           max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w)
+                           max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w,
+                           min_current_a=min_current_a if not dc and min_current_a > 0 else None)
 
 
 def resample(points: Sequence[SignalPoint], start_ts: int, slot_s: int, n_slots: int, *, how: str
@@ -201,7 +203,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         key = SessionKey(party=row.party, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
                          session_id=s.id)
         evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
-        facts = electrical_facts(evse)
+        facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
         prefs = store.preferences(key.country_code, key.party_id, s.id)
         departure_ts = (prefs.departure_ts if prefs and prefs.departure_ts
@@ -281,15 +283,15 @@ def solve_site(site: SiteInput, options: optimizer.SolveOptions) -> optimizer.Pl
 def failsafe_shares(site: SiteInput) -> list[float]:
     """Each controllable session's share of the site failsafe limit (W), after the fixed load.
 
-    Equal shares, each capped at its EVSE maximum: their sum never exceeds the failsafe limit minus
-    what the sessions we cannot steer draw, so a site whose charge points lose us stays within it.
+    Shared max-min fairly (`profiles.whatif.failsafe_shares_w`: equal shares, none above a session's
+    own maximum, the rest to the others); the shares sum to at most the failsafe limit minus the most
+    the sessions we cannot steer may draw, so a site whose charge points lose us stays within it.
     """
     controllable = [s for s in site.sessions if s.controllable]
     if not controllable:
         return []
     fixed_most = max(site.fixed_load_w, default=0.0)
-    share = max(0.0, site.failsafe_w - fixed_most) / len(controllable)
-    return [min(share, s.max_w) for s in controllable]
+    return failsafe_shares_w(max(0.0, site.failsafe_w - fixed_most), [s.max_w for s in controllable])
 
 
 def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, now: datetime) -> StoredPlan:

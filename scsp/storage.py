@@ -22,7 +22,9 @@ from scsp.migrations import migrations
 from scsp.models import ConnectionStatus, Party, PartyStatus, TokenKind
 from scsp.ocpi.objects import Location, Session, SessionPatch
 from scsp.ocpi.types import CredentialsRole, Endpoint
+from scsp.storage_planning import PlanningStoreMixin
 from scsp.records import EvseFacts, StoredLocation, StoredSession, evse_facts, json_text, unix
+from scsp.storage_api import ApiStoreMixin
 
 # Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 10.0
@@ -33,7 +35,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-class Store:
+class Store(PlanningStoreMixin, ApiStoreMixin):
     """SQLite-backed state of the service."""
 
     def __init__(self, path: Path | str) -> None:
@@ -420,6 +422,14 @@ class Store:
             rows = [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
                                   received_at=r["received_at"]) for r in db.query(sql, page)]
             return rows, int(total)
+
+    def sessions_by_id(self, party: int, session_id: str) -> list[StoredSession]:
+        """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
+        with self._read() as db:
+            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
+                                  received_at=r["received_at"])
+                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE party = ? AND id = ?",
+                                      [party, session_id])]
 
     # -- locations (mod_locations receiver and pull) --------------------------------------------
     def location(self, party: int, country_code: str, party_id: str, location_id: str) -> Location | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlite_utils import Database
@@ -48,11 +48,10 @@ _KEY = "party = ? AND country_code = ? AND party_id = ? AND session_id = ?"
 class PlanningStoreMixin:
     """Planning-cycle persistence."""
 
-    def _read(self) -> AbstractContextManager[Database]:  # provided by Store
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by Store
+        def _read(self) -> AbstractContextManager[Database]: ...
 
-    def _write(self) -> AbstractContextManager[Database]:  # provided by Store
-        raise NotImplementedError
+        def _write(self) -> AbstractContextManager[Database]: ...
 
     # -- plans ----------------------------------------------------------------------------------
     def save_plan(self, plan: StoredPlan) -> int:
@@ -97,6 +96,21 @@ class PlanningStoreMixin:
         with self._read() as db:
             rows = list(db.query("SELECT * FROM plans WHERE site_id = ? ORDER BY id DESC LIMIT 1", [site_id]))
             return self._plan(db, rows[0]) if rows else None
+
+    def latest_plans(self) -> dict[str, StoredPlan]:
+        """Each site's newest plan, without session rows."""
+        with self._read() as db:
+            rows = db.query("SELECT * FROM plans WHERE id IN (SELECT max(id) FROM plans GROUP BY site_id)")
+            return {r["site_id"]: self._plan(db, r, with_sessions=False) for r in rows}
+
+    def site_ids(self) -> set[str]:
+        """Every site we know of: from Locations, planned Sessions, grid settings and plans."""
+        with self._read() as db:
+            ids = {r["site_id"] for r in db.query(
+                "SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
+                "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions WHERE status = 'ACTIVE' "
+                "UNION SELECT site_id FROM site_settings UNION SELECT DISTINCT site_id FROM plans")}
+            return ids
 
     def plan(self, plan_id: int) -> StoredPlan | None:
         """One plan by id."""

@@ -217,6 +217,9 @@ def _classify(exc: Exception) -> tuple[int, int, str, list[dict[str, str]] | Non
             return 400, 2000, "request body is empty: a JSON object is required", None
         text = "; ".join(f"{i['field']}: {i['message']}" for i in items) or (exc.detail or "invalid request")
         return 200, 2001, text, items
+    if isinstance(exc, RecursionError):
+        # Pathologically nested JSON exhausts the decoder's recursion: unreadable input, not our failure.
+        return 400, 2000, "request body is not valid JSON: nested too deeply", None
     if isinstance(exc, UnicodeDecodeError):
         # msgspec raises it (not a DecodeError) for invalid UTF-8 inside a JSON string.
         return 400, 2000, "request body is not valid JSON: invalid UTF-8", None

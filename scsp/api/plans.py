@@ -1,0 +1,260 @@
+"""What DSO dashboards and aggregators read: sites, the current plan, compliance, history.
+
+`GET /api/v1/sites`, `/sites/{site_id}`, `/sites/{site_id}/plan` (with `ETag`: poll cheaply with
+`If-None-Match`), `/sites/{site_id}/compliance`, `/sites/{site_id}/history`. Every role may read,
+within its site scope.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.params import HeaderParameter, QueryParameter
+
+from profiles.ocpi import ChargingProfile
+from scsp import errors
+from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
+from scsp.api.common import SiteId
+from scsp.records import SessionKey, StoredPlan
+from scsp.storage import Store
+from scsp.storage_api import ApiKey
+
+
+class ComplianceOut(msgspec.Struct, kw_only=True):
+    """The newest ActiveChargingProfile of a session, judged against its plan."""
+
+    received_at: datetime
+    source: str  # push (the CPO's PUT) | get (our readback)
+    verdict: str | None  # COMPLIANT | OVER_PLAN | UNDER_PLAN | NO_OVERLAP; None: no plan to judge by
+    worst_excess_w: float | None
+    compliant_fraction: float | None
+    plan_id: int | None
+
+
+class SessionPlanOut(msgspec.Struct, kw_only=True):
+    """One session in a site's plan."""
+
+    country_code: str
+    party_id: str
+    session_id: str
+    controllable: bool
+    reason: str | None
+    power_w: list[float]
+    energy_kwh: float
+    shortfall_kwh: float
+    profile: ChargingProfile | None
+    compliance: ComplianceOut | None
+
+
+class PlanOut(msgspec.Struct, kw_only=True):
+    """A site's plan: per slot the limit, the planned power of the sessions we steer, the fixed load."""
+
+    id: int
+    site_id: str
+    created_at: datetime
+    start: datetime
+    slot_s: int
+    n_slots: int
+    status: str  # OPTIMAL | FEASIBLE | FALLBACK | EMPTY (nothing to steer)
+    path: str
+    limit_w: list[float]
+    site_power_w: list[float]
+    fixed_load_w: list[float]
+    failsafe_w: float | None
+    jain_index: float | None
+    warnings: list[str]
+    sessions: list[SessionPlanOut]
+
+
+class SiteOut(msgspec.Struct, kw_only=True):
+    """A site at a glance: now = the first slot of the newest plan."""
+
+    site_id: str
+    name: str | None
+    address: str | None
+    time_zone: str | None
+    sessions: int
+    controlled: int
+    plan_id: int | None
+    planned_at: datetime | None
+    limit_w_now: float | None
+    planned_w_now: float | None
+    fixed_load_w_now: float | None
+
+
+class SiteComplianceOut(msgspec.Struct, kw_only=True):
+    """Per session the newest verdict; per slot the sum of what the charge points report applied."""
+
+    site_id: str
+    plan_id: int | None
+    start: datetime | None
+    slot_s: int | None
+    limit_w: list[float]
+    applied_w: list[float | None]  # None: no session reported for that slot
+    over_limit_w: float  # largest excess of the reported sum (plus fixed load) over the limit, W
+    sessions: list[dict[str, Any]]
+
+
+class HistoryPoint(msgspec.Struct, kw_only=True):
+    """One planning cycle of a site, summarised at its first slot."""
+
+    plan_id: int
+    created_at: datetime
+    status: str
+    limit_w: float
+    planned_w: float
+    fixed_load_w: float
+
+
+def _ts(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
+    keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
+            for r in plan.sessions]
+    actives = store.latest_active_profiles(keys)
+    reasons: dict[str, str] = plan.detail.get("reasons", {})
+    sessions = []
+    for key, row in zip(keys, plan.sessions, strict=True):
+        active = actives.get(key)
+        sessions.append(SessionPlanOut(
+            country_code=row.country_code, party_id=row.party_id, session_id=row.session_id,
+            controllable=row.controllable,
+            reason=reasons.get(f"{row.party}/{row.country_code}/{row.party_id}/{row.session_id}"),
+            power_w=row.power_w, energy_kwh=row.energy_kwh, shortfall_kwh=row.shortfall_kwh, profile=row.profile,
+            compliance=None if active is None else ComplianceOut(
+                received_at=_ts(active.received_at), source=active.source, verdict=active.verdict,
+                worst_excess_w=active.worst_excess_w, compliant_fraction=active.compliance, plan_id=active.plan)))
+    return PlanOut(id=plan.id, site_id=plan.site_id, created_at=_ts(plan.created_at), start=_ts(plan.start_ts),
+                   slot_s=plan.slot_s, n_slots=plan.n_slots, status=plan.status, path=plan.path,
+                   limit_w=plan.limit_w, site_power_w=plan.site_power_w, fixed_load_w=plan.fixed_load_w,
+                   failsafe_w=plan.detail.get("failsafe_w"), jain_index=plan.detail.get("jain_index"),
+                   warnings=list(plan.detail.get("warnings", [])), sessions=sessions)
+
+
+def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
+    """Every site the key may see."""
+    plans = store.latest_plans()
+    locations = {f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}": s.location
+                 for s in store.locations()}
+    out = []
+    for name in sorted(store.site_ids()):
+        if not may_access(key, name):
+            continue
+        out.append(_site_out(store, name, plans.get(name), locations.get(name)))
+    return out
+
+
+def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Any) -> SiteOut:
+    full = store.plan(plan.id) if plan is not None else None
+    return SiteOut(
+        site_id=name, name=getattr(location, "name", None), address=getattr(location, "address", None),
+        time_zone=getattr(location, "time_zone", None),
+        sessions=len(full.sessions) if full else 0,
+        controlled=sum(1 for s in full.sessions if s.controllable) if full else 0,
+        plan_id=plan.id if plan else None, planned_at=_ts(plan.created_at) if plan else None,
+        limit_w_now=plan.limit_w[0] if plan and plan.limit_w else None,
+        planned_w_now=plan.site_power_w[0] if plan and plan.site_power_w else None,
+        fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
+
+
+def site_compliance(store: Store, name: str) -> SiteComplianceOut:
+    """Sum what the charge points of a site report applied, slot by slot, against the plan's limit."""
+    plan = store.latest_plan(name)
+    if plan is None:
+        return SiteComplianceOut(site_id=name, plan_id=None, start=None, slot_s=None, limit_w=[], applied_w=[],
+                                 over_limit_w=0.0, sessions=[])
+    keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
+            for r in plan.sessions]
+    actives = store.latest_active_profiles(keys)
+    applied: list[float | None] = [None] * plan.n_slots
+    sessions = []
+    for key in keys:
+        record = actives.get(key)
+        if record is None:
+            continue
+        sessions.append({"country_code": key.country_code, "party_id": key.party_id, "session_id": key.session_id,
+                         "verdict": record.verdict, "worst_excess_w": record.worst_excess_w,
+                         "compliant_fraction": record.compliance, "received_at": _ts(record.received_at),
+                         "source": record.source})
+        if record.plan != plan.id:
+            continue  # judged against an older plan: its slots do not line up with this one
+        first = int(record.detail.get("first_slot", 0))
+        for offset, watts in enumerate(record.detail.get("applied_w", [])):
+            k = first + offset
+            if 0 <= k < plan.n_slots and watts is not None:
+                applied[k] = (applied[k] or 0.0) + float(watts)
+    over = max((a + f - lim for a, f, lim in zip(applied, plan.fixed_load_w, plan.limit_w, strict=True)
+                if a is not None), default=0.0)
+    return SiteComplianceOut(site_id=name, plan_id=plan.id, start=_ts(plan.start_ts), slot_s=plan.slot_s,
+                             limit_w=plan.limit_w, applied_w=applied, over_limit_w=max(0.0, over),
+                             sessions=sessions)
+
+
+class PlansController(ApiController):
+    """Read-only views of sites, plans and compliance."""
+
+    path = "/api/v1/sites"
+    tags = ["sites"]
+
+    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True, responses=problem_responses(401, 403))
+    def sites(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey]) -> list[SiteOut]:
+        """List the sites this key may see, each with its current limit and planned power."""
+        return list_sites(store, api_key)
+
+    @get("/{site_id:str}", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses=problem_responses(401, 403, 404))
+    def site(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId) -> SiteOut:
+        """One site at a glance."""
+        check_site(api_key, site_id)
+        if site_id not in store.site_ids():
+            raise errors.NotFound(f"no site {site_id!r}")
+        location = next((s.location for s in store.locations()
+                         if f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}"
+                         == site_id), None)
+        return _site_out(store, site_id, store.latest_plan(site_id), location)
+
+    @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses=problem_responses(401, 403, 404))
+    def plan(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
+             if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None
+             ) -> Response[PlanOut | None]:
+        """The site's current plan: limit, planned power, fixed load and every session's profile.
+
+        Carries `ETag` (the plan id); send it back as `If-None-Match` to get `304 Not Modified` until
+        the next planning cycle.
+        """
+        check_site(api_key, site_id)
+        plan = store.latest_plan(site_id)
+        if plan is None:
+            raise errors.NotFound(f"no plan for site {site_id!r} yet")
+        etag = f'"plan-{plan.id}"'
+        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+            return Response(None, status_code=304, headers={"ETag": etag})
+        return Response(_plan_out(store, plan), headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+    @get("/{site_id:str}/compliance", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses=problem_responses(401, 403))
+    def compliance(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
+                   site_id: SiteId) -> SiteComplianceOut:
+        """What the charge points report they apply, per session and summed per slot, against the limit."""
+        check_site(api_key, site_id)
+        return site_compliance(store, site_id)
+
+    @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses=problem_responses(401, 403))
+    def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
+                hours: Annotated[float, QueryParameter(gt=0, le=24 * 7)] = 24.0) -> list[HistoryPoint]:
+        """The site's planning cycles over the last `hours`: limit, planned power and fixed load at each."""
+        check_site(api_key, site_id)
+        since = int(datetime.now(UTC).timestamp() - hours * 3600)
+        return [HistoryPoint(plan_id=p.id, created_at=_ts(p.created_at), status=p.status,
+                             limit_w=p.limit_w[0] if p.limit_w else 0.0,
+                             planned_w=p.site_power_w[0] if p.site_power_w else 0.0,
+                             fixed_load_w=p.fixed_load_w[0] if p.fixed_load_w else 0.0)
+                for p in store.plan_history(site_id, since_ts=since)]

@@ -1,0 +1,135 @@
+"""The planner's gather/solve/profile steps on a real SQLite store (no HTTP)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from scsp import planner
+from scsp.config import Config, DefaultsConfig, PlanningConfig
+from scsp.ocpi.objects import Location, Session
+from scsp.records import Preferences, SessionKey, SignalPoint, SiteSettings
+from scsp.storage import Store
+from tests.conftest import EXAMPLES, register_party
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "scsp.db")
+    s.migrate()
+    return s
+
+
+def config(**planning: Any) -> Config:
+    return Config(planning=PlanningConfig(**{"horizon_h": 2.0, "slot_minutes": 15, **planning}),
+                  defaults=DefaultsConfig(site_limit_w=50_000.0, failsafe_fraction=0.2))
+
+
+def location(evses: list[dict[str, Any]]) -> Location:
+    doc = json.loads((EXAMPLES / "location_example.json").read_text())
+    doc.update(country_code="NL", party_id="CPA", id="LOC1", evses=evses)
+    return msgspec.convert(doc, Location)
+
+
+def evse(uid: str, power_type: str = "AC_3_PHASE", amps: int = 16, capable: bool = True) -> dict[str, Any]:
+    return {"uid": uid, "status": "CHARGING", "last_updated": "2026-11-25T10:00:00Z",
+            "capabilities": ["CHARGING_PROFILE_CAPABLE"] if capable else [],
+            "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": power_type,
+                            "max_voltage": 230 if power_type != "DC" else 500, "max_amperage": amps,
+                            "last_updated": "2026-11-25T10:00:00Z",
+                            **({"max_electric_power": 50_000} if power_type == "DC" else {})}]}
+
+
+def session(sid: str, evse_uid: str, kwh: float = 0.0, location_id: str = "LOC1") -> Session:
+    doc = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
+    doc.update(country_code="NL", party_id="CPA", id=sid, evse_uid=evse_uid, location_id=location_id, kwh=kwh,
+               status="ACTIVE", start_date_time="2026-11-25T11:00:00Z", last_updated="2026-11-25T11:30:00Z")
+    return msgspec.convert(doc, Session)
+
+
+def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA", endpoints=[])
+    store.put_location(party.id, location([evse("E1"), evse("E2", "AC_1_PHASE", 32), evse("E3", capable=False),
+                                           evse("E4", "DC")]))
+    for sid, uid in (("S1", "E1"), ("S2", "E2"), ("S3", "E3"), ("S4", "E4"), ("S5", "UNKNOWN-EVSE")):
+        store.put_session(party.id, session(sid, uid, kwh=2.0), now=1)
+    store.put_preferences(Preferences(country_code="NL", party_id="CPA", session_id="S1", profile_type="FAST",
+                                      departure_ts=int((NOW + timedelta(minutes=50)).timestamp()), energy_kwh=12.0))
+    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=10_000.0,
+                                         phase_assignment={"E2": "L3"}, updated_at=1))
+    start = int(NOW.timestamp())
+    store.replace_signals("NL-CPA-LOC1", [SignalPoint(kind="import_limit", source="dso", start_ts=start + 900,
+                                                      end_ts=start + 1800, value=20_000.0, expires_ts=start + 7200,
+                                                      submitted_at=start)], now_ts=start)
+    [site] = planner.gather(store, config(), NOW)
+    assert site.site_id == "NL-CPA-LOC1" and site.n_slots == 8 and site.slot_s == 900
+    assert site.limit_w[:3] == [40_000.0, 20_000.0, 40_000.0]  # the signal only lowers the grid limit
+    by_id = {s.key.session_id: s for s in site.sessions}
+    s1 = by_id["S1"]
+    assert (s1.profile_type, s1.departure_slot, s1.need_kwh) == ("FAST", 4, 10.0)
+    assert s1.max_w == 230 * 16 * 3 and s1.min_w == pytest.approx(6 * 230 * 3)
+    assert by_id["S2"].phase == "L3" and by_id["S2"].facts.phases == 1 and by_id["S2"].max_w == 230 * 32
+    assert by_id["S4"].facts.dc and by_id["S4"].min_w == 0.0 and by_id["S4"].max_w == 50_000
+    # Unknown EVSE: the configured defaults (AC 3-phase 16 A 230 V), still ours to steer.
+    assert by_id["S5"].max_w == 230 * 16 * 3 and by_id["S5"].controllable
+    # Not capable: fixed load at its maximum until departure, never steered.
+    s3 = by_id["S3"]
+    assert not s3.controllable and s3.reason and "CAPABLE" in s3.reason
+    assert site.fixed_load_w[0] == pytest.approx(230 * 16 * 3)
+
+
+def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse(f"E{i}") for i in range(6)]))
+    for i in range(6):
+        store.put_session(party.id, session(f"S{i}", f"E{i}"), now=1)
+    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
+                                         updated_at=1))
+    cfg = config()
+    [site] = planner.gather(store, cfg, NOW)
+    result = planner.solve_site(site, planner.optimizer.SolveOptions())
+    assert result is not None and result.status.value in ("OPTIMAL", "FEASIBLE")
+    record = planner.plan_record(site, result, cfg, NOW)
+    assert max(record.site_power_w) <= 30_000.0 + 1e-3
+    profiles = [r.profile for r in record.sessions]
+    assert all(p is not None and p.charging_rate_unit == "A" for p in profiles)
+    # The profiles' first limits (A per phase x 230 V x 3 phases) never add up above the limit.
+    first = sum(p.charging_profile_period[0].limit * 230 * 3 for p in profiles if p is not None)
+    assert first <= 30_000.0
+    # Their failsafe tails add up to at most the site failsafe limit.
+    tails = sum(p.charging_profile_period[-1].limit * 230 * 3 for p in profiles if p is not None)
+    assert tails <= 9_000.0
+    plan_id = store.save_plan(record)
+    stored = store.plan_row(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S0"))
+    assert stored is not None and stored[0].id == plan_id and stored[1].profile == profiles[0]
+
+
+def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1")]))
+    store.put_session(party.id, session("S1", "E1"), now=1)
+    store.update_sync_state(party.id, unreachable_since=1)
+    [site] = planner.gather(store, config(), NOW)
+    [s1] = site.sessions
+    assert not s1.controllable and s1.reason == "CPO unreachable"
+    assert site.fixed_load_w[0] == pytest.approx(230 * 16 * 3)
+    assert planner.solve_site(site, planner.optimizer.SolveOptions()) is None  # nothing left to steer
+
+
+def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() -> None:
+    start = 1_000_000
+    points = [SignalPoint(kind="price", source="a", start_ts=start, end_ts=start + 450, value=0.10, expires_ts=10**10,
+                          submitted_at=1),
+              SignalPoint(kind="price", source="a", start_ts=start + 450, end_ts=start + 900, value=0.30,
+                          expires_ts=10**10, submitted_at=1)]
+    values = planner.resample(points, start, 900, 2, how="newest")
+    assert values == [pytest.approx(0.2), None]
+    assert planner._fill(values) == [pytest.approx(0.2), pytest.approx(0.2)]
+    assert planner._fill([None, None]) is None
