@@ -43,7 +43,8 @@ class Fault(msgspec.Struct, kw_only=True, frozen=True):
     kind: FaultKind
     evse_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=36)] | None = None
     location_id: Annotated[str, msgspec.Meta(min_length=1, max_length=36)] | None = None
-    value: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    # Seconds or a fraction depending on the kind; at most a year (larger would overflow datetimes).
+    value: Annotated[float, msgspec.Meta(ge=0, le=31_536_000)] | None = None
 
 
 class ActiveFault(msgspec.Struct, kw_only=True, frozen=True):

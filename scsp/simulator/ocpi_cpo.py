@@ -129,18 +129,27 @@ def _check_url(url: str | None) -> str:
     return url
 
 
+# Longest time span we accept in a profile or a GET (seconds, ~31 years): beyond it datetimes overflow.
+MAX_SPAN_S = 1_000_000_000
+# Longest ActiveChargingProfile we compute for a GET (seconds): a longer `duration` is shortened
+# (a charge point reports what it has planned, and nobody plans a week ahead).
+MAX_ACTIVE_DURATION_S = 7 * 86_400
+
+
 def _check_profile(profile: ChargingProfile) -> None:
     """Refuse profiles no charge point could apply (2001), beyond what the decoder checks."""
-    if profile.duration is not None and profile.duration < 0:
-        raise errors.InvalidParameters("charging_profile.duration: must be >= 0")
+    if profile.duration is not None and not 0 <= profile.duration <= MAX_SPAN_S:
+        raise errors.InvalidParameters(f"charging_profile.duration: must be in [0, {MAX_SPAN_S}]")
+    if profile.start_date_time is not None and profile.start_date_time.year > 9000:
+        raise errors.InvalidParameters("charging_profile.start_date_time: out of range")
     if profile.min_charging_rate is not None and not (
         math.isfinite(profile.min_charging_rate) and profile.min_charging_rate >= 0
     ):
         raise errors.InvalidParameters("charging_profile.min_charging_rate: must be a number >= 0")
     for index, period in enumerate(profile.charging_profile_period):
-        if period.start_period < 0:
+        if not 0 <= period.start_period <= MAX_SPAN_S:
             raise errors.InvalidParameters(
-                f"charging_profile.charging_profile_period[{index}].start_period: must be >= 0"
+                f"charging_profile.charging_profile_period[{index}].start_period: out of [0, {MAX_SPAN_S}]"
             )
         if not (math.isfinite(period.limit) and period.limit >= 0):
             raise errors.InvalidParameters(
@@ -189,6 +198,7 @@ class ChargingProfilesController(Controller):
         """Ask for the ActiveChargingProfile; it is POSTed to `response_url` (ActiveChargingProfileResult)."""
         if duration is None or duration <= 0:
             raise errors.InvalidParameters("duration: required, a positive number of seconds")
+        duration = min(duration, MAX_ACTIVE_DURATION_S)
         url = _check_url(
             response_url_from_query(request.scope.get("query_string", b"").decode("latin-1"), response_url)
         )

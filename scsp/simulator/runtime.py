@@ -141,6 +141,8 @@ class SimulatedCpo:
         self._queue: asyncio.Queue[Push] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._scsps: dict[int, Party] = {}
+        # Model events not yet turned into pushes, oldest first (guarded by the lock).
+        self._outbox: list[Event] = []
         # (party id, locations URL) pairs that already got our Locations (pushed once after registration),
         # and how often that push was refused with 401 so far.
         self._located: set[tuple[int, str]] = set()
@@ -193,8 +195,8 @@ class SimulatedCpo:
                 await self._refresh_parties()
                 now = utc_now()
                 with self.lock:
-                    events = self.model.step(now)
-                self._dispatch(events)
+                    self._outbox += self.model.step(now)
+                self._flush()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -273,10 +275,20 @@ class SimulatedCpo:
                         )
                     )
 
-    def _dispatch_threadsafe(self, events: list[Event]) -> None:
+    def _flush(self) -> None:
+        """Dispatch the outbox in the order its events happened (call from the loop thread).
+
+        Every model event goes through the one outbox, appended under the lock: a Session PUT from
+        the control API can never be overtaken by a PATCH from the next tick.
+        """
+        with self.lock:
+            events, self._outbox = self._outbox, []
+        self._dispatch(events)
+
+    def _flush_threadsafe(self) -> None:
         loop = self._loop
-        if loop is not None and events:
-            loop.call_soon_threadsafe(self._dispatch, events)
+        if loop is not None:
+            loop.call_soon_threadsafe(self._flush)
 
     def _enqueue(self, push: Push) -> None:
         assert self._queue is not None
@@ -598,7 +610,8 @@ class SimulatedCpo:
                 phases=request.phases,
             )
             session = self.model.session(ev)
-        self._dispatch_threadsafe(events)
+            self._outbox += events
+        self._flush_threadsafe()
         return session
 
     def unplug(self, session_id: str) -> Session:
@@ -606,7 +619,8 @@ class SimulatedCpo:
         with self.lock:
             ev, events = self.model.unplug(session_id, utc_now())
             session = self.model.session(ev)
-        self._dispatch_threadsafe(events)
+            self._outbox += events
+        self._flush_threadsafe()
         return session
 
     def set_faults(self, faults: list[Fault]) -> list[ActiveFault]:

@@ -16,12 +16,12 @@ class PlugRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     location_id: Annotated[str, msgspec.Meta(min_length=1, max_length=36)]
     evse_uid: Annotated[str, msgspec.Meta(min_length=1, max_length=36)]
-    energy_kwh: Annotated[float, msgspec.Meta(gt=0)]
-    max_kw: Annotated[float, msgspec.Meta(gt=0)]
-    # Seconds from now until the EV leaves (its session then becomes COMPLETED).
-    departure_s: Annotated[float, msgspec.Meta(gt=0)]
+    energy_kwh: Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+    max_kw: Annotated[float, msgspec.Meta(gt=0, le=10_000)]
+    # Seconds from now until the EV leaves (its session then becomes COMPLETED); at most 30 days.
+    departure_s: Annotated[float, msgspec.Meta(gt=0, le=2_592_000)]
     # The vehicle cannot charge below this many A per phase (AC); absent: no minimum.
-    min_a: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    min_a: Annotated[float, msgspec.Meta(ge=0, le=1000)] | None = None
     # On-board charger phases (AC); absent: as many as the EVSE has.
     phases: Literal[1, 2, 3] | None = None
 

@@ -145,7 +145,9 @@ def test_no_active_profile_is_pushed_for_a_session_never_successfully_set(world:
     assert active_profile_pushes(world, first) == []
 
 
-def test_unknown_and_finished_sessions_are_unknown_session(world: World) -> None:
+def test_unknown_and_finished_sessions_are_unknown_session_and_an_incapable_evse_not_supported(
+    world: World,
+) -> None:
     assert set_profile(world, "no-such-session", (0, 10.0))["result"] == "UNKNOWN_SESSION"
     sid = world.plug("A-AC3")
     world.sim("DELETE", f"evs/{sid}")
@@ -155,11 +157,8 @@ def test_unknown_and_finished_sessions_are_unknown_session(world: World) -> None
     )
     assert reply.json()["data"]["result"] == "UNKNOWN_SESSION"
     assert [c["response"]["result"] for c in world.sim("GET", "commands")] == ["UNKNOWN_SESSION"] * 3
-
-
-def test_an_evse_without_the_capability_answers_not_supported(world: World) -> None:
-    sid = world.plug("A-OLD")
-    assert set_profile(world, sid, (0, 10.0))["result"] == "NOT_SUPPORTED"
+    old = world.plug("A-OLD")
+    assert set_profile(world, old, (0, 10.0), name="old")["result"] == "NOT_SUPPORTED"
 
 
 BAD_REQUESTS: list[tuple[str, str, Any]] = [
@@ -195,6 +194,11 @@ BAD_REQUESTS: list[tuple[str, str, Any]] = [
     ("DELETE", "chargingprofiles/{sid}", None),
     (
         "PUT",
+        "chargingprofiles/{sid}",
+        {"charging_profile": {"charging_rate_unit": "A", "duration": 10**12}, "response_url": "http://x/y"},
+    ),
+    (
+        "PUT",
         "chargingprofiles/" + "x" * 37,
         {"charging_profile": {"charging_rate_unit": "A"}, "response_url": "http://x/y"},
     ),
@@ -212,10 +216,7 @@ def test_bad_requests_get_an_ocpi_error_never_a_server_error(world: World) -> No
             reply.text,
         )
     assert world.sim("GET", "commands") == []
-
-
-def test_a_body_that_is_not_json_is_a_400(world: World) -> None:
-    sid = world.plug("A-AC3")
+    # A body that is not JSON at all is a 400 (transport_and_format).
     reply = world.ocpi(
         "PUT", f"chargingprofiles/{sid}", content=b"{not json", headers={"content-type": "application/json"}
     )
