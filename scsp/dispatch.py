@@ -49,6 +49,11 @@ log = logging.getLogger("scsp.dispatch")
 TOO_OFTEN_BACKOFF_S = (60, 120, 300, 600, 1800, 3600)
 # Pause after UNKNOWN_SESSION or a rejected request (s): the CPO's session state may lag its push.
 RETRY_AFTER_S = 300
+# Longest wait for the results of decreases before increases are sent (s): a charge point usually
+# answers within seconds; past this the increases go anyway and the next cycle corrects.
+DECREASE_WAIT_S = 30.0
+# How often the store is polled for those results (s).
+RESULT_POLL_S = 0.2
 # Timeout assumed when the CPO's answer carries none we can use (s).
 DEFAULT_TIMEOUT_S = 60
 
@@ -124,12 +129,29 @@ class Dispatcher:
                     (lower if lowers else other).append((party, row, plan.id))
         outcomes: dict[str, int] = {"skipped": skipped}
         for batch in (lower, other):
-            results = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
-                                             for p, r, plan_id in batch))
-            for command in results:
+            if batch is other and lower:
+                # Decreases first, and applied first: an increase that lands before a decrease would take
+                # the site over its limit for the time between the two.
+                await self._wait_for_results([c for c in sent if c is not None])
+            sent = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
+                                          for p, r, plan_id in batch))
+            for command in sent:
                 name = "in_flight" if command is None else (command.response or command.state)
                 outcomes[name] = outcomes.get(name, 0) + 1
         return outcomes
+
+    async def _wait_for_results(self, commands: list[Command]) -> None:
+        """Wait until the accepted commands have their result, their timeout passed, or `DECREASE_WAIT_S`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DECREASE_WAIT_S
+        waiting = {c.id for c in commands if c.state == "awaiting_result"}
+        while waiting and loop.time() < deadline:
+            await asyncio.sleep(RESULT_POLL_S)
+            for command_id in list(waiting):
+                current = await asyncio.to_thread(self.store.command, command_id)
+                if current is None or current.state != "awaiting_result" or (
+                        current.timeout_at is not None and current.timeout_at <= _unix(datetime.now(UTC))):
+                    waiting.discard(command_id)
 
     # -- requests -------------------------------------------------------------------------------
     def _receiver_url(self, party: Party, session_id: str) -> str:

@@ -62,3 +62,5 @@ def setup_logging(level: str = "INFO") -> None:
         logger.propagate = False
     # httpx logs every request URL at INFO; our client logs what matters itself.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # APScheduler logs every job run at INFO, in its own format; only its warnings are worth a line.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

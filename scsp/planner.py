@@ -210,11 +210,16 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
                         else int((s.start_date_time + timedelta(hours=config.planning.default_departure_h)).timestamp()))
         departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
         need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
-        need_kwh = max(0.0, need - max(0.0, s.kwh))
         max_w = evse.max_power_w
         min_w = 0.0
         if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
             min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
+        need_kwh = max(0.0, need - max(0.0, s.kwh))
+        if 0 < need_kwh < min_w * slot_s / 3.6e6:
+            # A last bit of energy smaller than one slot at the minimum rate could never be planned
+            # (power is 0 or >= the minimum for a whole slot); a profile is a maximum, not a target,
+            # and the vehicle stops by itself when full, so plan one slot at the minimum rate.
+            need_kwh = min_w * slot_s / 3.6e6
         reason = None
         if evse is not fallback and not evse.capable:
             reason = "EVSE is not CHARGING_PROFILE_CAPABLE"

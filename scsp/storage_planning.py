@@ -197,12 +197,16 @@ class PlanningStoreMixin:
                        responded_at=row["responded_at"], timeout_at=row["timeout_at"], result_at=row["result_at"])
 
     def create_command(self, command: Command) -> bool:
-        """Record a command before it is sent. False (nothing stored) when one is already in flight."""
+        """Record a command before it is sent. False (nothing stored) when one of its kind is in flight."""
         key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
                          session_id=command.session_id)
+        # A readback GET never holds up a profile (a decrease must not wait for it), and vice versa:
+        # the one-in-flight rule applies to set/clear among themselves and to GETs among themselves.
+        family = ("get",) if command.kind == "get" else ("set", "clear")
         with self._write() as db:
             busy = db.execute(
-                f"SELECT count(*) FROM commands WHERE {_KEY} AND state IN {IN_FLIGHT}", _key_args(key)).fetchone()[0]
+                f"SELECT count(*) FROM commands WHERE {_KEY} AND state IN {IN_FLIGHT} "
+                f"AND kind IN ({', '.join('?' * len(family))})", [*_key_args(key), *family]).fetchone()[0]
             if busy:
                 return False
             db.execute(
