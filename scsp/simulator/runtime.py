@@ -112,7 +112,7 @@ class Completion:
     fraction: float
 
 
-def receiver_url(party: Party, module: str, role: InterfaceRole) -> str | None:
+def endpoint_url(party: Party, module: str, role: InterfaceRole) -> str | None:
     """The party's endpoint for `module` with exactly this interface role (no fallback to the other role)."""
     return next((e.url for e in party.endpoints if e.identifier == module and e.role == role), None)
 
@@ -213,7 +213,7 @@ class SimulatedCpo:
         if down:
             return
         for party in scsps.values():
-            url = receiver_url(party, "locations", InterfaceRole.RECEIVER)
+            url = endpoint_url(party, "locations", InterfaceRole.RECEIVER)
             if url is None or (party.id, url) in self._located:
                 continue
             self._located.add((party.id, url))
@@ -240,8 +240,8 @@ class SimulatedCpo:
         if not events or self.down():
             return
         for party in list(self._scsps.values()):
-            locations = receiver_url(party, "locations", InterfaceRole.RECEIVER)
-            sessions = receiver_url(party, "sessions", InterfaceRole.RECEIVER)
+            locations = endpoint_url(party, "locations", InterfaceRole.RECEIVER)
+            sessions = endpoint_url(party, "sessions", InterfaceRole.RECEIVER)
             for event in events:
                 if isinstance(event, EvseStatusChanged) and locations:
                     self._enqueue(
@@ -533,7 +533,7 @@ class SimulatedCpo:
         party = await self._party(party_id)
         if party is None or self._client is None:
             return
-        url = receiver_url(party, "chargingprofiles", InterfaceRole.SENDER)
+        url = endpoint_url(party, "chargingprofiles", InterfaceRole.SENDER)
         if url is None:
             return
         try:

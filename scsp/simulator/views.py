@@ -74,7 +74,7 @@ class StateView(msgspec.Struct, kw_only=True):
     evs: list[EvView]
 
 
-class Sample(msgspec.Struct, array_like=False, kw_only=True):
+class Sample(msgspec.Struct, kw_only=True):
     """One meter sample: unix time (s) and the site's load (W) from then until the next sample."""
 
     t: float
