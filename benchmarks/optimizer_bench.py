@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linprog
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 from optimizer import (  # noqa: E402 - after the path set-up so it runs from a checkout
     Circuit,
     Evse,
+    Phase,
     SessionRequest,
     Site,
     SiteProblem,
@@ -54,6 +56,7 @@ from optimizer import (  # noqa: E402 - after the path set-up so it runs from a 
 )
 from optimizer.arrays import site_arrays  # noqa: E402
 from optimizer.fallback import equal_share  # noqa: E402
+from optimizer.solve import build  # noqa: E402
 
 N_SLOTS = 96
 SLOT_H = 0.25
@@ -71,14 +74,14 @@ def price_curve() -> list[float]:
         + 0.12 * np.exp(-0.5 * ((hours - 19) / 2.0) ** 2)
         - 0.06 * np.exp(-0.5 * ((hours - 13) / 2.0) ** 2)
     )
-    return np.round(np.repeat(price, 4), 4).tolist()
+    return [float(v) for v in np.round(np.repeat(price, 4), 4)]
 
 
 def co2_curve() -> list[float]:
     """Carbon intensity (g/kWh) per slot: solar makes midday clean, the evening peak dirty."""
     hours = np.arange(N_SLOTS) * SLOT_H
     co2 = 380 - 180 * np.exp(-0.5 * ((hours - 13) / 2.5) ** 2) + 60 * np.exp(-0.5 * ((hours - 19) / 2) ** 2)
-    return np.round(co2, 1).tolist()
+    return [float(v) for v in np.round(co2, 1)]
 
 
 def _slots(hours: np.ndarray) -> np.ndarray:
@@ -111,8 +114,12 @@ def generate(kind: str, n: int, limit_fraction: float, seed: int, min_kw: float 
         evse_of = np.arange(n)
         kinds = rng.choice(3, size=n, p=[0.7, 0.2, 0.1])
         evses = [
-            Evse(id=f"E{k}", max_kw=[11.0, 7.4, 22.0][kinds[k]], phases=[3, 1, 3][kinds[k]],
-                 phase=["L1", "L2", "L3"][k % 3])
+            Evse(
+                id=f"E{k}",
+                max_kw=[11.0, 7.4, 22.0][kinds[k]],
+                phases=[3, 1, 3][kinds[k]],
+                phase=(Phase.L1, Phase.L2, Phase.L3)[k % 3],
+            )
             for k in range(n)
         ]
         car_kw = rng.choice([11.0, 7.4, 22.0], size=n, p=[0.6, 0.25, 0.15])
@@ -134,8 +141,13 @@ def generate(kind: str, n: int, limit_fraction: float, seed: int, min_kw: float 
     profile = rng.choice(PROFILES, size=n, p=PROFILE_P)
     sessions = tuple(
         SessionRequest(
-            id=f"S{i}", evse=f"E{evse_of[i]}", arrival_slot=int(arrival[i]), departure_slot=int(departure[i]),
-            energy_kwh=round(float(energy[i]), 2), max_kw=float(car_kw[i]), min_kw=min_kw,
+            id=f"S{i}",
+            evse=f"E{evse_of[i]}",
+            arrival_slot=int(arrival[i]),
+            departure_slot=int(departure[i]),
+            energy_kwh=round(float(energy[i]), 2),
+            max_kw=float(car_kw[i]),
+            min_kw=min_kw,
             profile_type=str(profile[i]),  # type: ignore[arg-type]
         )
         for i in range(n)
@@ -149,15 +161,27 @@ def generate(kind: str, n: int, limit_fraction: float, seed: int, min_kw: float 
         for c in range((len(evses) + 9) // 10)
     )
     draft = SiteProblem(
-        start=START, slot_minutes=15, n_slots=N_SLOTS, site=Site(limit_kw=1e9), evses=tuple(evses),
-        sessions=sessions, circuits=circuits, price_per_kwh=tuple(price_curve()),
+        start=START,
+        slot_minutes=15,
+        n_slots=N_SLOTS,
+        site=Site(limit_kw=1e9),
+        evses=tuple(evses),
+        sessions=sessions,
+        circuits=circuits,
+        price_per_kwh=tuple(price_curve()),
         co2_g_per_kwh=tuple(co2_curve()),
     )
     peak_kw = float(uncontrolled(draft).sum(axis=0).max())
     return SiteProblem(
-        start=draft.start, slot_minutes=draft.slot_minutes, n_slots=N_SLOTS,
-        site=Site(limit_kw=round(limit_fraction * peak_kw, 1)), evses=draft.evses, sessions=sessions,
-        circuits=circuits, price_per_kwh=draft.price_per_kwh, co2_g_per_kwh=draft.co2_g_per_kwh,
+        start=draft.start,
+        slot_minutes=draft.slot_minutes,
+        n_slots=N_SLOTS,
+        site=Site(limit_kw=round(limit_fraction * peak_kw, 1)),
+        evses=draft.evses,
+        sessions=sessions,
+        circuits=circuits,
+        price_per_kwh=draft.price_per_kwh,
+        co2_g_per_kwh=draft.co2_g_per_kwh,
     )
 
 
@@ -170,9 +194,22 @@ def uncontrolled(problem: SiteProblem) -> np.ndarray:
 
 
 def max_deliverable(problem: SiteProblem) -> float:
-    """The most energy the limits allow (kWh): the LP with only the energy term left."""
-    plan = solve(problem, SolveOptions(fairness_segments=1, smoothing=False))
-    return plan.objective.delivered_kwh
+    """The most energy the limits allow (kWh): the site's LP rows with only "maximise energy" as cost."""
+    arrays = site_arrays(problem)
+    lp = build(arrays, SolveOptions(fairness_segments=1, smoothing=False))
+    c = np.zeros(lp.cols.total)
+    c[: lp.cols.n_pairs] = -arrays.slot_h
+    res = linprog(
+        c,
+        A_ub=lp.a_ub,
+        b_ub=lp.b_ub,
+        A_eq=lp.a_eq,
+        b_eq=lp.b_eq,
+        bounds=np.stack([lp.lb, lp.ub], axis=1),
+        method="highs",
+    )
+    assert res.status == 0, res.message
+    return float(-res.fun)
 
 
 def run_case(kind: str, n: int, fraction: float, repeat: int, min_kw: float) -> dict[str, object]:
@@ -191,14 +228,24 @@ def run_case(kind: str, n: int, fraction: float, repeat: int, min_kw: float) -> 
     wild = float(uncontrolled(problem).sum() * arrays.slot_h)
     reference = best if best else plan.objective.reachable_kwh
     return {
-        "kind": kind, "n": n, "fraction": fraction, "min_kw": min_kw,
-        "build_s": statistics.median(builds), "solve_s": statistics.median(solves),
-        "total_s": statistics.median(walls), "vars": plan.stats.variables, "rows": plan.stats.constraints,
-        "status": str(plan.status), "path": str(plan.path),
+        "kind": kind,
+        "n": n,
+        "fraction": fraction,
+        "min_kw": min_kw,
+        "build_s": statistics.median(builds),
+        "solve_s": statistics.median(solves),
+        "total_s": statistics.median(walls),
+        "vars": plan.stats.variables,
+        "rows": plan.stats.constraints,
+        "status": str(plan.status),
+        "path": str(plan.path),
         "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "energy_pct": 100 * plan.objective.delivered_kwh / reference,
-        "uncontrolled_pct": 100 * wild / reference, "equal_share_pct": 100 * fair / reference,
-        "reference": "max" if best else "reach", "jain": plan.jain_index,
+        "uncontrolled_pct": 100 * wild / reference,
+        "equal_share_pct": 100 * fair / reference,
+        "reference": "max" if best else "reach",
+        "jain": plan.jain_index,
+        "switching_kw": plan.objective.switching_kw,
     }
 
 
@@ -226,26 +273,34 @@ def main() -> None:
     sizes = [10, 100, 1000] if args.quick else [10, 100, 1000, 5000]
     cases = [(k, n, f, 0.0) for k in ("workplace", "public") for f in (0.6, 0.3) for n in sizes]
     cases += [("workplace", n, 0.6, 4.1) for n in (10, 100, 1000)]  # 6 A x 230 V x 3 minimum rate
-    print("| site | sessions | limit | min kW | build s | solve s | total s | vars | rows | peak RSS MB "
-          "| status (path) | energy % | uncontrolled % | equal share % | Jain |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    print(
+        "| site | sessions | limit | min kW | build s | solve s | total s | vars | rows | peak RSS MB "
+        "| status (path) | energy % | uncontrolled % | equal share % | Jain | switching kW |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for kind, n, fraction, min_kw in cases:
         repeat = 1 if n >= 5000 else args.repeat
         out = subprocess.run(
             [sys.executable, __file__, "--case", f"{kind},{n},{fraction},{min_kw}", "--repeat", str(repeat)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         r = json.loads(out.stdout)
         jain = "-" if r["jain"] is None else f"{r['jain']:.3f}"
         print(
-            f"| {kind} | {n} | {int(fraction * 100)} % | {min_kw:g} | {r['build_s']:.4f} | {r['solve_s']:.4f} "
-            f"| {r['total_s']:.4f} | {r['vars']} | {r['rows']} | {r['rss_mb']:.0f} | {r['status']} ({r['path']}) "
-            f"| {r['energy_pct']:.2f} | {r['uncontrolled_pct']:.1f}* | {r['equal_share_pct']:.1f} | {jain} |",
+            f"| {kind} | {n} | {int(fraction * 100)} % | {min_kw:g} "
+            f"| {r['build_s']:.4f} | {r['solve_s']:.4f} | {r['total_s']:.4f} | {r['vars']} | {r['rows']} "
+            f"| {r['rss_mb']:.0f} | {r['status']} ({r['path']}) "
+            f"| {r['energy_pct']:.2f} | {r['uncontrolled_pct']:.1f}* | {r['equal_share_pct']:.1f} | {jain} "
+            f"| {r['switching_kw']:.0f} |",
             flush=True,
         )
     print("\n* uncontrolled ignores the site and circuit limits: its energy is not achievable within them.")
-    print("energy % is relative to the most the limits allow (max); with minimum rates, to the sum of "
-          "what each session could take alone (reach), since the LP maximum ignores the minimum rates.")
+    print(
+        "energy % is relative to the most the limits allow (max); with minimum rates, to the sum of "
+        "what each session could take alone (reach), since the LP maximum ignores the minimum rates."
+    )
     print(f"\n10-session workplace sites, planned back to back: {small_site_throughput(200):.0f} sites/s")
 
 

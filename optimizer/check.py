@@ -61,7 +61,9 @@ def _tolerance(limit: FloatArray | float) -> FloatArray:
     return np.asarray(TOLERANCE * np.maximum(np.abs(limit), SCALE_FLOOR_KW), dtype=np.float64)
 
 
-def _report(name: str, bad: npt.NDArray[np.bool_], value: FloatArray, limit: FloatArray, keys: str) -> list[str]:
+def _report(
+    name: str, bad: npt.NDArray[np.bool_], value: FloatArray, limit: FloatArray, keys: str
+) -> list[str]:
     """Describe the first few entries of `bad` as `name[keys]: value > limit`."""
     found = np.argwhere(bad)
     lines = []
@@ -102,10 +104,14 @@ def violations(arrays: SiteArrays, power_kw: FloatArray) -> list[str]:
     cap = arrays.site_cap_kw
     out += _report("site_power_limit", load.site_kw > cap + _tolerance(cap), load.site_kw, cap, "t")
     cap = arrays.circuit_cap_kw
-    out += _report("circuit_power_limit", load.circuit_kw > cap + _tolerance(cap), load.circuit_kw, cap, "c,t")
+    out += _report(
+        "circuit_power_limit", load.circuit_kw > cap + _tolerance(cap), load.circuit_kw, cap, "c,t"
+    )
     if arrays.phase_cap_kw is not None:
         cap = arrays.phase_cap_kw
-        out += _report("phase_current_limit", load.phase_kw > cap + _tolerance(cap), load.phase_kw, cap, "phase,t")
+        out += _report(
+            "phase_current_limit", load.phase_kw > cap + _tolerance(cap), load.phase_kw, cap, "phase,t"
+        )
     cap = np.broadcast_to(arrays.evse_max_kw[:, None], load.evse_kw.shape)
     out += _report("evse_shared_limit", load.evse_kw > cap + _tolerance(cap), load.evse_kw, cap, "evse,t")
     need = arrays.need_kwh

@@ -220,7 +220,9 @@ def session_energy(arrays: SiteArrays, cols: Columns) -> RowBlock:
     n, k = cols.n_sessions, cols.n_segments
     seg_rows = np.repeat(np.arange(n, dtype=np.int64), k)
     rows = np.concatenate([arrays.pair_session, seg_rows])
-    columns = np.concatenate([np.arange(cols.n_pairs, dtype=np.int64), cols.shortfall_start + np.arange(n * k)])
+    columns = np.concatenate(
+        [np.arange(cols.n_pairs, dtype=np.int64), cols.shortfall_start + np.arange(n * k)]
+    )
     values = np.concatenate([np.full(cols.n_pairs, arrays.slot_h), np.ones(n * k)])
     matrix = sp.csr_array((values, (rows, columns)), shape=(n, cols.total))
     return RowBlock(
@@ -260,4 +262,3 @@ def switching(arrays: SiteArrays, cols: Columns, pairs: IntArray) -> RowBlock:
         key_names=("i", "t"),
         keys=np.stack([arrays.pair_session[pairs], arrays.pair_slot[pairs]], axis=1),
     )
-

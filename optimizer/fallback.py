@@ -69,7 +69,7 @@ def water_levels(row: IntArray, coef: FloatArray, cap: FloatArray, limit: FloatA
     k = start[partial] + n_fit[partial] - 1
     levels[partial] = (limit[partial] - in_ac[k]) / rest_a[k]
     levels[none] = limit[none] / total_a[none]
-    return np.maximum(levels, 0.0)
+    return np.asarray(np.maximum(levels, 0.0), dtype=np.float64)
 
 
 def _entries(arrays: SiteArrays) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:

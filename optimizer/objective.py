@@ -28,8 +28,8 @@ Preference per slot (`pref`, 0..1; a missing signal makes its term vanish; early
 * FAST: early[t], as early as possible.
 * CHEAP: price normalised over the horizon.
 * GREEN: carbon intensity normalised over the horizon.
-* REGULAR: 0.8 * early[t] + 0.1 * price + 0.1 * carbon: early first, but it waits up to about a
-  tenth of the horizon (2.4 h of 24 h) to reach the cheapest or greenest slot.
+* REGULAR: 0.8 * early[t] + 0.1 * price + 0.1 * carbon: early first, but it waits up to an eighth
+  of the horizon (3 h of 24 h: 0.8 x 1/8 = 0.1, the whole price range) for the cheapest slot.
 
 Signals are normalised to 0..1 ((x - min) / (max - min), 0 when flat) so a preference weighs the
 same on every site whatever the currency.
@@ -93,7 +93,9 @@ class Weights:
         below = W_PREFERENCE + 2.0 * W_ORDER + 2.0 * W_SWITCHING
         fairness = segments * below
         energy = 2000.0 * (4.0 * fairness + W_PREFERENCE + 2.0 * W_ORDER + W_SWITCHING)
-        return cls(energy=energy, fairness=fairness, preference=W_PREFERENCE, order=W_ORDER, switching=W_SWITCHING)
+        return cls(
+            energy=energy, fairness=fairness, preference=W_PREFERENCE, order=W_ORDER, switching=W_SWITCHING
+        )
 
 
 def _normalised(signal: FloatArray | None, n_slots: int) -> FloatArray:
@@ -135,7 +137,9 @@ def cost_vector(arrays: SiteArrays, cols: Columns) -> FloatArray:
     """The LP's cost vector c (minimised), laid out as `cols`."""
     w = Weights.for_segments(cols.n_segments)
     c = np.empty(cols.total)
-    c[: cols.n_pairs] = (-w.energy + w.preference * preference(arrays) + w.order * order(arrays)) * arrays.slot_h
+    c[: cols.n_pairs] = (
+        -w.energy + w.preference * preference(arrays) + w.order * order(arrays)
+    ) * arrays.slot_h
     k = cols.n_segments
     slopes = (2.0 * np.arange(k) + 1.0) / k
     c[cols.shortfall_start : cols.switch_start] = np.tile(w.fairness * slopes, cols.n_sessions)

@@ -117,7 +117,9 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
     lb = np.zeros(cols.total)
     ub = np.full(cols.total, np.inf)
     ub[: cols.n_pairs] = arrays.pair_ub_kw
-    ub[cols.shortfall_start : cols.switch_start] = np.repeat(arrays.reach_kwh / cols.n_segments, cols.n_segments)
+    ub[cols.shortfall_start : cols.switch_start] = np.repeat(
+        arrays.reach_kwh / cols.n_segments, cols.n_segments
+    )
     return LinearProgram(
         cols=cols,
         c=cost_vector(arrays, cols),
@@ -131,7 +133,9 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
     )
 
 
-def _lp(lp: LinearProgram, lb: FloatArray, ub: FloatArray, options: SolveOptions) -> tuple[int, FloatArray | None, str]:
+def _lp(
+    lp: LinearProgram, lb: FloatArray, ub: FloatArray, options: SolveOptions
+) -> tuple[int, FloatArray | None, str]:
     """Solve the LP with HiGHS; return (scipy status, x or None, message).
 
     Below `ipm_min_columns`: dual simplex through `milp` without integrality (a thinner wrapper
@@ -187,7 +191,11 @@ def _milp(
 
 def _power(arrays: SiteArrays, pairs_kw: FloatArray | None) -> FloatArray | None:
     """The (N, T) power matrix of the pair powers of a solution, cleaned of solver noise."""
-    if pairs_kw is None or pairs_kw.shape[0] < arrays.n_pairs or not np.isfinite(pairs_kw[: arrays.n_pairs]).all():
+    if (
+        pairs_kw is None
+        or pairs_kw.shape[0] < arrays.n_pairs
+        or not np.isfinite(pairs_kw[: arrays.n_pairs]).all()
+    ):
         return None
     p = np.clip(pairs_kw[: arrays.n_pairs], 0.0, arrays.pair_ub_kw)
     p[p < NOISE_KW] = 0.0
@@ -294,7 +302,11 @@ class _Routes:
         (measured), and the order tie-break of the objective still keeps allocations in blocks.
         """
         arrays = self.arrays
-        lp = self.lp if not self.lp.cols.n_switch else build(arrays, msgspec.structs.replace(self.options, smoothing=False))
+        lp = (
+            self.lp
+            if not self.lp.cols.n_switch
+            else build(arrays, msgspec.structs.replace(self.options, smoothing=False))
+        )
         n_pairs = lp.cols.n_pairs
         pair_min = arrays.min_kw[arrays.pair_session]
         semi = np.flatnonzero(pair_min > 0)
@@ -327,12 +339,16 @@ class _Routes:
         lb[:n_pairs][on] = pair_min[on]
         status, x2, message = _lp(lp, lb, ub, self.options)
         if status == _OPTIMAL and x2 is not None:
-            resolved = np.where(on, np.maximum(x2[:n_pairs], pair_min), 0.0)  # noise must not undo the minimum
+            resolved = np.where(
+                on, np.maximum(x2[:n_pairs], pair_min), 0.0
+            )  # noise must not undo the minimum
             power = self.checked(_power(arrays, resolved), "LP+repair re-solve")
             if power is not None:
                 return power
         else:
-            self.warnings.append(f"repair re-solve gave no optimum (status {status}: {message}); using the rounding")
+            self.warnings.append(
+                f"repair re-solve gave no optimum (status {status}: {message}); using the rounding"
+            )
         return self.checked(_power(arrays, rounded), "LP+repair")
 
 
@@ -366,7 +382,9 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
         stats = SolveStats(
             build_s=build_s, solve_s=time.perf_counter() - t1, variables=lp.cols.total, constraints=lp.n_rows
         )
-        return plan_from_power(problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings)
+        return plan_from_power(
+            problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings
+        )
 
     t1 = time.perf_counter()
     if arrays.n_pairs == 0:  # nobody can draw power: the zero plan is the optimum
@@ -394,10 +412,19 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
             # An unproven incumbent can be poor: keep whichever of it and the repair scores better.
             candidates = []
             if milp_power is not None:
-                candidates.append((score(arrays, milp_power, options.fairness_segments), 0, milp_power, SolvePath.MILP_INCUMBENT))
+                candidates.append(
+                    (
+                        score(arrays, milp_power, options.fairness_segments),
+                        0,
+                        milp_power,
+                        SolvePath.MILP_INCUMBENT,
+                    )
+                )
             repaired = routes.repair()
             if repaired is not None:
-                candidates.append((score(arrays, repaired, options.fairness_segments), 1, repaired, SolvePath.LP_REPAIR))
+                candidates.append(
+                    (score(arrays, repaired, options.fairness_segments), 1, repaired, SolvePath.LP_REPAIR)
+                )
             if candidates:
                 _, _, power, path = min(candidates, key=lambda c: (c[0], c[1]))
                 warnings += routes.warnings

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterable
 
-from optimizer.model import Phase, PerSlot, ProblemError, ProfileType, SiteProblem
+from optimizer.model import PerSlot, Phase, ProblemError, ProfileType, SiteProblem
 
 __all__ = ["MAX_SLOTS", "validate_problem"]
 

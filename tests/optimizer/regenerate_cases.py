@@ -38,7 +38,9 @@ def site(n_slots: int = 4, slot_minutes: int = 60, **extra: Any) -> dict[str, An
     return doc
 
 
-def car(ident: str, evse: str, arrival: int, departure: int, energy_kwh: float, **extra: Any) -> dict[str, Any]:
+def car(
+    ident: str, evse: str, arrival: int, departure: int, energy_kwh: float, **extra: Any
+) -> dict[str, Any]:
     """A session entry."""
     return {
         "id": ident,
@@ -61,9 +63,38 @@ def _hourly(values: list[float]) -> list[float]:
     return [v for v in values for _ in range(4)]
 
 
-DAY_PRICE = _hourly([0.22, 0.21, 0.20, 0.20, 0.21, 0.24, 0.29, 0.33, 0.31, 0.27, 0.24, 0.21,
-                     0.19, 0.18, 0.19, 0.22, 0.26, 0.31, 0.35, 0.34, 0.30, 0.27, 0.25, 0.23])
-DAY_CO2 = [round(380 - 170 * max(0.0, 1 - abs(t / 4 - 13) / 5) + 40 * max(0.0, 1 - abs(t / 4 - 19) / 3)) for t in range(96)]
+DAY_PRICE = _hourly(
+    [
+        0.22,
+        0.21,
+        0.20,
+        0.20,
+        0.21,
+        0.24,
+        0.29,
+        0.33,
+        0.31,
+        0.27,
+        0.24,
+        0.21,
+        0.19,
+        0.18,
+        0.19,
+        0.22,
+        0.26,
+        0.31,
+        0.35,
+        0.34,
+        0.30,
+        0.27,
+        0.25,
+        0.23,
+    ]
+)
+DAY_CO2 = [
+    round(380 - 170 * max(0.0, 1 - abs(t / 4 - 13) / 5) + 40 * max(0.0, 1 - abs(t / 4 - 19) / 3))
+    for t in range(96)
+]
 
 DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "001-lone-session-charges-from-arrival": (
@@ -94,25 +125,39 @@ DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                 {"id": "E2", "max_kw": 7.4, "phases": 1, "phase": "L2"},
                 three_phase("E3"),
             ],
-            sessions=[car("S1", "E1", 0, 4, 30.0, max_kw=7.4), car("S2", "E2", 0, 4, 5.0, max_kw=7.4),
-                      car("S3", "E3", 0, 4, 40.0)],
+            sessions=[
+                car("S1", "E1", 0, 4, 30.0, max_kw=7.4),
+                car("S2", "E2", 0, 4, 5.0, max_kw=7.4),
+                car("S3", "E3", 0, 4, 40.0),
+            ],
         ),
         {},
     ),
     "005-cheap-follows-the-price": (
-        site(sessions=[car("S1", "E1", 0, 4, 16.5, profile_type="CHEAP")], price_per_kwh=[0.30, 0.10, 0.20, 0.40]),
+        site(
+            sessions=[car("S1", "E1", 0, 4, 16.5, profile_type="CHEAP")],
+            price_per_kwh=[0.30, 0.10, 0.20, 0.40],
+        ),
         {},
     ),
     "006-green-follows-the-carbon-intensity": (
-        site(sessions=[car("S1", "E1", 0, 4, 22.0, profile_type="GREEN")], co2_g_per_kwh=[300, 200, 100, 400]),
+        site(
+            sessions=[car("S1", "E1", 0, 4, 22.0, profile_type="GREEN")], co2_g_per_kwh=[300, 200, 100, 400]
+        ),
         {},
     ),
     "007-fast-charges-first-whatever-the-price": (
-        site(sessions=[car("S1", "E1", 0, 4, 11.0, profile_type="FAST")], price_per_kwh=[0.40, 0.10, 0.10, 0.10]),
+        site(
+            sessions=[car("S1", "E1", 0, 4, 11.0, profile_type="FAST")],
+            price_per_kwh=[0.40, 0.10, 0.10, 0.10],
+        ),
         {},
     ),
     "008-fixed-load-above-the-limit-warns-and-plans-zero-there": (
-        site(site={"limit_kw": 10.0, "fixed_load_kw": [5.0, 12.0, 5.0, 2.0]}, sessions=[car("S1", "E1", 0, 4, 100.0)]),
+        site(
+            site={"limit_kw": 10.0, "fixed_load_kw": [5.0, 12.0, 5.0, 2.0]},
+            sessions=[car("S1", "E1", 0, 4, 100.0)],
+        ),
         {},
     ),
     "009-minimum-rate-cars-take-turns": (
@@ -120,7 +165,10 @@ DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             n_slots=2,
             site={"limit_kw": 6.0},
             evses=[three_phase("E1", 6.0), three_phase("E2", 6.0)],
-            sessions=[car("S1", "E1", 0, 2, 6.0, max_kw=6.0, min_kw=4.0), car("S2", "E2", 0, 2, 6.0, max_kw=6.0, min_kw=4.0)],
+            sessions=[
+                car("S1", "E1", 0, 2, 6.0, max_kw=6.0, min_kw=4.0),
+                car("S2", "E2", 0, 2, 6.0, max_kw=6.0, min_kw=4.0),
+            ],
         ),
         {},
     ),
@@ -158,9 +206,13 @@ DEFINITIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
             n_slots=96,
             slot_minutes=15,
             site={"limit_kw": 30.0, "phase_limit_a": 40.0, "voltage_v": 230, "fixed_load_kw": 4.0},
-            evses=[three_phase("E1"), three_phase("E2", 22.0),
-                   {"id": "E3", "max_kw": 7.4, "phases": 1, "phase": "L2"},
-                   {"id": "E4", "max_kw": 7.4, "phases": 1, "phase": "L3"}, three_phase("E5")],
+            evses=[
+                three_phase("E1"),
+                three_phase("E2", 22.0),
+                {"id": "E3", "max_kw": 7.4, "phases": 1, "phase": "L2"},
+                {"id": "E4", "max_kw": 7.4, "phases": 1, "phase": "L3"},
+                three_phase("E5"),
+            ],
             circuits=[{"id": "C1", "evses": ["E1", "E2"], "limit_kw": 16.0}],
             sessions=[
                 car("S1", "E1", 32, 68, 14.0, profile_type="REGULAR"),
@@ -210,7 +262,11 @@ def main() -> None:
         if stale.stem not in DEFINITIONS:
             stale.unlink()
     for name, (problem_doc, options_doc) in DEFINITIONS.items():
-        case = {"problem": problem_doc, "options": options_doc, "expected": expected_plan(problem_doc, options_doc)}
+        case = {
+            "problem": problem_doc,
+            "options": options_doc,
+            "expected": expected_plan(problem_doc, options_doc),
+        }
         (CASES / f"{name}.json").write_text(json.dumps(case, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {name}.json: {case['expected']['status']} ({case['expected']['path']})")
 

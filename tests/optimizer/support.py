@@ -38,9 +38,18 @@ CONTRACT_EXAMPLE: dict[str, Any] = {
     "start": "2026-11-23T00:00:00Z",
     "slot_minutes": 15,
     "n_slots": 96,
-    "site": {"limit_kw": 150.0, "phase_limit_a": None, "voltage_v": 230, "fixed_load_kw": None, "failsafe_kw": None},
+    "site": {
+        "limit_kw": 150.0,
+        "phase_limit_a": None,
+        "voltage_v": 230,
+        "fixed_load_kw": None,
+        "failsafe_kw": None,
+    },
     "circuits": [{"id": "C1", "evses": ["E1", "E2"], "limit_kw": 22.0}],
-    "evses": [{"id": "E1", "max_kw": 11.0, "phases": 3}, {"id": "E2", "max_kw": 7.4, "phases": 1, "phase": "L2"}],
+    "evses": [
+        {"id": "E1", "max_kw": 11.0, "phases": 3},
+        {"id": "E2", "max_kw": 7.4, "phases": 1, "phase": "L2"},
+    ],
     "sessions": [
         {
             "id": "S1",
@@ -62,10 +71,10 @@ def with_change(path: str, value: Any) -> bytes:
     """The contract example with one field set (`a.b[0].c`); the value `DELETE` removes it."""
     doc = copy.deepcopy(CONTRACT_EXAMPLE)
     parts = path.replace("[", ".").replace("]", "").split(".")
-    target = doc
+    target: Any = doc
     for part in parts[:-1]:
         target = target[int(part)] if part.isdigit() else target[part]
-    last = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
+    last: int | str = int(parts[-1]) if parts[-1].isdigit() else parts[-1]
     if value == "DELETE":
         del target[last]
     else:
@@ -193,7 +202,9 @@ def assert_plan_valid(p: SiteProblem, plan: Plan) -> None:
         delivered = sum(out.power_kw) * slot_h
         assert math.isclose(out.energy_kwh, delivered, rel_tol=1e-9, abs_tol=1e-9), req.id
         assert delivered <= _allowed(req.energy_kwh), f"{req.id} gets {delivered} kWh, needs {req.energy_kwh}"
-        assert math.isclose(out.shortfall_kwh, max(req.energy_kwh - delivered, 0.0), rel_tol=1e-9, abs_tol=1e-9)
+        assert math.isclose(
+            out.shortfall_kwh, max(req.energy_kwh - delivered, 0.0), rel_tol=1e-9, abs_tol=1e-9
+        )
 
     limit = _series(p.site.limit_kw, n_slots)
     fixed = _series(p.site.fixed_load_kw, n_slots)
@@ -226,16 +237,18 @@ def assert_plan_valid(p: SiteProblem, plan: Plan) -> None:
                 )
                 fixed_a = fixed[t] * 1000 / (3 * volts)
                 room = max(limit_a[t] - fixed_a, 0.0)
-                assert amps <= _allowed(room), f"phase L{k + 1} slot {t}: {amps} A + fixed {fixed_a} A > {limit_a[t]} A"
+                assert amps <= _allowed(room), (
+                    f"phase L{k + 1} slot {t}: {amps} A + fixed {fixed_a} A > {limit_a[t]} A"
+                )
 
 
 def max_energy_kwh(p: SiteProblem) -> float:
     """The most energy the hard limits allow in total (kWh): an independent dense LP (small problems)."""
-    n, n_slots = len(p.sessions), p.n_slots
+    n_slots = p.n_slots
     slot_h = p.slot_minutes / 60
     evses = {e.id: e for e in p.evses}
-    idx = {}
-    ub = []
+    idx: dict[tuple[int, int], int] = {}
+    ub: list[float] = []
     for i, s in enumerate(p.sessions):
         most = min(s.max_kw, evses[s.evse].max_kw)
         for t in range(max(s.arrival_slot, 0), min(s.departure_slot, n_slots)):
@@ -258,7 +271,10 @@ def max_energy_kwh(p: SiteProblem) -> float:
         add([(j, 1.0) for (i, tt), j in idx.items() if tt == t], max(limit[t] - fixed[t], 0.0))
         for c in p.circuits:
             climit = _series(c.limit_kw, n_slots)
-            add([(j, 1.0) for (i, tt), j in idx.items() if tt == t and p.sessions[i].evse in c.evses], climit[t])
+            add(
+                [(j, 1.0) for (i, tt), j in idx.items() if tt == t and p.sessions[i].evse in c.evses],
+                climit[t],
+            )
         for e in p.evses:
             add([(j, 1.0) for (i, tt), j in idx.items() if tt == t and p.sessions[i].evse == e.id], e.max_kw)
         if p.site.phase_limit_a is not None:
@@ -266,7 +282,11 @@ def max_energy_kwh(p: SiteProblem) -> float:
             for k in range(3):
                 room_kw = max(limit_a[t] * p.site.voltage_v / 1000 - fixed[t] / 3, 0.0)
                 add(
-                    [(j, _phase_shares(evses[p.sessions[i].evse])[k]) for (i, tt), j in idx.items() if tt == t],
+                    [
+                        (j, _phase_shares(evses[p.sessions[i].evse])[k])
+                        for (i, tt), j in idx.items()
+                        if tt == t
+                    ],
                     room_kw,
                 )
     for i, s in enumerate(p.sessions):
@@ -289,7 +309,11 @@ def delivered_kwh(plan: Plan) -> float:
 
 def served_fractions(p: SiteProblem, plan: Plan) -> list[float]:
     """delivered / need of each session with a need."""
-    return [out.energy_kwh / req.energy_kwh for req, out in zip(p.sessions, plan.sessions, strict=True) if req.energy_kwh > 0]
+    return [
+        out.energy_kwh / req.energy_kwh
+        for req, out in zip(p.sessions, plan.sessions, strict=True)
+        if req.energy_kwh > 0
+    ]
 
 
 def n_sessions(p: SiteProblem) -> int:

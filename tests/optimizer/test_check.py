@@ -62,13 +62,17 @@ def test_each_kind_of_breach_is_named(change: object, family: str) -> None:
 
 
 def test_the_site_limit_check_counts_the_fixed_load() -> None:
-    arrays = site_arrays(problem([session("S1", "E1", 0, 2, 20.0)], [evse("E1")], limit_kw=10.0, n_slots=2, fixed_load_kw=4.0))
+    arrays = site_arrays(
+        problem([session("S1", "E1", 0, 2, 20.0)], [evse("E1")], limit_kw=10.0, n_slots=2, fixed_load_kw=4.0)
+    )
     power = np.array([[6.0, 6.5]])
     assert violations(arrays, power) == ["site_power_limit[t=1]: 6.5 violates 6"]
 
 
 def test_a_shared_evse_is_checked_on_the_sum_of_its_sessions() -> None:
-    arrays = site_arrays(problem([session("S1", "E1", 0, 1, 20.0), session("S2", "E1", 0, 1, 20.0)], [evse("E1")], n_slots=1))
+    arrays = site_arrays(
+        problem([session("S1", "E1", 0, 1, 20.0), session("S2", "E1", 0, 1, 20.0)], [evse("E1")], n_slots=1)
+    )
     found = violations(arrays, np.array([[6.0], [6.0]]))
     assert found and found[0].startswith("evse_shared_limit[evse=0, t=0]")
 

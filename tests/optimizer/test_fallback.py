@@ -33,9 +33,15 @@ def test_the_water_level_fills_every_member_equally_up_to_its_cap() -> None:
     assert levels[3] == pytest.approx(3.0)  # 3 + 3/3 = 4
 
 
-def test_the_equal_share_splits_the_site_limit_evenly_and_passes_on_what_a_capped_session_cannot_use() -> None:
+def test_the_equal_share_splits_the_site_limit_evenly_and_passes_on_what_a_capped_session_cannot_use() -> (
+    None
+):
     p = problem(
-        [session("S1", "E1", 0, 1, 100.0), session("S2", "E2", 0, 1, 100.0, max_kw=3.0), session("S3", "E3", 0, 1, 100.0)],
+        [
+            session("S1", "E1", 0, 1, 100.0),
+            session("S2", "E2", 0, 1, 100.0, max_kw=3.0),
+            session("S3", "E3", 0, 1, 100.0),
+        ],
         [evse("E1"), evse("E2"), evse("E3")],
         limit_kw=22.0,
         n_slots=1,
@@ -107,7 +113,9 @@ def site_with_a_binding_limit() -> Any:
     )
 
 
-def test_a_solver_result_that_breaks_a_limit_is_never_returned_as_optimal(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_solver_result_that_breaks_a_limit_is_never_returned_as_optimal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: np.full(n, 11.0)))  # 22 kW > 12 kW
     p = site_with_a_binding_limit()
     plan = solve(p)
@@ -117,7 +125,9 @@ def test_a_solver_result_that_breaks_a_limit_is_never_returned_as_optimal(monkey
     assert power_matrix(plan)[:, 0] == pytest.approx([6.0, 6.0])
 
 
-def test_an_optimal_status_without_a_solution_vector_gives_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_optimal_status_without_a_solution_vector_gives_the_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: None))
     p = site_with_a_binding_limit()
     plan = solve(p)
@@ -134,7 +144,9 @@ def test_a_non_finite_solution_gives_the_fallback(monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize("status", [1, 2, 4])
-def test_a_solver_that_stops_early_or_fails_gives_the_fallback(monkeypatch: pytest.MonkeyPatch, status: int) -> None:
+def test_a_solver_that_stops_early_or_fails_gives_the_fallback(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
     replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: np.zeros(n), status=status))
     p = site_with_a_binding_limit()
     plan = solve(p)
@@ -155,7 +167,9 @@ def test_a_solver_that_raises_still_gives_a_plan(monkeypatch: pytest.MonkeyPatch
     assert any("solver raised MemoryError" in w for w in plan.warnings)
 
 
-def test_the_minimum_rate_routes_also_end_in_the_fallback_when_every_solver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_minimum_rate_routes_also_end_in_the_fallback_when_every_solver_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     replace_the_lp_solver(monkeypatch, fake_linprog(lambda n: None, status=4))
     p = problem([session("S1", "E1", 0, 4, 30.0, min_kw=4.0)], [evse("E1")], limit_kw=12.0)
     plan = solve(p)

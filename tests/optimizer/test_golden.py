@@ -28,7 +28,17 @@ def test_the_cases_cover_every_route_and_the_named_behaviours() -> None:
     paths = {c["expected"]["path"] for c in cases.values()}
     assert {"LP", "MILP", "LP+repair"} <= paths
     names = " ".join(cases)
-    for behaviour in ("site-limit", "circuit", "phase", "cheap", "green", "fast", "fixed-load", "minimum-rate", "zero"):
+    for behaviour in (
+        "site-limit",
+        "circuit",
+        "phase",
+        "cheap",
+        "green",
+        "fast",
+        "fixed-load",
+        "minimum-rate",
+        "zero",
+    ):
         assert behaviour in names
 
 

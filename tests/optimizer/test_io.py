@@ -1,4 +1,4 @@
-"""Decoding the problem JSON: every malformed input raises a ProblemError naming the field; plans round-trip."""
+"""Decoding the problem JSON: a malformed input raises a ProblemError naming the field; plans round-trip."""
 
 from __future__ import annotations
 
@@ -8,8 +8,18 @@ from typing import Any
 import msgspec
 import pytest
 
-from optimizer import Plan, ProblemError, SiteProblem, decode_plan, decode_problem, encode_plan, solve, validate_problem
+from optimizer import (
+    Plan,
+    ProblemError,
+    SiteProblem,
+    decode_plan,
+    decode_problem,
+    encode_plan,
+    solve,
+    validate_problem,
+)
 from tests.optimizer.support import CONTRACT_EXAMPLE, with_change
+
 
 def test_the_contract_example_decodes_and_solves() -> None:
     problem = decode_problem(json.dumps(CONTRACT_EXAMPLE))
@@ -37,7 +47,9 @@ def test_optional_fields_may_be_left_out() -> None:
         "n_slots": 4,
         "site": {"limit_kw": [10, 10, 5, 5]},
         "evses": [{"id": "E1", "max_kw": 11}],
-        "sessions": [{"id": "S1", "evse": "E1", "arrival_slot": 0, "departure_slot": 4, "energy_kwh": 5, "max_kw": 11}],
+        "sessions": [
+            {"id": "S1", "evse": "E1", "arrival_slot": 0, "departure_slot": 4, "energy_kwh": 5, "max_kw": 11}
+        ],
     }
     problem = decode_problem(json.dumps(minimal))
     assert problem.circuits == () and problem.price_per_kwh is None
@@ -79,7 +91,9 @@ def test_optional_fields_may_be_left_out() -> None:
         ("sessions", "DELETE", "sessions", "missing required field"),
     ],
 )
-def test_a_malformed_problem_is_rejected_with_the_field_named(path: str, value: Any, named: str, says: str) -> None:
+def test_a_malformed_problem_is_rejected_with_the_field_named(
+    path: str, value: Any, named: str, says: str
+) -> None:
     with pytest.raises(ProblemError) as caught:
         decode_problem(with_change(path, value))
     assert caught.value.path == named

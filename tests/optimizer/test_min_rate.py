@@ -28,7 +28,10 @@ def replace_the_milp(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
 def two_cars_one_at_a_time() -> Any:
     """Room for one car at a time (6 kW, minimum 4 kW each): the LP would give both 3 kW."""
     return problem(
-        [session("S1", "E1", 0, 2, 6.0, max_kw=6.0, min_kw=4.0), session("S2", "E2", 0, 2, 6.0, max_kw=6.0, min_kw=4.0)],
+        [
+            session("S1", "E1", 0, 2, 6.0, max_kw=6.0, min_kw=4.0),
+            session("S2", "E2", 0, 2, 6.0, max_kw=6.0, min_kw=4.0),
+        ],
         [evse("E1", 6.0), evse("E2", 6.0)],
         limit_kw=6.0,
         n_slots=2,
@@ -98,7 +101,9 @@ def test_the_repair_keeps_every_limit_on_a_larger_site() -> None:
     assert delivered_kwh(repaired) <= delivered_kwh(exact) + 1e-6
 
 
-def test_a_milp_stopped_at_its_time_limit_returns_its_incumbent_as_feasible(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_milp_stopped_at_its_time_limit_returns_its_incumbent_as_feasible(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def stopped_at_limit(*args: Any, **kwargs: Any) -> Any:
         res = real_milp(*args, **kwargs)
         res.status, res.message = 1, "Time limit reached. (HiGHS Status 13: faked by the test)"
@@ -112,7 +117,9 @@ def test_a_milp_stopped_at_its_time_limit_returns_its_incumbent_as_feasible(monk
     assert any("MILP stopped at its limit" in w for w in plan.warnings)
 
 
-def test_a_milp_without_any_solution_falls_back_to_the_lp_plus_repair(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_milp_without_any_solution_falls_back_to_the_lp_plus_repair(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def nothing_found(*args: Any, **kwargs: Any) -> Any:
         return scipy.optimize.OptimizeResult(status=1, x=None, message="Time limit reached (faked)")
 

@@ -1,4 +1,4 @@
-"""Random sites (infeasible demand, zero limits, single slots, overloads included): the hard checks always hold."""
+"""Random sites (unreachable demand, zero limits, single slots, overloads): the hard checks always hold."""
 
 from __future__ import annotations
 
@@ -69,8 +69,13 @@ def sites(draw: Any, min_rates: bool = False) -> SiteProblem:
         circuits=circuits,
         phase_limit_a=draw(st.none() | st.floats(min_value=0.0, max_value=63.0).map(lambda v: round(v, 1))),
         fixed_load_kw=draw(st.none() | st.floats(min_value=0.0, max_value=60.0).map(lambda v: round(v, 1))),
-        price=draw(st.none() | st.lists(st.floats(min_value=-0.1, max_value=0.6), min_size=n_slots, max_size=n_slots)),
-        co2=draw(st.none() | st.lists(st.floats(min_value=0.0, max_value=600.0), min_size=n_slots, max_size=n_slots)),
+        price=draw(
+            st.none() | st.lists(st.floats(min_value=-0.1, max_value=0.6), min_size=n_slots, max_size=n_slots)
+        ),
+        co2=draw(
+            st.none()
+            | st.lists(st.floats(min_value=0.0, max_value=600.0), min_size=n_slots, max_size=n_slots)
+        ),
     )
 
 
@@ -90,7 +95,9 @@ def test_every_plan_keeps_every_hard_limit_and_delivers_at_least_the_equal_share
 
 @settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sites(min_rates=True))
-def test_plans_with_minimum_rates_keep_every_limit_and_charge_zero_or_at_least_the_minimum(p: SiteProblem) -> None:
+def test_plans_with_minimum_rates_keep_every_limit_and_charge_zero_or_at_least_the_minimum(
+    p: SiteProblem,
+) -> None:
     plan = solve(p)
     assert_plan_valid(p, plan)  # includes: 0 or at least min_kw
     if plan.status == SolveStatus.OPTIMAL:
@@ -117,7 +124,9 @@ def test_a_departure_not_after_the_arrival_is_rejected_naming_the_field(p: SiteP
     i = data.draw(st.integers(min_value=0, max_value=len(p.sessions) - 1))
     bad = p.sessions[i]
     sessions = list(p.sessions)
-    sessions[i] = session(bad.id, bad.evse, bad.arrival_slot, data.draw(st.integers(max_value=bad.arrival_slot)), 1.0)
+    sessions[i] = session(
+        bad.id, bad.evse, bad.arrival_slot, data.draw(st.integers(max_value=bad.arrival_slot)), 1.0
+    )
     broken = problem(sessions, p.evses, n_slots=p.n_slots, limit_kw=10.0)
     with pytest.raises(ProblemError) as caught:
         solve(broken)

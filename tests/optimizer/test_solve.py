@@ -90,7 +90,9 @@ def test_energy_is_never_given_up_for_a_cheaper_price() -> None:
 
 
 def test_a_cheap_session_charges_in_the_cheapest_slots() -> None:
-    p = problem([session("S1", "E1", 0, 4, 16.5, profile="CHEAP")], [evse("E1")], price=[0.30, 0.10, 0.20, 0.40])
+    p = problem(
+        [session("S1", "E1", 0, 4, 16.5, profile="CHEAP")], [evse("E1")], price=[0.30, 0.10, 0.20, 0.40]
+    )
     plan = solve(p)
     assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((0.0, 11.0, 5.5, 0.0), abs=1e-6)
@@ -105,7 +107,9 @@ def test_a_green_session_charges_in_the_least_carbon_intensive_slots() -> None:
 
 
 def test_a_fast_session_charges_first_whatever_the_price() -> None:
-    p = problem([session("S1", "E1", 0, 4, 11.0, profile="FAST")], [evse("E1")], price=[0.40, 0.10, 0.10, 0.10])
+    p = problem(
+        [session("S1", "E1", 0, 4, 11.0, profile="FAST")], [evse("E1")], price=[0.40, 0.10, 0.10, 0.10]
+    )
     plan = solve(p)
     assert plan.sessions[0].power_kw == pytest.approx((11.0, 0.0, 0.0, 0.0), abs=1e-6)
 
@@ -117,7 +121,9 @@ def test_a_cheap_session_without_a_price_signal_charges_early() -> None:
 
 
 @pytest.mark.parametrize(("cheap_slot", "expected_slot"), [(4, 4), (40, 0)])
-def test_regular_charges_early_but_waits_a_little_for_a_much_cheaper_slot(cheap_slot: int, expected_slot: int) -> None:
+def test_regular_charges_early_but_waits_a_little_for_a_much_cheaper_slot(
+    cheap_slot: int, expected_slot: int
+) -> None:
     price = [0.30] * 96
     price[cheap_slot] = 0.10
     p = problem(
@@ -189,7 +195,9 @@ def test_a_two_phase_evse_loads_l1_and_l2_only() -> None:
 
 
 def test_fixed_load_shares_the_site_limit_and_a_slot_it_overloads_gets_nothing_with_a_warning() -> None:
-    p = problem([session("S1", "E1", 0, 4, 100.0)], [evse("E1")], limit_kw=10.0, fixed_load_kw=[5.0, 12.0, 5.0, 2.0])
+    p = problem(
+        [session("S1", "E1", 0, 4, 100.0)], [evse("E1")], limit_kw=10.0, fixed_load_kw=[5.0, 12.0, 5.0, 2.0]
+    )
     plan = solve(p)
     assert_plan_valid(p, plan)
     assert plan.status == SolveStatus.OPTIMAL
@@ -259,7 +267,10 @@ def test_a_single_slot_horizon_works() -> None:
 
 def test_solving_twice_gives_the_same_plan() -> None:
     p = problem(
-        [session(f"S{i}", f"E{i}", i % 3, 4, 7.0 + i, profile=("CHEAP", "FAST", "GREEN", "REGULAR")[i % 4]) for i in range(8)],
+        [
+            session(f"S{i}", f"E{i}", i % 3, 4, 7.0 + i, profile=("CHEAP", "FAST", "GREEN", "REGULAR")[i % 4])
+            for i in range(8)
+        ],
         [evse(f"E{i}") for i in range(8)],
         limit_kw=20.0,
         price=[0.2, 0.1, 0.3, 0.25],
@@ -270,7 +281,11 @@ def test_solving_twice_gives_the_same_plan() -> None:
 
 
 def test_the_plan_reports_the_problem_sizes_it_solved() -> None:
-    p = problem([session("S1", "E1", 0, 4, 25.0), session("S2", "E2", 0, 4, 25.0)], [evse("E1"), evse("E2")], limit_kw=15.0)
+    p = problem(
+        [session("S1", "E1", 0, 4, 25.0), session("S2", "E2", 0, 4, 25.0)],
+        [evse("E1"), evse("E2")],
+        limit_kw=15.0,
+    )
     plan = solve(p, SolveOptions(fairness_segments=10))
     # 8 power pairs + 2 x 10 shortfall segments + 6 switching variables; 4 site rows + 2 energy rows
     # + 6 switching rows.
@@ -298,4 +313,6 @@ def test_the_interior_point_route_for_large_problems_finds_the_same_optimum() ->
     simplex = solve(p)
     interior = solve(p, SolveOptions(ipm_min_columns=1))
     assert_plan_valid(p, interior)
-    assert [s.energy_kwh for s in interior.sessions] == pytest.approx([s.energy_kwh for s in simplex.sessions], abs=1e-6)
+    assert [s.energy_kwh for s in interior.sessions] == pytest.approx(
+        [s.energy_kwh for s in simplex.sessions], abs=1e-6
+    )

@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     """`python -m scsp.solve_cmd ARGS` from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "scsp.solve_cmd", *args], cwd=ROOT, capture_output=True, timeout=120, check=False
+        [sys.executable, "-m", "scsp.solve_cmd", *args],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -72,7 +76,9 @@ def test_an_infeasible_looking_problem_still_gets_a_plan_with_its_warning(tmp_pa
     assert b"warning: site.fixed_load_kw exceeds" in done.stderr
 
 
-def test_register_adds_a_solve_command_whose_handler_is_run(tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+def test_register_adds_a_solve_command_whose_handler_is_run(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
     parser = argparse.ArgumentParser(prog="scsp")
     solve_cmd.register(parser.add_subparsers(dest="command"))
     problem_file = tmp_path / "problem.json"
