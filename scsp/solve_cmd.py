@@ -21,6 +21,8 @@ from pathlib import Path
 import msgspec
 
 from optimizer import Plan, ProblemError, SiteProblem, SolveOptions, decode_problem, encode_plan, solve
+from profiles.model import ProfileSettings
+from profiles.whatif import whatif_profiles
 
 __all__ = ["main", "register", "run"]
 
@@ -41,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("problem", type=Path, metavar="PROBLEM.json", help="the site problem (JSON)")
     parser.add_argument("--out", type=Path, metavar="PLAN.json", help="write the plan here instead of stdout")
     parser.add_argument(
+        "--profiles",
+        action="store_true",
+        help="add to each session the OCPI ChargingProfile that would be sent for it",
+    )
+    parser.add_argument("--max-periods", type=int, default=ProfileSettings().max_periods,
+                        help="with --profiles: most periods per profile (default: %(default)s)")
+    parser.add_argument("--failsafe-delay-s", type=int, default=ProfileSettings().failsafe_delay_s,
+                        help="with --profiles: seconds from the start to the failsafe tail (default: %(default)s)")
+    parser.add_argument(
         "--milp-time-limit-s",
         type=float,
         default=SolveOptions().milp_time_limit_s,
@@ -51,11 +62,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def render(args: argparse.Namespace, problem: SiteProblem, plan: Plan) -> bytes:
     """The bytes `scsp solve` writes for a solved problem: the plan as JSON.
 
-    This is the hook for output options: an option that adds to the output (for instance the
-    OCPI profile of every session, computed by `profiles` from `problem` and `plan`) extends the
-    document here, keeping the plan's own fields unchanged.
+    With `--profiles` every session also carries `charging_profile`: the exact OCPI ChargingProfile
+    the service would send for it (`profiles.whatif`: the EVSE's phases, AC unless `"dc": true`,
+    `site.voltage_v`, the failsafe tail from `site.failsafe_kw` or its documented default), with
+    `start_date_time` = the problem's `start`. The plan's own fields stay unchanged.
     """
-    return encode_plan(plan) + b"\n"
+    if not getattr(args, "profiles", False):
+        return encode_plan(plan) + b"\n"
+    settings = ProfileSettings(max_periods=args.max_periods, failsafe_delay_s=args.failsafe_delay_s)
+    built = {p.id: p.charging_profile for p in whatif_profiles(problem, plan, settings=settings)}
+    document = msgspec.json.decode(encode_plan(plan))
+    for session in document["sessions"]:
+        session["charging_profile"] = msgspec.to_builtins(built[session["id"]])
+    return msgspec.json.encode(document) + b"\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.milp_time_limit_s > 0:
         print("scsp solve: --milp-time-limit-s must be > 0", file=sys.stderr)
+        return 2
+    if getattr(args, "profiles", False) and (args.max_periods < 1 or args.failsafe_delay_s < 0):
+        print("scsp solve: --max-periods must be >= 1 and --failsafe-delay-s >= 0", file=sys.stderr)
         return 2
     plan = solve(problem, msgspec.structs.replace(SolveOptions(), milp_time_limit_s=args.milp_time_limit_s))
     output = render(args, problem, plan)
