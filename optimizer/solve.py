@@ -374,19 +374,28 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
 
     t0 = time.perf_counter()
     arrays = site_arrays(problem)
-    lp = build(arrays, options)
-    build_s = time.perf_counter() - t0
     warnings = list(arrays.warnings)
+    lp: LinearProgram | None = None
+    try:
+        lp = build(arrays, options)
+    except Exception as exc:  # noqa: BLE001 - e.g. MemoryError on a huge site: still plan the cycle
+        warnings.append(f"building the LP failed ({type(exc).__name__}: {exc})")
+    build_s = time.perf_counter() - t0
 
     def finish(power: FloatArray, status: SolveStatus, path: SolvePath) -> Plan:
         stats = SolveStats(
-            build_s=build_s, solve_s=time.perf_counter() - t1, variables=lp.cols.total, constraints=lp.n_rows
+            build_s=build_s,
+            solve_s=time.perf_counter() - t1,
+            variables=lp.cols.total if lp is not None else 0,
+            constraints=lp.n_rows if lp is not None else 0,
         )
         return plan_from_power(
             problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings
         )
 
     t1 = time.perf_counter()
+    if lp is None:
+        return finish(_fallback(arrays, warnings), SolveStatus.FALLBACK, SolvePath.FALLBACK)
     if arrays.n_pairs == 0:  # nobody can draw power: the zero plan is the optimum
         return finish(np.zeros((arrays.n_sessions, arrays.n_slots)), SolveStatus.OPTIMAL, SolvePath.LP)
 
@@ -433,10 +442,20 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
         routes.warnings.append(f"solver raised {type(exc).__name__}: {exc}")
 
     warnings += routes.warnings
-    power = equal_share(arrays)
-    broken = violations(arrays, power)
-    if broken:  # safe by construction, so a bug; zero power is the one plan that is always valid
+    return finish(_fallback(arrays, warnings), SolveStatus.FALLBACK, SolvePath.FALLBACK)
+
+
+def _fallback(arrays: SiteArrays, warnings: list[str]) -> FloatArray:
+    """The checked equal share; all zeros (always valid) if it could not be made or checked."""
+    zero = np.zeros((arrays.n_sessions, arrays.n_slots))
+    try:
+        power = equal_share(arrays)
+        broken = violations(arrays, power)
+    except Exception as exc:  # noqa: BLE001 - zero power is the one plan that is always valid
+        warnings.append(f"fallback plan failed ({type(exc).__name__}: {exc}), planning zero")
+        return zero
+    if broken:  # safe by construction, so this is a bug
         warnings.append("fallback plan rejected by the plan check, planning zero: " + "; ".join(broken))
-        power = np.zeros_like(power)
+        return zero
     warnings.append("using the FALLBACK equal-share plan")
-    return finish(power, SolveStatus.FALLBACK, SolvePath.FALLBACK)
+    return power
