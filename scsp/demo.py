@@ -12,10 +12,43 @@ import msgspec
 
 from scsp import registration
 from scsp.app import create_app, edge, scsp_platform
-from scsp.config import Config
+from scsp.config import Config, SimSiteConfig
+from scsp.records import SiteSettings
+from scsp.sites import site_id
 from scsp.serving import bind, make_server, serve_all
 from scsp.simulator.app import create_simulator_asgi
 from scsp.storage import Store
+
+
+# The demo's sites get a grid limit at this fraction of their uncontrolled peak (all EVSEs at their
+# maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.
+DEMO_LIMIT_FRACTION = 0.5
+DEMO_FAILSAFE_FRACTION = 0.3
+PHASES = {"AC_1_PHASE": 1, "AC_2_PHASE": 2, "AC_2_PHASE_SPLIT": 2, "AC_3_PHASE": 3, "DC": 1}
+
+
+def uncontrolled_peak_w(site: SimSiteConfig) -> float:
+    """The simulated site's load with every EVSE at its maximum (W)."""
+    total = 0.0
+    for evse in site.evses:
+        power = float(evse.max_voltage * evse.max_amperage * PHASES[evse.power_type])
+        if evse.max_electric_power:
+            power = min(power, float(evse.max_electric_power))
+        total += power * evse.count
+    return total
+
+
+def set_demo_limits(store: Store, config: Config, now: int) -> list[str]:
+    """Give each simulated site a grid limit below its uncontrolled peak, unless one is set already."""
+    named = []
+    for site in config.simulator.sites:
+        name = site_id(config.simulator.country_code, config.simulator.party_id, site.id)
+        if store.site_settings(name) is None:
+            limit = round(DEMO_LIMIT_FRACTION * uncontrolled_peak_w(site))
+            store.put_site_settings(SiteSettings(site_id=name, import_limit_w=limit,
+                                                 failsafe_w=round(DEMO_FAILSAFE_FRACTION * limit), updated_at=now))
+        named.append(name)
+    return named
 
 
 def run_demo(config: Config) -> int:
@@ -44,11 +77,14 @@ def run_demo(config: Config) -> int:
         party = await registration.register_with(
             store, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
             now=time.time())
+        sites = set_demo_limits(store, config, int(time.time()))
         print(json.dumps({
             "service": config.versions_url,
+            "sites": {name: f"{config.http.public_url.rstrip('/')}/api/v1/sites/{name}/plan" for name in sites},
             "simulator": config.simulator.public_url,
             "registered": party.handle,
             "openapi": f"{config.http.public_url.rstrip('/')}/schema",
+            "api_key": "create one with: .venv/bin/scsp apikey create --role admin",
         }, indent=2), flush=True)
         print("demo running; Ctrl-C stops it", file=sys.stderr, flush=True)
 

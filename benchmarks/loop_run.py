@@ -1,0 +1,141 @@
+"""A recorded run of the whole loop: the service and the CPO simulator with random EV traffic.
+
+    .venv/bin/python benchmarks/loop_run.py --minutes 10
+
+The simulator's EVs arrive on its daily pattern (scaled up so a short run sees traffic), an
+"aggregator" submits each driver's preferences (energy need, departure) through the API as EVs
+arrive, the DSO sets each site's import limit below its uncontrolled peak, and the service plans
+and dispatches. At the end it prints, per site: the limit, the peak metered load (all samples, and
+only samples where every EV on the site had a profile applied), energy delivered vs requested for
+EVs that left, and every ChargingProfiles request the service made with its outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scsp.api.auth import issue_api_key  # noqa: E402
+from scsp.app import create_app, edge  # noqa: E402
+from scsp.config import (  # noqa: E402
+    Config,
+    HttpConfig,
+    PartyConfig,
+    PlanningConfig,
+    ReadbackConfig,
+    SimulatorConfig,
+)
+from scsp.models import PartyStatus, TokenKind  # noqa: E402
+from scsp.registration import new_token  # noqa: E402
+from scsp.serving import ServerThread, bind  # noqa: E402
+from scsp.simulator.app import create_simulator_asgi  # noqa: E402
+from scsp.storage_api import ApiRole  # noqa: E402
+
+LIMITS_W = {"LOC-WORK": 45_000.0, "LOC-CITY": 120_000.0}
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--arrival-scale", type=float, default=15.0, help="multiplies the arrival rates")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="scsp-run-"))
+
+    sim_sock, svc_sock = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    sim_port, svc_port = sim_sock.getsockname()[1], svc_sock.getsockname()[1]
+    sim = SimulatorConfig(host="127.0.0.1", port=sim_port, public_url=f"http://127.0.0.1:{sim_port}",
+                          db_path=str(tmp / "sim.db"), arrivals=True, arrival_rate_scale=args.arrival_scale,
+                          seed=args.seed, tick_s=1.0, session_update_s=10.0, callback_delay_s=0.5)
+    config = Config(db_path=str(tmp / "scsp.db"), log_level="WARNING",
+                    party=PartyConfig(country_code="NL", party_id="SCP"),
+                    http=HttpConfig(host="127.0.0.1", port=svc_port, public_url=f"http://127.0.0.1:{svc_port}"),
+                    planning=PlanningConfig(interval_s=15, debounce_s=1.0, horizon_h=8.0, slot_minutes=5),
+                    readback=ReadbackConfig(interval_s=60, duration_s=900), simulator=sim)
+    app = create_app(config)
+    threads = [ServerThread(create_simulator_asgi(sim), sim_sock).start(), ServerThread(edge(app), svc_sock).start()]
+    store = app.state.store
+    http = httpx.Client(timeout=30)
+    sim_url, svc_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{svc_port}"
+    try:
+        token_a = new_token()
+        store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="SIM", token=token_a,
+                           token_kind=TokenKind.A, now=int(time.time()))
+        http.post(f"{sim_url}/sim/register", json={"versions_url": config.versions_url, "token_a": token_a}
+                  ).raise_for_status()
+        key, _ = issue_api_key(store, role=ApiRole.admin, sites=(), label="run", now=int(time.time()))
+        api = {"Authorization": f"Bearer {key}"}
+        for location, limit in LIMITS_W.items():
+            http.put(f"{svc_url}/api/v1/sites/NL-SIM-{location}/grid", headers=api,
+                     json={"import_limit_w": limit, "failsafe_w": 0.3 * limit}).raise_for_status()
+        started = time.time()
+        seen: dict[str, dict[str, Any]] = {}
+        controlled_peak = collections.defaultdict(float)
+        end = started + args.minutes * 60
+        while time.time() < end:
+            state = http.get(f"{sim_url}/sim/state").raise_for_status().json()
+            by_site = collections.defaultdict(list)
+            for ev in state["evs"]:
+                by_site[ev["location_id"]].append(ev)
+                if ev["session_id"] not in seen:
+                    http.put(f"{svc_url}/api/v1/sessions/NL/SIM/{ev['session_id']}/preferences", headers=api,
+                             json={"profile_type": "REGULAR", "energy_need": ev["energy_need_kwh"],
+                                   "departure_time": ev["departure_at"]})
+                seen[ev["session_id"]] = ev
+            for location, evs in by_site.items():
+                load = sum(ev["power_w"] for ev in evs)
+                steerable = [ev for ev in evs if ev["evse_uid"] not in ("WRK-AC3-OLD", "CTY-AC1-OLD")]
+                if all(ev["profile_source"] != "none" for ev in steerable):
+                    controlled_peak[location] = max(controlled_peak[location], load)
+            time.sleep(1.0)
+        meter = http.get(f"{sim_url}/sim/meter", params={"since": started}).raise_for_status().json()
+        state = http.get(f"{sim_url}/sim/state").raise_for_status().json()
+        present = {ev["session_id"] for ev in state["evs"]}
+        left = [ev for sid, ev in seen.items() if sid not in present]
+        report: dict[str, Any] = {"minutes": args.minutes, "evs_seen": len(seen), "evs_left": len(left), "sites": {}}
+        for site in meter["sites"]:
+            loc = site["location_id"]
+            report["sites"][loc] = {
+                "limit_w": LIMITS_W[loc],
+                "peak_w_all_samples": max((s["load_w"] for s in site["samples"]), default=0.0),
+                "peak_w_every_ev_controlled": controlled_peak[loc],
+                "energy_kwh": round(site["energy_kwh"], 2),
+            }
+        report["left_evs"] = {
+            "requested_kwh": round(sum(ev["energy_need_kwh"] for ev in left), 2),
+            "delivered_kwh": round(sum(ev["kwh"] for ev in left), 2),
+        }
+        report["present_evs"] = {
+            "requested_kwh": round(sum(ev["energy_need_kwh"] for ev in state["evs"]), 2),
+            "delivered_kwh": round(sum(ev["kwh"] for ev in state["evs"]), 2),
+        }
+        outcomes = collections.Counter(f"{c.kind}:{c.response or '-'}:{c.result or c.state}"
+                                       for c in store.commands(limit=1_000_000))
+        report["commands"] = dict(sorted(outcomes.items()))
+        plans = [p for loc in LIMITS_W for p in store.plan_history(f"NL-SIM-{loc}", since_ts=int(started))]
+        report["plans"] = {"count": len(plans), "by_status": dict(collections.Counter(p.status for p in plans)),
+                           "by_path": dict(collections.Counter(p.path for p in plans))}
+        print(json.dumps(report, indent=2))
+    finally:
+        http.close()
+        for thread in reversed(threads):
+            thread.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
