@@ -18,7 +18,7 @@ from optimizer import (
     solve,
     validate_problem,
 )
-from tests.optimizer.support import CONTRACT_EXAMPLE, with_change
+from tests.optimizer.support import CONTRACT_EXAMPLE, assert_plan_valid, with_change
 
 
 def test_the_contract_example_decodes_and_solves() -> None:
@@ -26,11 +26,14 @@ def test_the_contract_example_decodes_and_solves() -> None:
     assert problem.sessions[0].departure_slot == 40
     assert problem.evses[1].phase == "L2"
     plan = solve(problem)
+    assert_plan_valid(problem, plan)
     assert plan.sessions[0].energy_kwh == pytest.approx(20.0)
 
 
 def test_the_plan_json_has_the_contract_fields_first_and_round_trips() -> None:
-    plan = solve(decode_problem(json.dumps(CONTRACT_EXAMPLE)))
+    problem = decode_problem(json.dumps(CONTRACT_EXAMPLE))
+    plan = solve(problem)
+    assert_plan_valid(problem, plan)
     data = encode_plan(plan)
     doc = json.loads(data)
     assert list(doc)[:4] == ["status", "sessions", "site_power_kw", "stats"]

@@ -79,6 +79,7 @@ def test_more_fairness_segments_bring_the_split_closer_to_proportional() -> None
         limit_kw=4.4,  # 17.6 of 40 kWh: 44 % each when proportional
     )
     plan = solve(p, SolveOptions(fairness_segments=50))
+    assert_plan_valid(p, plan)
     fractions = served_fractions(p, plan)
     assert max(fractions) - min(fractions) <= 1 / 50 + 1e-6
 
@@ -86,6 +87,7 @@ def test_more_fairness_segments_bring_the_split_closer_to_proportional() -> None
 def test_energy_is_never_given_up_for_a_cheaper_price() -> None:
     p = problem([session("S1", "E1", 0, 3, 33.0, profile="CHEAP")], [evse("E1")], price=[0.1, 9.0, 0.1, 0.1])
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((11.0, 11.0, 11.0, 0.0))
 
 
@@ -102,6 +104,7 @@ def test_a_cheap_session_charges_in_the_cheapest_slots() -> None:
 def test_a_green_session_charges_in_the_least_carbon_intensive_slots() -> None:
     p = problem([session("S1", "E1", 0, 4, 22.0, profile="GREEN")], [evse("E1")], co2=[300, 200, 100, 400])
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((0.0, 11.0, 11.0, 0.0), abs=1e-6)
     assert plan.objective.co2_g == pytest.approx(11 * 200 + 11 * 100)
 
@@ -111,12 +114,14 @@ def test_a_fast_session_charges_first_whatever_the_price() -> None:
         [session("S1", "E1", 0, 4, 11.0, profile="FAST")], [evse("E1")], price=[0.40, 0.10, 0.10, 0.10]
     )
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((11.0, 0.0, 0.0, 0.0), abs=1e-6)
 
 
 def test_a_cheap_session_without_a_price_signal_charges_early() -> None:
     p = problem([session("S1", "E1", 0, 4, 11.0, profile="CHEAP")], [evse("E1")])
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((11.0, 0.0, 0.0, 0.0), abs=1e-6)
 
 
@@ -134,6 +139,7 @@ def test_regular_charges_early_but_waits_a_little_for_a_much_cheaper_slot(
         price=price,
     )
     plan = solve(p)
+    assert_plan_valid(p, plan)
     expected = [0.0] * 96
     expected[expected_slot] = 11.0
     assert plan.sessions[0].power_kw == pytest.approx(expected, abs=1e-6)
@@ -159,6 +165,7 @@ def test_a_circuit_limit_given_per_slot_applies_per_slot() -> None:
         circuits=[Circuit(id="C1", evses=("E1",), limit_kw=(11.0, 0.0, 5.0, 11.0))],
     )
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert plan.sessions[0].power_kw == pytest.approx((11.0, 0.0, 5.0, 11.0), abs=1e-6)
 
 
@@ -248,6 +255,7 @@ def test_a_zero_site_limit_plans_zero_power() -> None:
 def test_a_site_without_sessions_gets_an_empty_optimal_plan() -> None:
     p = problem([], [evse("E1")])
     plan = solve(p)
+    assert_plan_valid(p, plan)
     assert (plan.status, plan.sessions, plan.site_power_kw) == (SolveStatus.OPTIMAL, (), (0.0,) * 4)
 
 
@@ -277,6 +285,7 @@ def test_solving_twice_gives_the_same_plan() -> None:
         co2=[100, 300, 200, 50],
     )
     first, second = solve(p), solve(p)
+    assert_plan_valid(p, first)
     assert [s.power_kw for s in first.sessions] == [s.power_kw for s in second.sessions]
 
 
@@ -287,6 +296,7 @@ def test_the_plan_reports_the_problem_sizes_it_solved() -> None:
         limit_kw=15.0,
     )
     plan = solve(p, SolveOptions(fairness_segments=10))
+    assert_plan_valid(p, plan)
     # 8 power pairs + 2 x 10 shortfall segments + 6 switching variables; 4 site rows + 2 energy rows
     # + 6 switching rows.
     assert (plan.stats.variables, plan.stats.constraints) == (34, 12)
@@ -300,6 +310,7 @@ def test_without_explicit_smoothing_the_plan_is_still_optimal_in_energy_and_fair
         limit_kw=4.0,
     )
     plan = solve(p, SolveOptions(smoothing=False))
+    assert_plan_valid(p, plan)
     assert [s.energy_kwh for s in plan.sessions] == pytest.approx([4.0, 12.0], abs=1e-6)
     assert plan.stats.constraints == 4 + 2
 
