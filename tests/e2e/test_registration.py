@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from scsp import registration
 from scsp.app import scsp_platform
@@ -144,3 +145,23 @@ def test_unregistration_started_by_us_stops_the_peer_token(
     assert http.get(service.versions_url, headers=token_header(sim_token)).status_code == 401
     assert party.token_out
     assert http.get(simulator.versions_url, headers=token_header(party.token_out)).status_code == 401
+
+
+def test_no_token_reaches_the_logs(service: Running, simulator: Running, http: httpx.Client,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from scsp.logs import JsonFormatter
+
+    caplog.set_level(logging.DEBUG)
+    party = register_service_with_simulator(service, simulator, http)
+    theirs = sim_party(simulator, "NL-SCP")
+    assert party.token_out and theirs.token_out
+    http.get(service.versions_url, headers=token_header(theirs.token_out))
+    http.get(service.versions_url, headers={"Authorization": f"Token {theirs.token_out}"})
+    http.get(service.versions_url, headers=token_header("some-unknown-token"))
+    formatter = JsonFormatter()
+    text = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "GET /ocpi/versions -> 401" in text  # the service logged those requests
+    for secret in (party.token_out, theirs.token_out, "some-unknown-token"):
+        assert secret not in text
