@@ -199,12 +199,13 @@ def max_deliverable(problem: SiteProblem) -> float:
     lp = build(arrays, SolveOptions(fairness_segments=1, smoothing=False))
     c = np.zeros(lp.cols.total)
     c[: lp.cols.n_pairs] = -arrays.slot_h
+    rows = lp.a.tocsr()
     res = linprog(
         c,
-        A_ub=lp.a_ub,
-        b_ub=lp.b_ub,
-        A_eq=lp.a_eq,
-        b_eq=lp.b_eq,
+        A_ub=rows[lp.n_eq :],
+        b_ub=lp.row_upper[lp.n_eq :],
+        A_eq=rows[: lp.n_eq],
+        b_eq=lp.row_upper[: lp.n_eq],
         bounds=np.stack([lp.lb, lp.ub], axis=1),
         method="highs",
     )

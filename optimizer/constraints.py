@@ -5,7 +5,9 @@ shortfall segments `s[i, k]` (kWh) per session, then one switching variable `u[j
 that has a predecessor in the same session.
 
 Each family returns a `RowBlock`: `lower <= A @ x <= upper` with a name and a key per row, so a
-row reads as `site_power_limit[t=12]`. Rows that can never bind (even with every pair at its upper
+row reads as `site_power_limit[t=12]`. Every family takes the same `(arrays, cols)` arguments;
+the limit families only touch the power columns, which come first, so their column index is
+the pair index whatever the rest of the layout. Rows that can never bind (even with every pair at its upper
 bound the sum stays within the limit) are left out: that keeps small sites tiny. The plan checker
 (`optimizer.check`) re-checks every limit on the final plan independently of these rows.
 """
@@ -59,11 +61,16 @@ class Columns:
 
 @dataclass(frozen=True, slots=True)
 class RowBlock:
-    """One named family of rows: lower <= matrix @ x <= upper.
+    """One named family of rows: lower <= A @ x <= upper, A given as COO triplets.
+
+    Triplets rather than a sparse matrix: the LP stacks every block into one matrix with a single
+    conversion, which matters for small sites where each scipy.sparse construction costs ~50 us.
 
     Attributes:
         name: Family name, e.g. `site_power_limit`.
-        matrix: (m, columns) CSR matrix.
+        row: (nnz,) row of each entry, 0 <= row < m.
+        col: (nnz,) column of each entry.
+        value: (nnz,) coefficient of each entry.
         lower: (m,) lower bounds (-inf for none).
         upper: (m,) upper bounds.
         key_names: Names of the row keys, e.g. ("c", "t").
@@ -71,7 +78,9 @@ class RowBlock:
     """
 
     name: str
-    matrix: sp.csr_array
+    row: IntArray
+    col: IntArray
+    value: FloatArray
     lower: FloatArray
     upper: FloatArray
     key_names: tuple[str, ...]
@@ -80,7 +89,11 @@ class RowBlock:
     @property
     def n_rows(self) -> int:
         """Number of rows."""
-        return int(self.matrix.shape[0])
+        return int(self.upper.shape[0])
+
+    def matrix(self, n_cols: int) -> sp.csr_array:
+        """The block as an (m, n_cols) CSR matrix."""
+        return sp.csr_array((self.value, (self.row, self.col)), shape=(self.n_rows, n_cols))
 
     def label(self, row: int) -> str:
         """Human name of one row, e.g. `circuit_power_limit[c=2, t=40]`."""
@@ -95,7 +108,6 @@ def _limit_block(
     col: IntArray,
     coef: FloatArray,
     cap_by_row_id: FloatArray,
-    cols: Columns,
     pair_ub_kw: FloatArray,
 ) -> RowBlock:
     """Rows `sum coef * p[col] <= cap` grouped by `row_id`, dropping rows that can never bind.
@@ -108,7 +120,6 @@ def _limit_block(
         col: (nnz,) pair index of each entry.
         coef: (nnz,) coefficient of each entry.
         cap_by_row_id: Limit of each possible row (any shape; flattened).
-        cols: The column layout.
         pair_ub_kw: (P,) pair upper bounds, to find rows that cannot bind.
     """
     cap = cap_by_row_id.ravel()
@@ -119,13 +130,12 @@ def _limit_block(
     new_index = np.cumsum(binding) - 1
     keep = binding[inverse]
     kept_rows = rows[binding]
-    matrix = sp.csr_array(
-        (coef[keep], (new_index[inverse[keep]], col[keep])), shape=(kept_rows.size, cols.total)
-    )
     keys = np.stack(np.unravel_index(kept_rows, cap_by_row_id.shape), axis=1).astype(np.int64)
     return RowBlock(
         name=name,
-        matrix=matrix,
+        row=new_index[inverse[keep]],
+        col=col[keep],
+        value=coef[keep],
         lower=np.full(kept_rows.size, -np.inf),
         upper=cap[kept_rows],
         key_names=key_names,
@@ -143,7 +153,6 @@ def site_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
         pairs,
         np.ones(arrays.n_pairs),
         arrays.site_cap_kw,
-        cols,
         arrays.pair_ub_kw,
     )
 
@@ -165,7 +174,6 @@ def circuit_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
         pair,
         np.ones(pair.size),
         arrays.circuit_cap_kw,
-        cols,
         arrays.pair_ub_kw,
     )
 
@@ -185,7 +193,6 @@ def phase_current_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
         pair.astype(np.int64),
         share[pair, phase],
         caps,
-        cols,
         arrays.pair_ub_kw,
     )
 
@@ -205,7 +212,6 @@ def evse_shared_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
         np.arange(arrays.n_pairs, dtype=np.int64),
         np.ones(arrays.n_pairs),
         np.ascontiguousarray(caps),
-        cols,
         arrays.pair_ub_kw,
     )
 
@@ -224,10 +230,11 @@ def session_energy(arrays: SiteArrays, cols: Columns) -> RowBlock:
         [np.arange(cols.n_pairs, dtype=np.int64), cols.shortfall_start + np.arange(n * k)]
     )
     values = np.concatenate([np.full(cols.n_pairs, arrays.slot_h), np.ones(n * k)])
-    matrix = sp.csr_array((values, (rows, columns)), shape=(n, cols.total))
     return RowBlock(
         name="session_energy",
-        matrix=matrix,
+        row=rows,
+        col=columns,
+        value=values,
         lower=arrays.reach_kwh.copy(),
         upper=arrays.reach_kwh.copy(),
         key_names=("i",),
@@ -253,10 +260,11 @@ def switching(arrays: SiteArrays, cols: Columns, pairs: IntArray) -> RowBlock:
     rows = np.repeat(np.arange(q, dtype=np.int64), 3)
     columns = np.stack([pairs, pairs - 1, cols.switch_start + np.arange(q, dtype=np.int64)], axis=1).ravel()
     values = np.tile(np.array([1.0, -1.0, -1.0]), q)
-    matrix = sp.csr_array((values, (rows, columns)), shape=(q, cols.total))
     return RowBlock(
         name="switching",
-        matrix=matrix,
+        row=rows,
+        col=columns,
+        value=values,
         lower=np.full(q, -np.inf),
         upper=np.zeros(q),
         key_names=("i", "t"),

@@ -84,10 +84,9 @@ def _entries(arrays: SiteArrays) -> tuple[IntArray, IntArray, FloatArray, FloatA
     rows, pairs, coefs, limits = [], [], [], []
     offset = 0
     for block in blocks:
-        coo = block.matrix.tocoo()
-        rows.append(coo.row.astype(np.int64) + offset)
-        pairs.append(coo.col.astype(np.int64))
-        coefs.append(coo.data.astype(np.float64))
+        rows.append(block.row + offset)
+        pairs.append(block.col)
+        coefs.append(block.value)
         limits.append(block.upper)
         offset += block.n_rows
     return np.concatenate(rows), np.concatenate(pairs), np.concatenate(coefs), np.concatenate(limits)

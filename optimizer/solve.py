@@ -69,14 +69,18 @@ _OPTIMAL, _LIMIT = 0, 1
 
 @dataclass(frozen=True, slots=True)
 class LinearProgram:
-    """The assembled LP: minimise c @ x, a_ub @ x <= b_ub, a_eq @ x == b_eq, lb <= x <= ub."""
+    """The assembled LP: minimise c @ x subject to row_lower <= a @ x <= row_upper, lb <= x <= ub.
+
+    The first `n_eq` rows are the energy equalities (row_lower == row_upper), the rest upper
+    bounds. `a` is column-wise (CSC), the layout HiGHS takes.
+    """
 
     cols: Columns
     c: FloatArray
-    a_ub: sp.csr_array
-    b_ub: FloatArray
-    a_eq: sp.csr_array
-    b_eq: FloatArray
+    a: sp.csc_array
+    row_lower: FloatArray
+    row_upper: FloatArray
+    n_eq: int
     lb: FloatArray
     ub: FloatArray
     blocks: tuple[RowBlock, ...]
@@ -84,14 +88,7 @@ class LinearProgram:
     @property
     def n_rows(self) -> int:
         """Number of constraint rows."""
-        return int(self.a_ub.shape[0] + self.a_eq.shape[0])
-
-
-def _stack(blocks: list[RowBlock], n_cols: int) -> sp.csr_array:
-    """The blocks' matrices on top of each other (an empty (0, n_cols) matrix for none)."""
-    if not blocks:
-        return sp.csr_array((0, n_cols))
-    return sp.csr_array(sp.vstack([b.matrix for b in blocks], format="csr"))
+        return int(self.a.shape[0])
 
 
 def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
@@ -104,32 +101,49 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
         n_segments=options.fairness_segments,
         n_switch=int(switch.size),
     )
-    upper_blocks = [
+    blocks = [
+        session_energy(arrays, cols),
         site_power_limit(arrays, cols),
         circuit_power_limit(arrays, cols),
         phase_current_limit(arrays, cols),
         evse_shared_limit(arrays, cols),
     ]
     if explicit_smoothing:
-        upper_blocks.append(switching(arrays, cols, switch))
-    upper_blocks = [b for b in upper_blocks if b.n_rows]
-    energy = session_energy(arrays, cols)
+        blocks.append(switching(arrays, cols, switch))
+    blocks = [b for b in blocks if b.n_rows]
+    # One COO -> CSC conversion for the whole matrix: cheaper than stacking per-block matrices.
+    offsets = np.cumsum([0] + [b.n_rows for b in blocks])
+    n_rows = int(offsets[-1])
+    if blocks:
+        a = sp.csc_array(
+            (
+                np.concatenate([b.value for b in blocks]),
+                (
+                    np.concatenate([b.row + off for b, off in zip(blocks, offsets, strict=False)]),
+                    np.concatenate([b.col for b in blocks]),
+                ),
+            ),
+            shape=(n_rows, cols.total),
+        )
+    else:
+        a = sp.csc_array((0, cols.total))
     lb = np.zeros(cols.total)
     ub = np.full(cols.total, np.inf)
     ub[: cols.n_pairs] = arrays.pair_ub_kw
     ub[cols.shortfall_start : cols.switch_start] = np.repeat(
         arrays.reach_kwh / cols.n_segments, cols.n_segments
     )
+    empty = np.zeros(0)
     return LinearProgram(
         cols=cols,
         c=cost_vector(arrays, cols),
-        a_ub=_stack(upper_blocks, cols.total),
-        b_ub=np.concatenate([b.upper for b in upper_blocks]) if upper_blocks else np.zeros(0),
-        a_eq=energy.matrix,
-        b_eq=energy.upper,
+        a=a,
+        row_lower=np.concatenate([b.lower for b in blocks]) if blocks else empty,
+        row_upper=np.concatenate([b.upper for b in blocks]) if blocks else empty,
+        n_eq=arrays.n_sessions if arrays.n_sessions else 0,
         lb=lb,
         ub=ub,
-        blocks=(*upper_blocks, energy),
+        blocks=tuple(blocks),
     )
 
 
@@ -145,12 +159,14 @@ def _lp(
     with presolve and crossover, which still returns a vertex.
     """
     if lp.cols.total >= options.ipm_min_columns:
+        rows = lp.a.tocsr()
+        has_ub = lp.n_rows > lp.n_eq
         res = linprog(
             lp.c,
-            A_ub=lp.a_ub if lp.a_ub.shape[0] else None,
-            b_ub=lp.b_ub if lp.a_ub.shape[0] else None,
-            A_eq=lp.a_eq,
-            b_eq=lp.b_eq,
+            A_ub=rows[lp.n_eq :] if has_ub else None,
+            b_ub=lp.row_upper[lp.n_eq :] if has_ub else None,
+            A_eq=rows[: lp.n_eq],
+            b_eq=lp.row_upper[: lp.n_eq],
             bounds=np.stack([lb, ub], axis=1),
             method="highs-ipm",
             options={"time_limit": options.lp_time_limit_s},
@@ -167,11 +183,8 @@ def _lp(
 
 
 def _constraints(lp: LinearProgram) -> list[LinearConstraint]:
-    """The LP's rows as scipy constraints: the energy equalities, then the upper-bounded rows."""
-    constraints = [LinearConstraint(lp.a_eq, lp.b_eq, lp.b_eq)]
-    if lp.a_ub.shape[0]:
-        constraints.append(LinearConstraint(lp.a_ub, -np.inf, lp.b_ub))
-    return constraints
+    """The LP's rows as one scipy constraint (none for an empty matrix)."""
+    return [LinearConstraint(lp.a, lp.row_lower, lp.row_upper)] if lp.n_rows else []
 
 
 def _milp(

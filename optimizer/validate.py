@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterable
 
+import numpy as np
+
 from optimizer.model import PerSlot, Phase, ProblemError, ProfileType, SiteProblem
 
 __all__ = ["MAX_SLOTS", "validate_problem"]
@@ -39,8 +41,14 @@ def _per_slot(path: str, value: PerSlot, n_slots: int, *, minimum: float | None)
     if isinstance(value, tuple | list):
         if len(value) != n_slots:
             raise ProblemError(path, f"expected one number or a list of n_slots={n_slots}, got {len(value)}")
-        for t, v in enumerate(value):
-            _finite(f"{path}[{t}]", v, minimum=minimum)
+        try:  # the common, valid case in one vector operation; the loop below names the culprit
+            values = np.asarray(value, dtype=np.float64)
+            valid = bool(np.isfinite(values).all()) and (minimum is None or bool((values >= minimum).all()))
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            for t, v in enumerate(value):
+                _finite(f"{path}[{t}]", v, minimum=minimum)
     else:
         _finite(path, value, minimum=minimum)
 
