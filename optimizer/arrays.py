@@ -184,8 +184,8 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
 
     first_slot = np.minimum(arrival, n_slots)
     end_slot = np.maximum(np.minimum(departure, n_slots), first_slot)
-    # A session that cannot draw power gets no pairs: it has nothing to plan.
-    count = np.where(ub_kw > 0, end_slot - first_slot, 0)
+    # A session that cannot draw power or needs nothing gets no pairs: it has nothing to plan.
+    count = np.where((ub_kw > 0) & (need_kwh > 0), end_slot - first_slot, 0)
     pair_offset = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(count, out=pair_offset[1:])
     n_pairs = int(pair_offset[-1])
