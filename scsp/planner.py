@@ -10,7 +10,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import numpy as np
@@ -67,10 +67,19 @@ class SiteInput(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def slot_grid(config: Config, now: datetime) -> tuple[datetime, int, int]:
-    """Start (now, whole seconds), slot length (s) and slot count of the planning horizon."""
+    """Start, slot length (s) and slot count of the planning horizon.
+
+    The grid is aligned to whole slots of UTC time (12:00, 12:15, ...), so the plans of consecutive
+    cycles line up and an unchanged plan yields the same profile (not re-sent). The current slot has
+    partly elapsed: its energy is counted as if the whole slot remained, which the next cycle corrects
+    from the metered energy; limits are power, so the grid limit is unaffected.
+    """
     slot_s = int(config.planning.slot_minutes * 60)
-    n_slots = max(1, math.ceil(config.planning.horizon_h * 3600 / slot_s))
-    return now.replace(microsecond=0), slot_s, n_slots
+    now_ts = int(now.timestamp())
+    start_ts = now_ts - now_ts % slot_s
+    horizon_s = config.planning.horizon_h * 3600 + (now_ts - start_ts)
+    n_slots = max(1, math.ceil(horizon_s / slot_s))
+    return datetime.fromtimestamp(start_ts, UTC), slot_s, n_slots
 
 
 def default_facts(config: Config) -> EvseFacts:

@@ -125,6 +125,13 @@ class Engine:
 
     async def plan(self, only: set[str] | None = None) -> list[StoredPlan]:
         """One planning pass: gather -> solve (sites in parallel) -> persist -> profiles -> dispatch."""
+        try:
+            return await self._plan(only)
+        except asyncio.CancelledError:
+            # Shutdown while a pass waited or ran: the next start plans afresh from the database.
+            return []
+
+    async def _plan(self, only: set[str] | None) -> list[StoredPlan]:
         async with self._plan_lock:
             if only is None:
                 self.events.drain()  # a full pass covers whatever changed

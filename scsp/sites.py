@@ -47,6 +47,19 @@ def _same(field: str, url_value: str, body_value: str) -> None:
 
 # -- sessions ------------------------------------------------------------------------------------
 
+def plan_relevant_change(old: Session | None, new: Session) -> bool:
+    """Whether a session update changes what the planner must do now.
+
+    New sessions, a status change (a session that starts or ends) and a move to another EVSE
+    re-plan the site at once (debounced); energy progress (`kwh`, charging periods) does not: the
+    periodic cycle reads it, and re-planning on every meter update would only churn profiles.
+    """
+    if old is None:
+        return True
+    return (old.status, old.location_id, old.evse_uid, old.connector_id) != (
+        new.status, new.location_id, new.evse_uid, new.connector_id)
+
+
 def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str) -> Session:
     """The stored session (the CPO validates what we hold)."""
     _owned(caller, cc, pid)
@@ -64,9 +77,12 @@ def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
     _same("party_id", pid, session.party_id)
     if session.id != session_id:
         raise errors.InvalidParameters(f"id: {session.id!r} in the body differs from {session_id!r} in the URL")
+    before = store.session(caller.party.id, cc, pid, session_id)
     created, applied = store.put_session(caller.party.id, session, now=int(now.timestamp()))
-    if applied:
+    if applied and plan_relevant_change(before.session if before else None, session):
         changed(site_id(cc, pid, session.location_id))
+        if before is not None and before.session.location_id != session.location_id:
+            changed(site_id(cc, pid, before.session.location_id))
     return created
 
 
@@ -78,6 +94,7 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
         value = getattr(patch, field)
         if value is not msgspec.UNSET and value.upper() != url_value.upper():
             raise errors.InvalidParameters(f"{field}: {value!r} in the body differs from {url_value!r} in the URL")
+    before = store.session(caller.party.id, cc, pid, session_id)
     try:
         merged = store.patch_session(caller.party.id, cc, pid, session_id, patch, now=int(now.timestamp()))
     except msgspec.ValidationError as exc:
@@ -85,7 +102,8 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
     if merged is None:
         # transport_and_format: "If a PATCH fails, the client GETs the object and PUTs it if it does not exist".
         raise errors.NotFound(f"no session {session_id!r}: PUT it first")
-    changed(site_id(cc, pid, merged.location_id))
+    if plan_relevant_change(before.session if before else None, merged):
+        changed(site_id(cc, pid, merged.location_id))
 
 
 # -- locations -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from scsp.errors import PeerError
 from scsp.events import SiteEvents
 from scsp.models import Party
 from scsp.ocpi.objects import Location, Session
-from scsp.sites import site_id
+from scsp.sites import plan_relevant_change, site_id
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.sync")
@@ -61,8 +61,10 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
                  else now - timedelta(days=FIRST_PULL_DAYS))
         async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
             if _takes(party, session.country_code, session.party_id):
+                before = await asyncio.to_thread(store.session, party.id, session.country_code, session.party_id,
+                                                 session.id)
                 _, applied = await asyncio.to_thread(store.put_session, party.id, session, now=int(now.timestamp()))
-                if applied:
+                if applied and plan_relevant_change(before.session if before else None, session):
                     changed.add(site_id(session.country_code, session.party_id, session.location_id))
                 counts["sessions"] += 1
         await asyncio.to_thread(store.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
