@@ -60,6 +60,8 @@ class SiteArrays:
             (kW), or None without a phase limit.
         price_per_kwh: (T,) prices or None.
         co2_g_per_kwh: (T,) carbon intensity or None.
+        continuity: (P,) the previous plan's power in each pair as a fraction of the pair's maximum
+            (0..1; 0 without a previous plan).
         warnings: Problems that make a limit impossible to meet; the plan gives 0 there.
     """
 
@@ -84,6 +86,7 @@ class SiteArrays:
     phase_cap_kw: FloatArray | None
     price_per_kwh: FloatArray | None
     co2_g_per_kwh: FloatArray | None
+    continuity: FloatArray
     warnings: tuple[str, ...]
 
     @property
@@ -230,6 +233,14 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
         [per_slot(c.limit_kw, n_slots) for c in problem.circuits], dtype=np.float64
     ).reshape(n_circuits, n_slots)
 
+    previous = np.zeros((n, n_slots))
+    for i, s in enumerate(sessions):
+        if s.previous_kw is not None:
+            previous[i] = per_slot(s.previous_kw, n_slots)
+    pair_ub = ub_kw[pair_session]
+    continuity = np.clip(np.divide(previous[pair_session, pair_slot], pair_ub, out=np.zeros(n_pairs),
+                                   where=pair_ub > 0), 0.0, 1.0)
+
     price = None if problem.price_per_kwh is None else per_slot(problem.price_per_kwh, n_slots)
     co2 = None if problem.co2_g_per_kwh is None else per_slot(problem.co2_g_per_kwh, n_slots)
 
@@ -255,5 +266,6 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
         phase_cap_kw=phase_cap_kw,
         price_per_kwh=price,
         co2_g_per_kwh=co2,
+        continuity=continuity,
         warnings=tuple(warnings),
     )

@@ -121,6 +121,10 @@ class SessionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         max_kw: The vehicle's maximum charging power (kW).
         min_kw: Lowest power it can charge at (kW); it charges 0 or at least this. 0: no minimum.
         profile_type: The driver's preference.
+        previous_kw: What the previous plan gave this session in each slot of this horizon (kW), or
+            None. Among plans that are equally good by every priority above smoothness, the one
+            closest to it wins, so re-planning with unchanged inputs reproduces the plan (and the
+            profiles already sent stay valid).
     """
 
     id: str
@@ -131,6 +135,7 @@ class SessionRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_kw: float
     min_kw: float = 0.0
     profile_type: ProfileType = ProfileType.REGULAR
+    previous_kw: tuple[float, ...] | None = None
 
 
 class SiteProblem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

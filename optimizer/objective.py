@@ -2,7 +2,8 @@
 
 Minimised, per column (every term is per kWh or per kWh-equivalent, so they compare):
 
-    power p[i, t] (kW):        (-W_energy + W_PREFERENCE * pref[i, t] + W_ORDER * order[i, t]) * slot_h
+    power p[i, t] (kW):        (-W_energy + W_PREFERENCE * pref[i, t] + W_ORDER * order[i, t]
+                                - W_CONTINUITY * continuity[i, t]) * slot_h
     shortfall s[i, k] (kWh):   W_fairness * (2k + 1) / K
     switching u[i, t] (kW):    W_SWITCHING * slot_h
 
@@ -55,6 +56,7 @@ from optimizer.model import ProfileType
 __all__ = [
     "REGULAR_EARLY",
     "REGULAR_SIGNAL",
+    "W_CONTINUITY",
     "W_ORDER",
     "W_PREFERENCE",
     "W_SWITCHING",
@@ -72,6 +74,11 @@ W_SWITCHING = 1.0
 W_ORDER = 1.0
 # Cost of the full 0..1 preference range per kWh (1/kWh): 100x switching, see the module docstring.
 W_PREFERENCE = 100.0
+# Reward per kWh left where the previous plan had it (1/kWh, times the 0..1 continuity): between plans
+# the preferences rate within 2 % of their range of each other, the previous one stays, so a re-plan
+# with unchanged inputs does not flip to another optimum and re-send every profile. Below the
+# preferences (a real gain still moves energy), above the order tie-break and switching.
+W_CONTINUITY = 2.0
 # REGULAR's mix of earliness and the price and carbon signals (dimensionless, sums to 1).
 REGULAR_EARLY = 0.8
 REGULAR_SIGNAL = 0.1
@@ -86,15 +93,17 @@ class Weights:
     preference: float
     order: float
     switching: float
+    continuity: float
 
     @classmethod
     def for_segments(cls, segments: int) -> Weights:
         """Weights that keep the strict priorities with `segments` fairness segments."""
-        below = W_PREFERENCE + 2.0 * W_ORDER + 2.0 * W_SWITCHING
+        below = W_PREFERENCE + 2.0 * W_ORDER + 2.0 * W_SWITCHING + W_CONTINUITY
         fairness = segments * below
-        energy = 2000.0 * (4.0 * fairness + W_PREFERENCE + 2.0 * W_ORDER + W_SWITCHING)
+        energy = 2000.0 * (4.0 * fairness + W_PREFERENCE + 2.0 * W_ORDER + W_SWITCHING + W_CONTINUITY)
         return cls(
-            energy=energy, fairness=fairness, preference=W_PREFERENCE, order=W_ORDER, switching=W_SWITCHING
+            energy=energy, fairness=fairness, preference=W_PREFERENCE, order=W_ORDER, switching=W_SWITCHING,
+            continuity=W_CONTINUITY,
         )
 
 
@@ -139,6 +148,7 @@ def cost_vector(arrays: SiteArrays, cols: Columns) -> FloatArray:
     c = np.empty(cols.total)
     c[: cols.n_pairs] = (
         -w.energy + w.preference * preference(arrays) + w.order * order(arrays)
+        - w.continuity * arrays.continuity
     ) * arrays.slot_h
     k = cols.n_segments
     slopes = (2.0 * np.arange(k) + 1.0) / k
@@ -156,7 +166,7 @@ def score(arrays: SiteArrays, power_kw: FloatArray, segments: int) -> float:
     w = Weights.for_segments(segments)
     pairs_kw = power_kw[arrays.pair_session, arrays.pair_slot]
     delivered = power_kw.sum(axis=1) * arrays.slot_h
-    per_kwh = w.preference * preference(arrays) + w.order * order(arrays)
+    per_kwh = w.preference * preference(arrays) + w.order * order(arrays) - w.continuity * arrays.continuity
     value = float(np.sum((-w.energy + per_kwh) * pairs_kw) * arrays.slot_h)
     width = arrays.reach_kwh / segments
     short = np.maximum(arrays.reach_kwh - delivered, 0.0)

@@ -128,6 +128,10 @@ def validate_problem(problem: SiteProblem) -> None:
         _finite(f"{path}.energy_kwh", s.energy_kwh, minimum=0.0)
         _finite(f"{path}.max_kw", s.max_kw, minimum=0.0)
         _finite(f"{path}.min_kw", s.min_kw, minimum=0.0)
+        if s.previous_kw is not None:
+            if len(s.previous_kw) != n_slots:
+                raise ProblemError(f"{path}.previous_kw", f"expected {n_slots} values, got {len(s.previous_kw)}")
+            _per_slot(f"{path}.previous_kw", s.previous_kw, n_slots, minimum=0.0)
         if s.profile_type not in _PROFILE_TYPES:
             raise ProblemError(
                 f"{path}.profile_type", f"must be one of {sorted(_PROFILE_TYPES)}, got {s.profile_type!r}"

@@ -23,7 +23,16 @@ from profiles.whatif import failsafe_shares_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
 from scsp.ocpi.objects import PowerType
-from scsp.records import EvseFacts, PlanSession, SessionKey, SignalPoint, StoredPlan, StoredSession
+from scsp.ocpi.objects import Session
+from scsp.records import (
+    EvseFacts,
+    PlanSession,
+    SessionControl,
+    SessionKey,
+    SignalPoint,
+    StoredPlan,
+    StoredSession,
+)
 from scsp.sites import PLANNED_STATUSES, site_id
 from scsp.storage import Store
 
@@ -45,6 +54,8 @@ class PlannedSession(msgspec.Struct, frozen=True, kw_only=True):
     min_w: float
     profile_type: str
     phase: str
+    # What the site's previous plan gave this session on this plan's grid (W per slot), if anything.
+    previous_w: list[float] | None = None
     # For sessions we cannot steer: the power they may draw per slot (W), planned as fixed load.
     fixed_w: list[float] | None = None
 
@@ -147,6 +158,46 @@ def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: 
     return out
 
 
+# An EV that draws less than this fraction of the limit in force is limited by itself (its on-board
+# charger, its battery), not by us.
+VEHICLE_LIMITED_RATIO = 0.85
+# Its learned maximum is the most it drew so limited, plus this margin for meter noise and averaging.
+VEHICLE_CAP_MARGIN = 1.10
+# Charging periods needed before we trust what an EV showed (one period may straddle a profile change).
+VEHICLE_CAP_PERIODS = 2
+
+
+def vehicle_cap_w(session: Session, control: SessionControl | None, facts: ElectricalFacts) -> float | None:
+    """The most this vehicle seems to take (W), learned from its metered charging periods; None if unknown.
+
+    OCPI tells us the EVSE's maximum, not the vehicle's. An 11 kW car on a 22 kW EVSE would keep
+    11 kW of the site's capacity unused if planned at 22 kW. Periods after our profile was accepted in
+    which the car drew clearly below the limit in force show its own maximum (POWER / MAX_POWER
+    dimensions, kW).
+    """
+    profile = control.accepted_profile if control is not None else None
+    if profile is None or profile.start_date_time is None or control is None or control.accepted_at is None:
+        return None
+    steps = profile_steps(profile, anchor=profile.start_date_time, ref=profile.start_date_time)
+    if steps is None:
+        return None
+    per_unit = w_per_unit(profile.charging_rate_unit, facts)
+    limited: list[float] = []
+    for period in session.charging_periods or []:
+        if period.start_date_time.timestamp() < control.accepted_at:
+            continue
+        drawn = [d.volume * 1000.0 for d in period.dimensions if d.type in ("POWER", "MAX_POWER")]
+        if not drawn or max(drawn) <= 0:
+            continue
+        offset = (period.start_date_time - profile.start_date_time).total_seconds()
+        limit = float(value_at(steps, [offset])[0]) * per_unit
+        if limit != limit or max(drawn) < VEHICLE_LIMITED_RATIO * limit:  # NaN: no limit in force
+            limited.append(max(drawn))
+    if len(limited) < VEHICLE_CAP_PERIODS:
+        return None
+    return max(limited) * VEHICLE_CAP_MARGIN
+
+
 def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
     """Collect every site with planned sessions (or only the sites in `only`)."""
     start, slot_s, n_slots = slot_grid(config, now)
@@ -181,7 +232,7 @@ def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, 
 
 
 def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
-                 controls: dict[tuple[int, str, str, str], object], offline: set[tuple[int, str, str]], *,
+                 controls: dict[tuple[int, str, str, str], SessionControl], offline: set[tuple[int, str, str]], *,
                  start: datetime, slot_s: int, n_slots: int, start_ts: int, end_ts: int, now_ts: int) -> SiteInput:
     settings = store.site_settings(name)
     grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
@@ -205,6 +256,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             for f in store.evses(location_id=s.location_id):
                 evses[(f.party, f.country_code, f.party_id, f.uid)] = f
     fallback = default_facts(config)
+    previous = _previous_power(store.latest_plan(name), start_ts, slot_s, n_slots)
     planned: list[PlannedSession] = []
     fixed_load = np.zeros(n_slots)
     for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
@@ -220,6 +272,9 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
         need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
         max_w = evse.max_power_w
+        learned = vehicle_cap_w(s, control, facts)
+        if learned is not None:
+            max_w = min(max_w, learned)
         min_w = 0.0
         if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
             min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
@@ -232,8 +287,8 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         reason = None
         if evse is not fallback and not evse.capable:
             reason = "EVSE is not CHARGING_PROFILE_CAPABLE"
-        elif control is not None and not getattr(control, "controllable", True):
-            reason = getattr(control, "reason", None) or "CPO refused profiles"
+        elif control is not None and not control.controllable:
+            reason = control.reason or "CPO refused profiles"
         elif not _reachable(parties.get(row.party), row, offline):
             reason = "CPO unreachable"
         elif not config.planning.dispatch:
@@ -242,7 +297,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         if reason is not None:
             # Planned as fixed load so the others stay within the limit: at its maximum, or at what its
             # last accepted profile allows when the CPO is only out of reach.
-            accepted = getattr(control, "accepted_profile", None) if control is not None else None
+            accepted = control.accepted_profile if control is not None else None
             if reason == "CPO unreachable" and accepted is not None:
                 fixed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=n_slots,
                                           otherwise_w=max_w)
@@ -254,11 +309,26 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, controllable=reason is None, reason=reason,
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
-            phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w))
+            phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w,
+            previous_w=previous.get((key.party, key.country_code, key.party_id, key.session_id))))
     return SiteInput(site_id=name, start=start, slot_s=slot_s, n_slots=n_slots, limit_w=limit_w,
                      fixed_load_w=fixed_load.tolist(), failsafe_w=failsafe_w, voltage_v=voltage_v,
                      phase_limit_a=settings.phase_limit_a if settings else None, price=price, carbon=carbon,
                      sessions=planned)
+
+
+def _previous_power(plan: StoredPlan | None, start_ts: int, slot_s: int, n_slots: int
+                    ) -> dict[tuple[int, str, str, str], list[float]]:
+    """The previous plan's power per session, moved onto the new grid (0 where it did not reach)."""
+    if plan is None or plan.slot_s != slot_s or (start_ts - plan.start_ts) % slot_s:
+        return {}
+    offset = (start_ts - plan.start_ts) // slot_s
+    out = {}
+    for row in plan.sessions:
+        if row.controllable:
+            moved = row.power_w[offset:offset + n_slots] if offset >= 0 else []
+            out[(row.party, row.country_code, row.party_id, row.session_id)] = moved + [0.0] * (n_slots - len(moved))
+    return out
 
 
 def problem_of(site: SiteInput) -> optimizer.SiteProblem:
@@ -273,7 +343,8 @@ def problem_of(site: SiteInput) -> optimizer.SiteProblem:
                                     dc=s.facts.dc))
         sessions.append(optimizer.SessionRequest(
             id=f"s{i}", evse=evse_id, arrival_slot=0, departure_slot=s.departure_slot, energy_kwh=s.need_kwh,
-            max_kw=s.max_w / 1000, min_kw=s.min_w / 1000, profile_type=optimizer.ProfileType(s.profile_type)))
+            max_kw=s.max_w / 1000, min_kw=s.min_w / 1000, profile_type=optimizer.ProfileType(s.profile_type),
+            previous_kw=tuple(w / 1000 for w in s.previous_w) if s.previous_w else None))
     fixed = site.fixed_load_w
     return optimizer.SiteProblem(
         start=site.start, slot_minutes=site.slot_s / 60, n_slots=site.n_slots,
