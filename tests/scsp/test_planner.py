@@ -133,3 +133,28 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
     assert values == [pytest.approx(0.2), None]
     assert planner._fill(values) == [pytest.approx(0.2), pytest.approx(0.2)]
     assert planner._fill([None, None]) is None
+
+
+def test_a_vehicle_drawing_below_its_limit_is_planned_at_what_it_showed(store: Store) -> None:
+    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
+
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1", amps=32)]))  # a 22 kW EVSE
+    doc = msgspec.to_builtins(session("S1", "E1"))
+    # After our 32 A profile was accepted at 11:00, the car drew 11 kW (its on-board charger).
+    doc["charging_periods"] = [
+        {"start_date_time": f"2026-11-25T11:{m:02d}:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]}
+        for m in (5, 10, 15)]
+    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
+    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
+    accepted = ChargingProfile(charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
+                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0)])
+    store.update_control(key, accepted_profile=accepted, accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC)
+                                                                          .timestamp()))
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    # Drawing at the limit says nothing about the car: an 11 kW limit met with 11 kW keeps the EVSE max.
+    store.update_control(key, accepted_profile=msgspec.structs.replace(
+        accepted, charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=16.0)]))
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == 230 * 32 * 3
