@@ -234,9 +234,9 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
     ).reshape(n_circuits, n_slots)
 
     previous = np.zeros((n, n_slots))
-    for i, s in enumerate(sessions):
-        if s.previous_kw is not None:
-            previous[i] = per_slot(s.previous_kw, n_slots)
+    for index, request in enumerate(sessions):
+        if request.previous_kw is not None:
+            previous[index] = per_slot(request.previous_kw, n_slots)
     pair_ub = ub_kw[pair_session]
     continuity = np.clip(np.divide(previous[pair_session, pair_slot], pair_ub, out=np.zeros(n_pairs),
                                    where=pair_ub > 0), 0.0, 1.0)

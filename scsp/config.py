@@ -153,7 +153,7 @@ class SimSiteConfig(_Section, kw_only=True, frozen=True):
 
 
 _NO_PROFILES = ("REMOTE_START_STOP_CAPABLE", "RFID_READER")
-_DC = {"standard": "IEC_62196_T2_COMBO", "format": "CABLE"}
+_DC_STANDARD = "IEC_62196_T2_COMBO"  # CCS2, with a tethered cable
 
 # The layout `make run` simulates (scsp/simulator/README.md): a workplace and a public site,
 # 12 EVSEs each, mixing AC 1-phase, AC 3-phase and DC; one EVSE per site cannot take profiles.
@@ -178,9 +178,9 @@ DEFAULT_SIM_SITES: tuple[SimSiteConfig, ...] = (
             SimEvseConfig(uid="CTY-AC1-OLD", power_type="AC_1_PHASE", max_voltage=230, max_amperage=16,
                           capabilities=_NO_PROFILES),
             SimEvseConfig(uid="CTY-DC-50KW", power_type="DC", max_voltage=500, max_amperage=125,
-                          max_electric_power=50_000, count=2, **_DC),
+                          max_electric_power=50_000, count=2, standard=_DC_STANDARD, format="CABLE"),
             SimEvseConfig(uid="CTY-DC-150KW", power_type="DC", max_voltage=920, max_amperage=250,
-                          max_electric_power=150_000, count=2, **_DC),
+                          max_electric_power=150_000, count=2, standard=_DC_STANDARD, format="CABLE"),
         ),
     ),
 )

@@ -80,13 +80,13 @@ class OcpiClient:
         *,
         token: str,
         use_base64: bool,
-        data_type: type[T] | Any = Any,
+        data_type: Any = Any,
         body: Any = None,
         params: dict[str, str] | None = None,
         routing_to: tuple[str, str] | None = None,
         correlation_id: str | None = None,
-    ) -> tuple[T, Reply]:
-        """Make one OCPI call and return the decoded `data` and the reply.
+    ) -> tuple[Any, Reply]:
+        """Make one OCPI call and return the decoded `data` (of `data_type`) and the reply.
 
         Raises:
             PeerError: transport failure, HTTP error, unreadable envelope, or a non-1xxx status.
@@ -140,12 +140,12 @@ class OcpiClient:
         method: str,
         url: str,
         *,
-        data_type: type[T] | Any = Any,
+        data_type: Any = Any,
         body: Any = None,
         params: dict[str, str] | None = None,
         routing_to: tuple[str, str] | None = None,
         correlation_id: str | None = None,
-    ) -> tuple[T, Reply]:
+    ) -> tuple[Any, Reply]:
         """`request` with the party's token and its Base64 preference."""
         if not party.token_out:
             raise PeerError(f"no token to call {party.handle}")
@@ -183,6 +183,7 @@ class OcpiClient:
         for _ in range(MAX_PAGES):
             if next_url is None:
                 return
+            raw: list[msgspec.Raw] | None
             raw, reply = await self.call(party, "GET", next_url, data_type=list[msgspec.Raw] | None,
                                          params=params or None, routing_to=routing_to,
                                          correlation_id=correlation)

@@ -14,11 +14,10 @@ from scsp import registration
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, SimSiteConfig
 from scsp.records import SiteSettings
-from scsp.sites import site_id
 from scsp.serving import bind, make_server, serve_all
 from scsp.simulator.app import create_simulator_asgi
+from scsp.sites import site_id
 from scsp.storage import Store
-
 
 # The demo's sites get a grid limit at this fraction of their uncontrolled peak (all EVSEs at their
 # maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
+import numpy as np
 
 from profiles import ElectricalFacts, assess_compliance, materially_different, resend_due
 from profiles.ocpi import ActiveChargingProfile, ChargingProfile
@@ -54,6 +55,8 @@ RETRY_AFTER_S = 300
 DECREASE_WAIT_S = 30.0
 # How often the store is polled for those results (s).
 RESULT_POLL_S = 0.2
+# Limits closer than this (A or W) are equal: below the 0.1 resolution of a ChargingProfile limit.
+LIMIT_EPSILON = 0.05
 # Timeout assumed when the CPO's answer carries none we can use (s).
 DEFAULT_TIMEOUT_S = 60
 
@@ -73,15 +76,35 @@ def _key(row: PlanSession) -> SessionKey:
                       session_id=row.session_id)
 
 
-def limit_now(profile: ChargingProfile | None, now: datetime) -> float:
-    """The limit a profile sets at `now`, in its own unit; inf when it sets none."""
-    if profile is None or profile.start_date_time is None:
-        return float("inf")
-    steps = profile_steps(profile, anchor=profile.start_date_time, ref=now)
-    if steps is None:
-        return float("inf")
-    value = float(value_at(steps, [0.0])[0])
-    return float("inf") if value != value else value
+class Decision(msgspec.Struct, frozen=True):
+    """What to do with one session's new profile."""
+
+    send: bool  # it differs materially from what the charge point holds (or a re-send is due)
+    lowers: bool  # it lowers the limit somewhere ahead (or is the first: the charge point had none)
+    blocked: bool  # it cannot go now: a request in flight or a backoff
+
+
+def lowers_somewhere(old: ChargingProfile | None, new: ChargingProfile, now: datetime) -> bool:
+    """Whether `new` allows less than `old` at some moment from `now` on.
+
+    Without an old profile the charge point is unlimited (its maximum), so the first profile counts
+    as a decrease. Profiles in different units are compared as a decrease too (the safe side).
+    """
+    if old is None or old.charging_rate_unit != new.charging_rate_unit:
+        return True
+    if old.start_date_time is None or new.start_date_time is None:
+        return True
+    old_steps = profile_steps(old, anchor=old.start_date_time, ref=now)
+    new_steps = profile_steps(new, anchor=new.start_date_time, ref=now)
+    if new_steps is None:
+        return False
+    if old_steps is None:
+        return True
+    times = np.unique(np.concatenate(([0.0], old_steps.starts, new_steps.starts)))
+    times = times[times >= 0.0]
+    before, after = value_at(old_steps, times), value_at(new_steps, times)
+    before = np.where(np.isnan(before), np.inf, before)
+    return bool(np.any(after < before - LIMIT_EPSILON))
 
 
 class Dispatcher:
@@ -96,49 +119,78 @@ class Dispatcher:
         self.events = events
 
     # -- decisions ------------------------------------------------------------------------------
-    def due(self, row: PlanSession, now: datetime) -> tuple[bool, bool]:
-        """Whether this session's new profile must be sent now, and whether it lowers the limit."""
+    def due(self, row: PlanSession, now: datetime) -> Decision:
+        """Whether this session's new profile must be sent, whether it lowers a limit, whether it can go now."""
         assert row.profile is not None
-        control = self.store.session_control(_key(row))
-        if control.backoff_until is not None and control.backoff_until > _unix(now):
-            return False, False
+        key = _key(row)
+        control = self.store.session_control(key)
         old = control.accepted_profile
-        lowers = limit_now(row.profile, now) < limit_now(old, now)
-        if old is None:
-            return True, lowers
-        if old.charging_rate_unit != row.profile.charging_rate_unit:
-            return True, lowers
-        return (materially_different(old, row.profile, self.config.profiles, now=now)
-                or resend_due(old, self.config.profiles, now=now)), lowers
+        lowers = lowers_somewhere(old, row.profile, now)
+        if old is None or old.charging_rate_unit != row.profile.charging_rate_unit:
+            send = True
+        else:
+            send = (materially_different(old, row.profile, self.config.profiles, now=now)
+                    or resend_due(old, self.config.profiles, now=now))
+        blocked = (control.backoff_until is not None and control.backoff_until > _unix(now)) or \
+            self.store.in_flight(key)
+        return Decision(send=send, lowers=lowers, blocked=blocked)
 
     async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:
-        """Send every profile that is due; decreases first, then the rest (DESIGN.md step 5)."""
+        """Send every profile that is due: per site the decreases first, the rest once they are applied.
+
+        DESIGN.md step 5. A decrease that cannot go now (a request in flight, a backoff, a refusal)
+        holds back that site's increases too: they are sent by a later cycle, after the decrease.
+        """
         lower: list[tuple[Party, PlanSession, int]] = []
         other: list[tuple[Party, PlanSession, int]] = []
-        skipped = 0
+        held_sites: set[int] = set()
+        outcomes: dict[str, int] = {}
+
+        def count(name: str) -> None:
+            outcomes[name] = outcomes.get(name, 0) + 1
+
         for plan in plans:
             for row in plan.sessions:
                 if not row.controllable or row.profile is None:
                     continue
                 party = await asyncio.to_thread(self.store.party, row.party)
                 if not party.reachable:
-                    skipped += 1
+                    count("unreachable")
                     continue
-                send, lowers = await asyncio.to_thread(self.due, row, now)
-                if send:
-                    (lower if lowers else other).append((party, row, plan.id))
-        outcomes: dict[str, int] = {"skipped": skipped}
-        for batch in (lower, other):
-            if batch is other and lower:
-                # Decreases first, and applied first: an increase that lands before a decrease would take
-                # the site over its limit for the time between the two.
-                await self._wait_for_results([c for c in sent if c is not None])
-            sent = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
-                                          for p, r, plan_id in batch))
-            for command in sent:
-                name = "in_flight" if command is None else (command.response or command.state)
-                outcomes[name] = outcomes.get(name, 0) + 1
+                decision = await asyncio.to_thread(self.due, row, now)
+                if not decision.send:
+                    continue
+                if decision.blocked:
+                    count("blocked")
+                    if decision.lowers:
+                        held_sites.add(plan.id)
+                    continue
+                (lower if decision.lowers else other).append((party, row, plan.id))
+        lowered = await self._send_batch(lower, now, outcomes)
+        if lowered and other:
+            # Applied first, not only sent first: an increase that lands before a decrease would take the
+            # site over its limit for the time between the two.
+            await self._wait_for_results(lowered)
+        for command in lowered:
+            current = await asyncio.to_thread(self.store.command, command.id)
+            if current is None or current.response != "ACCEPTED" or current.result not in (None, "ACCEPTED") \
+                    or current.state in ("failed", "unknown"):
+                held_sites.add(command.plan or 0)
+        released = [item for item in other if item[2] not in held_sites]
+        for _ in range(len(other) - len(released)):
+            count("held_back")
+        await self._send_batch(released, now, outcomes)
         return outcomes
+
+    async def _send_batch(self, batch: list[tuple[Party, PlanSession, int]], now: datetime,
+                          outcomes: dict[str, int]) -> list[Command]:
+        """Send one batch concurrently; count the outcomes; return the commands sent."""
+        sent = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
+                                      for p, r, plan_id in batch))
+        for command in sent:
+            name = "in_flight" if command is None else (command.response or command.state)
+            outcomes[name] = outcomes.get(name, 0) + 1
+        return [c for c in sent if c is not None]
 
     async def _wait_for_results(self, commands: list[Command]) -> None:
         """Wait until the accepted commands have their result, their timeout passed, or `DECREASE_WAIT_S`."""
@@ -323,7 +375,9 @@ class Dispatcher:
             plan_id = plan.id
             info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
                                                        f"{key.session_id}", {})
-            facts = ElectricalFacts(phases=int(info.get("phases", 3)), dc=bool(info.get("dc", False)),
+            phases = int(info.get("phases", 3))
+            facts = ElectricalFacts(phases=phases if phases in (1, 2) else 3,  # type: ignore[arg-type]
+                                    dc=bool(info.get("dc", False)),
                                     voltage_v=float(info.get("voltage_v", 230.0)),
                                     max_electric_power_w=info.get("max_w"))
             compliance = assess_compliance(

@@ -22,8 +22,7 @@ from profiles.timeline import profile_steps, value_at
 from profiles.whatif import failsafe_shares_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
-from scsp.ocpi.objects import PowerType
-from scsp.ocpi.objects import Session
+from scsp.ocpi.objects import PowerType, Session
 from scsp.records import (
     EvseFacts,
     PlanSession,
@@ -267,8 +266,8 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
         prefs = store.preferences(key.country_code, key.party_id, s.id)
-        departure_ts = (prefs.departure_ts if prefs and prefs.departure_ts
-                        else int((s.start_date_time + timedelta(hours=config.planning.default_departure_h)).timestamp()))
+        default_departure = s.start_date_time + timedelta(hours=config.planning.default_departure_h)
+        departure_ts = prefs.departure_ts if prefs and prefs.departure_ts else int(default_departure.timestamp())
         departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
         need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
         max_w = evse.max_power_w
@@ -317,6 +316,9 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
                      sessions=planned)
 
 
+PHASE_NAMES = ("L1", "L2", "L3")
+
+
 def _previous_power(plan: StoredPlan | None, start_ts: int, slot_s: int, n_slots: int
                     ) -> dict[tuple[int, str, str, str], list[float]]:
     """The previous plan's power per session, moved onto the new grid (0 where it did not reach)."""
@@ -339,7 +341,7 @@ def problem_of(site: SiteInput) -> optimizer.SiteProblem:
             continue
         evse_id = f"e{i}"
         evses.append(optimizer.Evse(id=evse_id, max_kw=s.max_w / 1000, phases=s.facts.phases,
-                                    phase=optimizer.Phase(s.phase) if s.phase in ("L1", "L2", "L3") else optimizer.Phase.L1,
+                                    phase=optimizer.Phase(s.phase) if s.phase in PHASE_NAMES else optimizer.Phase.L1,
                                     dc=s.facts.dc))
         sessions.append(optimizer.SessionRequest(
             id=f"s{i}", evse=evse_id, arrival_slot=0, departure_slot=s.departure_slot, energy_kwh=s.need_kwh,

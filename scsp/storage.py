@@ -22,9 +22,9 @@ from scsp.migrations import migrations
 from scsp.models import ConnectionStatus, Party, PartyStatus, TokenKind
 from scsp.ocpi.objects import Location, Session, SessionPatch
 from scsp.ocpi.types import CredentialsRole, Endpoint
-from scsp.storage_planning import PlanningStoreMixin
 from scsp.records import EvseFacts, StoredLocation, StoredSession, evse_facts, json_text, unix
 from scsp.storage_api import ApiStoreMixin
+from scsp.storage_planning import PlanningStoreMixin
 
 # Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 10.0
@@ -395,7 +395,8 @@ class Store(PlanningStoreMixin, ApiStoreMixin):
                  location_id: str | None = None, updated_from: int | None = None, updated_to: int | None = None,
                  offset: int = 0, limit: int | None = None) -> tuple[list[StoredSession], int]:
         """Sessions matching the filters, oldest `last_updated` first, and the total count."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         if party is not None:
             where.append("party = ?")
             args.append(party)

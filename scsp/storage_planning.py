@@ -108,7 +108,8 @@ class PlanningStoreMixin:
         with self._read() as db:
             ids = {r["site_id"] for r in db.query(
                 "SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
-                "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions WHERE status = 'ACTIVE' "
+                "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions "
+                "WHERE status = 'ACTIVE' "
                 "UNION SELECT site_id FROM site_settings UNION SELECT DISTINCT site_id FROM plans")}
             return ids
 
@@ -218,6 +219,13 @@ class PlanningStoreMixin:
             if command.kind == "set":
                 self._update_control(db, key, sent_profile=command.profile, sent_at=command.created_at)
             return True
+
+    def in_flight(self, key: SessionKey, kinds: tuple[str, ...] = ("set", "clear")) -> bool:
+        """Whether a command of these kinds awaits its answer or result for the session."""
+        with self._read() as db:
+            return bool(db.execute(
+                f"SELECT count(*) FROM commands WHERE {_KEY} AND state IN {IN_FLIGHT} "
+                f"AND kind IN ({', '.join('?' * len(kinds))})", [*_key_args(key), *kinds]).fetchone()[0])
 
     def command(self, command_id: str) -> Command | None:
         """One command by id."""

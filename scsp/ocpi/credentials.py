@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from scsp import registration
-from scsp.ocpi.platform import Platform
 from scsp.cpo_client import OcpiClient
+from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
 from scsp.ocpi.types import Credentials, OcpiResponse
 from scsp.storage import Store

@@ -259,7 +259,7 @@ class OcpiEdge:
     raised before routing get the same headers.
     """
 
-    def __init__(self, app: ASGIApp, *, country_code: str, party_id: str) -> None:
+    def __init__(self, app: Any, *, country_code: str, party_id: str) -> None:
         self.app = app
         self.country_code = country_code
         self.party_id = party_id
@@ -292,8 +292,12 @@ class OcpiEdge:
         except Exception:
             log.exception("request failed outside the application")
             if not status_box:
-                response = envelope_response(3000, "internal server error", 500)
-                await response(scope, receive, send_with_headers)  # type: ignore[arg-type]
+                body = msgspec.json.encode(OcpiResponse[None](status_code=3000, status_message="internal server error",
+                                                              timestamp=utcnow()))
+                await send_with_headers({"type": "http.response.start", "status": 500,
+                                         "headers": [(b"content-type", b"application/json"),
+                                                     (b"content-length", str(len(body)).encode())]})
+                await send_with_headers({"type": "http.response.body", "body": body})
         finally:
             log.info(
                 "%s %s -> %s", scope.get("method"), scope.get("path"), status_box[0] if status_box else "-",
