@@ -15,7 +15,17 @@ from typing import Any
 import msgspec
 
 from scsp import errors
-from scsp.ocpi.objects import EVSE, Connector, Location, Session, SessionPatch, SessionStatus
+from scsp.models import ConnectionStatus
+from scsp.ocpi.objects import (
+    EVSE,
+    ClientInfo,
+    ConnectionStatusType,
+    Connector,
+    Location,
+    Session,
+    SessionPatch,
+    SessionStatus,
+)
 from scsp.ocpi.transport import Caller
 from scsp.storage import Store
 
@@ -248,3 +258,32 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
 
     store.update_location(caller.party.id, cc, pid, location_id, change)
     changed(site_id(cc, pid, location_id))
+
+
+# -- hub client info -----------------------------------------------------------------------------
+
+def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: ClientInfo, *, now: datetime,
+                       changed: SiteChanged) -> bool:
+    """Store a Hub's ClientInfo (mod_hub_client_info); True when it is new.
+
+    A party that is not CONNECTED gets no traffic (the planner treats its sessions as fixed load);
+    when it is CONNECTED again we resync with it by GET and plan its sites afresh
+    (transport_and_format "Offline behaviour": nothing is replayed).
+    """
+    if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
+        raise errors.InvalidParameters("country_code/party_id: the body differs from the URL")
+    previous, applied = store.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
+                                              int(info.last_updated.timestamp()))
+    if not applied or previous == info.status:
+        return previous is None
+    direct = store.registered_party(cc, pid)
+    if direct is not None and direct.id != caller.party.id:
+        store.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=int(now.timestamp()))
+    if info.status == ConnectionStatusType.CONNECTED and previous is not None:
+        for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
+            store.update_sync_state(party, needs_resync=1)
+    for stored in store.sessions(statuses=("ACTIVE",))[0]:
+        s = stored.session
+        if (s.country_code.upper(), s.party_id.upper()) == (cc.upper(), pid.upper()):
+            changed(site_id(s.country_code, s.party_id, s.location_id))
+    return previous is None

@@ -358,20 +358,24 @@ class PlanningStoreMixin:
                 db.execute(f"UPDATE sync_state SET {assignments} WHERE party = ?", [*fields.values(), party])
 
     def put_client_info(self, via: int, country_code: str, party_id: str, role: str, status: str,
-                        last_updated: int) -> str | None:
-        """Store a Hub's ClientInfo; returns the previous status (None if new). Older never overwrites newer."""
+                        last_updated: int) -> tuple[str | None, bool]:
+        """Store a Hub's ClientInfo; returns (the previous status or None, whether it was applied).
+
+        Older news never overwrites newer (`last_updated`).
+        """
         with self._write() as db:
             rows = list(db.query(
                 "SELECT status, last_updated FROM client_info WHERE via = ? AND country_code = ? AND party_id = ? "
                 "AND role = ?", [via, country_code, party_id, role]))
+            previous = str(rows[0]["status"]) if rows else None
             if rows and rows[0]["last_updated"] > last_updated:
-                return str(rows[0]["status"])
+                return previous, False
             db.execute(
                 """INSERT INTO client_info (via, country_code, party_id, role, status, last_updated)
                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (via, country_code, party_id, role) DO UPDATE SET
                    status = excluded.status, last_updated = excluded.last_updated""",
                 [via, country_code, party_id, role, status, last_updated])
-            return str(rows[0]["status"]) if rows else None
+            return previous, True
 
     def client_info(self, via: int, country_code: str, party_id: str) -> list[dict[str, Any]]:
         """What a Hub reported about (country_code, party_id), one row per role."""

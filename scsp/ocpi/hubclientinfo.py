@@ -14,40 +14,15 @@ from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
-from scsp import errors
+from scsp import errors, sites
 from scsp.events import SiteEvents
-from scsp.ocpi.objects import ClientInfo, ConnectionStatusType
+from scsp.ocpi.objects import ClientInfo
 from scsp.ocpi.transport import Caller, ok
 from scsp.ocpi.types import OcpiResponse
-from scsp.sites import site_id
 from scsp.storage import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
 PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]
-
-
-def record_client_info(store: Store, events: SiteEvents, caller: Caller, cc: str, pid: str, info: ClientInfo) -> bool:
-    """Store a ClientInfo; returns True when it is new. A change of reachability re-plans the party's sites."""
-    if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
-        raise errors.InvalidParameters("country_code/party_id in the body differ from the URL")
-    previous = store.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
-                                     int(info.last_updated.timestamp()))
-    now = int(datetime.now(UTC).timestamp())
-    direct = store.registered_party(cc, pid)
-    if direct is not None and direct.id != caller.party.id:
-        from scsp.models import ConnectionStatus
-
-        store.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=now)
-    if previous != info.status:
-        if info.status == ConnectionStatusType.CONNECTED and previous is not None:
-            # Back again: resync by GET (transport_and_format "Offline behaviour").
-            for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
-                store.update_sync_state(party, needs_resync=1)
-        for stored in store.sessions(statuses=("ACTIVE",))[0]:
-            s = stored.session
-            if (s.country_code.upper(), s.party_id.upper()) == (cc.upper(), pid.upper()):
-                events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
-    return previous is None
 
 
 class HubClientInfoReceiver(Controller):
@@ -71,5 +46,6 @@ class HubClientInfoReceiver(Controller):
                events: NamedDependency[SiteEvents], country_code: CountryCode, party_id: PartyId,
                data: JSONBody[ClientInfo]) -> Response[OcpiResponse[Any]]:
         """A Hub's news about a party's connection status."""
-        created = record_client_info(store, events, caller, country_code, party_id, data)
+        created = sites.record_client_info(store, caller, country_code, party_id, data, now=datetime.now(UTC),
+                                           changed=events.site_changed)
         return Response(ok(), status_code=201 if created else 200)
