@@ -17,6 +17,7 @@ from litestar.types import ControllerRouterHandler
 
 from scsp import __version__
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
+from scsp.api.control import SessionControlController
 from scsp.api.plans import PlansController
 from scsp.config import Config
 from scsp.cpo_client import OcpiClient
@@ -167,7 +168,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         store=store,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"config": config, "events": events, "dispatcher": None, "engine": None},
         lifespans=[engine_lifespan],

@@ -57,6 +57,8 @@ DECREASE_WAIT_S = 30.0
 RESULT_POLL_S = 0.2
 # Limits closer than this (A or W) are equal: below the 0.1 resolution of a ChargingProfile limit.
 LIMIT_EPSILON = 0.05
+# The reason a session is not steered after an operator released it.
+RELEASED = "released by the operator"
 # Timeout assumed when the CPO's answer carries none we can use (s).
 DEFAULT_TIMEOUT_S = 60
 
@@ -319,6 +321,32 @@ class Dispatcher:
 
     def _replan(self, command: Command) -> None:
         for stored in self.store.sessions_by_id(command.party, command.session_id):
+            s = stored.session
+            self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+
+    # -- operator actions -----------------------------------------------------------------------
+    async def release(self, key: SessionKey, now: datetime) -> Command | None:
+        """Stop steering a session and clear our profile on it (DELETE); None if a request is in flight.
+
+        mod_charging_profiles DELETE "Clears the ChargingProfile set by the eMSP [Sender] on the given
+        session", e.g. when the driver wants maximum speed. The session is then planned as fixed load.
+        """
+        party = await asyncio.to_thread(self.store.party, key.party)
+        if await asyncio.to_thread(self.store.in_flight, key):
+            return None
+        await asyncio.to_thread(self.store.set_controllable, key, False, RELEASED)
+        self._replan_key(key)
+        if not party.reachable:
+            raise errors.PeerError(f"{party.handle} is not reachable: the profile stays until it is back")
+        return await self.send_clear(party, key, now)
+
+    def resume(self, key: SessionKey) -> None:
+        """Steer a released session again (the next plan sends it a profile)."""
+        self.store.set_controllable(key, True, None)
+        self._replan_key(key)
+
+    def _replan_key(self, key: SessionKey) -> None:
+        for stored in self.store.sessions_by_id(key.party, key.session_id):
             s = stored.session
             self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 

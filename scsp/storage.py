@@ -424,6 +424,15 @@ class Store(PlanningStoreMixin, ApiStoreMixin):
                                   received_at=r["received_at"]) for r in db.query(sql, page)]
             return rows, int(total)
 
+    def sessions_by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
+        """Sessions with these CPO ids, through any connection."""
+        with self._read() as db:
+            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
+                                  received_at=r["received_at"])
+                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE country_code = ? "
+                                      "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
+                                                                       session_id])]
+
     def sessions_by_id(self, party: int, session_id: str) -> list[StoredSession]:
         """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
         with self._read() as db:

@@ -318,3 +318,29 @@ def test_a_restarted_service_resumes_planning_and_sends_nothing_stale(loop: Loop
                 assert loop.planned_at(c) >= stopped - 1  # built after the restart
     # Requests in flight at the restart became `unknown`; none is left pending (only ones just sent).
     assert all(c.created_at >= time.time() - 10 for c in loop.store.commands(states=("pending",)))
+
+
+def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Loop) -> None:
+    loop.grid(WORK, 30_000, failsafe_w=9_000)
+    sessions = [loop.plug(WORK, e["uid"]) for e in loop.evses(WORK)[:3]]
+    wait_for(lambda: loop.all_applied(WORK), what="first profiles")
+    released = sessions[0]
+    url = f"{loop.service.url}/api/v1/sessions/NL/SIM/{released}"
+    reply = loop.http.post(f"{url}/release", headers=loop.api)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["controllable"] is False and body["response"] == "ACCEPTED"
+    wait_for(lambda: any(c.kind == "clear" and c.result == "ACCEPTED"
+                         for c in loop.store.commands(key=loop.key(released))), what="the clear result")
+    assert any(c["method"] == "DELETE" for c in loop.commands(released))
+    assert loop.store.session_control(loop.key(released)).accepted_profile is None
+    # It is now fixed load in the plan, and the others keep the site within its limit.
+    wait_for(lambda: not next(r for r in loop.store.latest_plan(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
+                              if r.session_id == released).controllable, what="a re-plan with the released session")
+    # Only admins may do this.
+    aggregator, _ = issue_api_key(loop.store, role=ApiRole.aggregator, sites=(), label="agg", now=int(time.time()))
+    assert loop.http.post(f"{url}/manage", headers={"Authorization": f"Bearer {aggregator}"}).status_code == 403
+    resumed = loop.http.post(f"{url}/manage", headers=loop.api)
+    assert resumed.status_code == 200 and resumed.json()["controllable"] is True
+    wait_for(lambda: loop.store.session_control(loop.key(released)).accepted_profile is not None,
+             what="a profile for the session again")
