@@ -18,11 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
-import numpy as np
 
-from profiles import ElectricalFacts, assess_compliance, materially_different, resend_due
+from profiles import ElectricalFacts, assess_compliance, resend_due
 from profiles.ocpi import ActiveChargingProfile, ChargingProfile
-from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.config import Config, join_url
 from scsp.cpo_client import OcpiClient
@@ -40,6 +38,7 @@ from scsp.ocpi.objects import (
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
 from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan
+from scsp.selection import Candidate, Choice, select
 from scsp.sites import site_id
 from scsp.storage import Store
 
@@ -78,37 +77,6 @@ def _key(row: PlanSession) -> SessionKey:
                       session_id=row.session_id)
 
 
-class Decision(msgspec.Struct, frozen=True):
-    """What to do with one session's new profile."""
-
-    send: bool  # it differs materially from what the charge point holds (or a re-send is due)
-    lowers: bool  # it lowers the limit somewhere ahead (or is the first: the charge point had none)
-    blocked: bool  # it cannot go now: a request in flight or a backoff
-
-
-def lowers_somewhere(old: ChargingProfile | None, new: ChargingProfile, now: datetime) -> bool:
-    """Whether `new` allows less than `old` at some moment from `now` on.
-
-    Without an old profile the charge point is unlimited (its maximum), so the first profile counts
-    as a decrease. Profiles in different units are compared as a decrease too (the safe side).
-    """
-    if old is None or old.charging_rate_unit != new.charging_rate_unit:
-        return True
-    if old.start_date_time is None or new.start_date_time is None:
-        return True
-    old_steps = profile_steps(old, anchor=old.start_date_time, ref=now)
-    new_steps = profile_steps(new, anchor=new.start_date_time, ref=now)
-    if new_steps is None:
-        return False
-    if old_steps is None:
-        return True
-    times = np.unique(np.concatenate(([0.0], old_steps.starts, new_steps.starts)))
-    times = times[times >= 0.0]
-    before, after = value_at(old_steps, times), value_at(new_steps, times)
-    before = np.where(np.isnan(before), np.inf, before)
-    return bool(np.any(after < before - LIMIT_EPSILON))
-
-
 class Dispatcher:
     """Sends SetChargingProfile / GET / DELETE and records what comes back."""
 
@@ -121,27 +89,47 @@ class Dispatcher:
         self.events = events
 
     # -- decisions ------------------------------------------------------------------------------
-    def due(self, row: PlanSession, now: datetime) -> Decision:
-        """Whether this session's new profile must be sent, whether it lowers a limit, whether it can go now."""
-        assert row.profile is not None
-        key = _key(row)
-        control = self.store.session_control(key)
-        old = control.accepted_profile
-        lowers = lowers_somewhere(old, row.profile, now)
-        if old is None or old.charging_rate_unit != row.profile.charging_rate_unit:
-            send = True
-        else:
-            send = (materially_different(old, row.profile, self.config.profiles, now=now)
-                    or resend_due(old, self.config.profiles, now=now))
-        blocked = (control.backoff_until is not None and control.backoff_until > _unix(now)) or \
-            self.store.in_flight(key)
-        return Decision(send=send, lowers=lowers, blocked=blocked)
+    def _maybe_applied(self, key: SessionKey) -> bool:
+        """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
+        newest = next((c for c in self.store.commands(key=key, limit=5) if c.kind in ("set", "clear")), None)
+        return newest is not None and newest.kind == "set" and newest.state in ("pending", "awaiting_result",
+                                                                                 "unknown")
+
+    def choose(self, plan: StoredPlan, now: datetime) -> list[tuple[PlanSession, Choice]]:
+        """Which of a site's new profiles to send now (`scsp.selection`)."""
+        rows: list[PlanSession] = []
+        candidates: list[Candidate] = []
+        for row in plan.sessions:
+            if not row.controllable or row.profile is None:
+                continue
+            key = _key(row)
+            control = self.store.session_control(key)
+            held = [control.accepted_profile] if control.accepted_profile is not None else []
+            if control.sent_profile is not None and control.sent_profile not in held and self._maybe_applied(key):
+                # Sent without a definite outcome yet: the charge point may be applying it.
+                held.append(control.sent_profile)
+            info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
+                                                       f"{key.session_id}", {})
+            phases = int(info.get("phases", 3))
+            voltage = float(info.get("voltage_v", 230.0))
+            w_per_a = voltage if info.get("dc") else voltage * phases
+            rows.append(row)
+            candidates.append(Candidate(
+                new=row.profile, held=tuple(held), w_per_a=w_per_a, max_w=float(info.get("max_w", 1e9)),
+                resend=control.accepted_profile is not None and resend_due(control.accepted_profile,
+                                                                           self.config.profiles, now=now),
+                blocked=(control.backoff_until is not None and control.backoff_until > _unix(now))
+                or self.store.in_flight(key)))
+        choices = select(candidates, limit_w=plan.limit_w, fixed_w=plan.fixed_load_w,
+                         start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s, now=now,
+                         settings=self.config.profiles)
+        return list(zip(rows, choices, strict=True))
 
     async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:
-        """Send every profile that is due: per site the decreases first, the rest once they are applied.
+        """Send what each site needs: its decreases first, its increases once those are applied.
 
-        DESIGN.md step 5. A decrease that cannot go now (a request in flight, a backoff, a refusal)
-        holds back that site's increases too: they are sent by a later cycle, after the decrease.
+        DESIGN.md step 5; `scsp.selection` decides which profiles go. A decrease that is refused or
+        fails holds back its site's increases until a later cycle.
         """
         lower: list[tuple[Party, PlanSession, int]] = []
         other: list[tuple[Party, PlanSession, int]] = []
@@ -152,22 +140,18 @@ class Dispatcher:
             outcomes[name] = outcomes.get(name, 0) + 1
 
         for plan in plans:
-            for row in plan.sessions:
-                if not row.controllable or row.profile is None:
+            for row, choice in await asyncio.to_thread(self.choose, plan, now):
+                if choice.held_back:
+                    count("held_back")
+                if not choice.send:
                     continue
                 party = await asyncio.to_thread(self.store.party, row.party)
                 if not party.reachable:
                     count("unreachable")
-                    continue
-                decision = await asyncio.to_thread(self.due, row, now)
-                if not decision.send:
-                    continue
-                if decision.blocked:
-                    count("blocked")
-                    if decision.lowers:
+                    if choice.lowers:
                         held_sites.add(plan.id)
                     continue
-                (lower if decision.lowers else other).append((party, row, plan.id))
+                (lower if choice.lowers else other).append((party, row, plan.id))
         lowered = await self._send_batch(lower, now, outcomes)
         if lowered and other:
             # Applied first, not only sent first: an increase that lands before a decrease would take the
