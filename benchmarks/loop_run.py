@@ -7,7 +7,10 @@ The simulator's EVs arrive on its daily pattern (scaled up so a short run sees t
 arrive, the DSO sets each site's import limit below its uncontrolled peak, and the service plans
 and dispatches. At the end it prints, per site: the limit, the peak metered load (all samples, and
 only samples where every EV on the site had a profile applied), energy delivered vs requested for
-EVs that left, and every ChargingProfiles request the service made with its outcome.
+EVs that left, and every ChargingProfiles request the service made with its outcome. "Settled"
+samples are those taken after the site was planned since its last arrival and while every EV we
+steer applies what we asked: before that, a new EV draws its maximum (a charge point has no limit
+from us until we sent one), which "all samples" includes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +48,9 @@ from scsp.storage_api import ApiRole  # noqa: E402
 LIMITS_W = {"LOC-WORK": 45_000.0, "LOC-CITY": 120_000.0}
 
 
-def iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+def parse(stamp: str) -> float:
+    """Unix seconds of an OCPI DateTime."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> int:
@@ -99,7 +104,13 @@ def main() -> int:
             for location, evs in by_site.items():
                 load = sum(ev["power_w"] for ev in evs)
                 steerable = [ev for ev in evs if ev["evse_uid"] not in ("WRK-AC3-OLD", "CTY-AC1-OLD")]
-                if all(ev["profile_source"] != "none" for ev in steerable):
+                plan = store.latest_plan(f"NL-SIM-{location}")
+                last_arrival = max(parse(ev["plugged_at"]) for ev in evs)
+                # Settled: planned since the last arrival (which may be an EV we cannot steer), and every
+                # EV we steer applies what we asked (no request in flight).
+                if plan is not None and plan.created_at > last_arrival and all(
+                        ev["profile_source"] != "none" and ev["profile"] == ev["requested_profile"]
+                        for ev in steerable):
                     controlled_peak[location] = max(controlled_peak[location], load)
             time.sleep(1.0)
         meter = http.get(f"{sim_url}/sim/meter", params={"since": started}).raise_for_status().json()
@@ -112,7 +123,7 @@ def main() -> int:
             report["sites"][loc] = {
                 "limit_w": LIMITS_W[loc],
                 "peak_w_all_samples": max((s["load_w"] for s in site["samples"]), default=0.0),
-                "peak_w_every_ev_controlled": controlled_peak[loc],
+                "peak_w_settled": controlled_peak[loc],
                 "energy_kwh": round(site["energy_kwh"], 2),
             }
         report["left_evs"] = {

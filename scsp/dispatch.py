@@ -56,6 +56,9 @@ DECREASE_WAIT_S = 30.0
 RESULT_POLL_S = 0.2
 # Limits closer than this (A or W) are equal: below the 0.1 resolution of a ChargingProfile limit.
 LIMIT_EPSILON = 0.05
+# Planning cycles ahead in which a change of limit is worth a request now (later ones wait for later
+# cycles; the site check covers the whole horizon either way).
+LOOKAHEAD_CYCLES = 2
 # The reason a session is not steered after an operator released it.
 RELEASED = "released by the operator"
 # Timeout assumed when the CPO's answer carries none we can use (s).
@@ -122,7 +125,7 @@ class Dispatcher:
                 or self.store.in_flight(key)))
         choices = select(candidates, limit_w=plan.limit_w, fixed_w=plan.fixed_load_w,
                          start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s, now=now,
-                         settings=self.config.profiles)
+                         settings=self.config.profiles, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
         return list(zip(rows, choices, strict=True))
 
     async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:

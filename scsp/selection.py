@@ -8,8 +8,10 @@ session's increase goes out can add up above the site limit.
 
 So, per site:
 1. a session is *wanted* when it has no profile yet, its unit changes, a re-send is due (the failsafe
-   tail comes near), its failsafe tail goes down, or its limit moves by more than `material_a` /
-   `material_w` for longer than `material_s`;
+   tail comes near), its failsafe tail goes down, or, within the look-ahead (the next planning
+   cycles), its limit moves by more than `material_a` / `material_w` (or `MATERIAL_RATIO` of its
+   maximum, whichever is larger) for longer than `material_s`. Changes further ahead wait: every
+   cycle re-plans, and the check below covers the whole horizon;
 2. the site is then checked as it would be after the dispatch: wanted sessions at their new
    profiles, the others at what they hold. Wherever that sum exceeds the plan's limit minus the fixed
    load, the unsent session that gives back most at that moment is added, until it fits;
@@ -36,6 +38,10 @@ FloatArray = npt.NDArray[np.float64]
 SITE_TOLERANCE_W = 1.0
 # Limits closer than this (W) are equal.
 EQUAL_W = 1.0
+# A change smaller than this fraction of the session's maximum is not worth a request (dimensionless):
+# 500 W is material on an 11 kW AC point, not on a 150 kW DC charger, whose plan moves by kilowatts
+# every cycle as energy flows.
+MATERIAL_RATIO = 0.05
 
 
 class Candidate(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,7 +86,7 @@ def _starts(profile: ChargingProfile, now: datetime) -> list[float]:
 
 
 def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[float], start: datetime,
-           slot_s: int, now: datetime, settings: ProfileSettings) -> list[Choice]:
+           slot_s: int, now: datetime, settings: ProfileSettings, lookahead_s: float) -> list[Choice]:
     """Decide, for every candidate of one site, whether to send its new profile now (module docstring)."""
     if not candidates:
         return []
@@ -110,10 +116,11 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
         if not c.held or c.resend or any(p.charging_rate_unit != c.new.charging_rate_unit for p in c.held):
             wanted[i] = True
             continue
-        step_w = settings.material_w if c.new.charging_rate_unit == ChargingRateUnit.W else \
-            settings.material_a * c.w_per_a
-        up = float(np.sum(durations[diff[i] > step_w]))
-        down = float(np.sum(durations[diff[i] < -step_w]))
+        step_w = max(settings.material_w if c.new.charging_rate_unit == ChargingRateUnit.W
+                     else settings.material_a * c.w_per_a, MATERIAL_RATIO * c.max_w)
+        near = times < lookahead_s
+        up = float(np.sum(durations[near & (diff[i] > step_w)]))
+        down = float(np.sum(durations[near & (diff[i] < -step_w)]))
         # The open-ended tail is what the charge point keeps if we vanish: never leave it higher.
         tail_down = bool(diff[i, -1] < -EQUAL_W)
         wanted[i] = up > settings.material_s or down > settings.material_s or tail_down

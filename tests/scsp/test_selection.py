@@ -21,7 +21,7 @@ def amps(*periods: tuple[int, float]) -> ChargingProfile:
 
 def choose(candidates: list[Candidate], cap_a: float) -> list[tuple[bool, bool, bool]]:
     choices = select(candidates, limit_w=[cap_a * W_PER_A] * 8, fixed_w=[0.0] * 8, start=START, slot_s=900,
-                     now=NOW, settings=SETTINGS)
+                     now=NOW, settings=SETTINGS, lookahead_s=3600)
     return [(c.send, c.lowers, c.held_back) for c in choices]
 
 
@@ -55,3 +55,10 @@ def test_a_first_profile_is_always_sent_and_counts_as_a_decrease() -> None:
 def test_a_lower_failsafe_tail_is_always_sent() -> None:
     a = session(amps((0, 16.0), (3600, 4.0)), amps((0, 16.0), (3600, 4.5)))  # tail 0.5 A lower
     assert choose([a], cap_a=22.0) == [(True, True, False)]
+
+
+def test_changes_beyond_the_lookahead_wait_for_a_later_cycle() -> None:
+    a = session(amps((0, 10.0), (1800, 4.0), (3600, 4.0)), amps((0, 10.0), (1800, 12.0), (3600, 4.0)))
+    choices = select([a], limit_w=[22 * W_PER_A] * 8, fixed_w=[0.0] * 8, start=START, slot_s=900, now=NOW,
+                     settings=SETTINGS, lookahead_s=600)
+    assert [(c.send, c.lowers) for c in choices] == [(False, True)]  # safe: the site is within its limit
