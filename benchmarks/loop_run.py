@@ -106,9 +106,12 @@ def main() -> int:
                 steerable = [ev for ev in evs if ev["evse_uid"] not in ("WRK-AC3-OLD", "CTY-AC1-OLD")]
                 plan = store.latest_plan(f"NL-SIM-{location}")
                 last_arrival = max(parse(ev["plugged_at"]) for ev in evs)
-                # Settled: planned since the last arrival (which may be an EV we cannot steer), and every
-                # EV we steer applies what we asked (no request in flight).
-                if plan is not None and plan.created_at > last_arrival and all(
+                # Settled: planned since the last arrival (which may be an EV we cannot steer), no profile
+                # request in flight, and every EV we steer applies what we asked.
+                ids = {ev["session_id"] for ev in evs}
+                in_flight = any(c.session_id in ids and c.kind == "set"
+                                for c in store.commands(states=("pending", "awaiting_result")))
+                if plan is not None and plan.created_at > last_arrival + 1 and not in_flight and all(
                         ev["profile_source"] != "none" and ev["profile"] == ev["requested_profile"]
                         for ev in steerable):
                     controlled_peak[location] = max(controlled_peak[location], load)
