@@ -248,12 +248,11 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
                   else config.defaults.failsafe_fraction * grid_w)
     phases = settings.phase_assignment if settings else {}
-    evses: dict[tuple[int, str, str, str], EvseFacts] = {}
-    for row in rows:
-        s = row.session
-        if (row.party, s.country_code.upper(), s.party_id.upper(), s.evse_uid) not in evses:
-            for f in store.evses(location_id=s.location_id):
-                evses[(f.party, f.country_code, f.party_id, f.uid)] = f
+    # One query per location of the site (normally one), whether or not its EVSEs are known.
+    evses: dict[tuple[int, str, str, str], EvseFacts] = {
+        (f.party, f.country_code, f.party_id, f.uid): f
+        for location_id in {row.session.location_id for row in rows}
+        for f in store.evses(location_id=location_id)}
     fallback = default_facts(config)
     previous = _previous_power(store.latest_plan(name), start_ts, slot_s, n_slots)
     planned: list[PlannedSession] = []
