@@ -149,3 +149,15 @@ def test_bad_location_updates_are_refused_whole(service: Running, http: httpx.Cl
     incomplete = http.put(location_url(service, "LOC1", "9999"), json=add, headers=auth)
     assert incomplete.json()["status_code"] == 2001
     assert http.get(location_url(service, "LOC1", "9999"), headers=auth).status_code == 404
+
+
+def test_unknown_fields_are_ignored_and_a_missing_z_means_utc(service: Running, http: httpx.Client) -> None:
+    assert service.store is not None
+    token, _ = register_party(service.store, "NL", "STK")
+    session = example("session_example_1_simple_start.json")
+    session.update({"a_field_from_ocpi_2_3": {"nested": [1, 2]}, "last_updated": "2020-03-09T10:17:09"})
+    session["cdr_token"]["extra"] = "ignored"
+    assert http.put(session_url(service), json=session, headers=token_header(token)).status_code == 201
+    read = http.get(session_url(service), headers=token_header(token)).json()["data"]
+    assert "a_field_from_ocpi_2_3" not in read and "extra" not in read["cdr_token"]
+    assert read["last_updated"] == "2020-03-09T10:17:09Z"  # strict writer: UTC with Z
