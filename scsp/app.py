@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from scsp import __version__
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
@@ -23,6 +24,7 @@ from scsp.config import Config
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
+from scsp.metrics import registry_for
 from scsp.ocpi.chargingprofiles import ChargingProfilesSender
 from scsp.ocpi.credentials import CredentialsController
 from scsp.ocpi.hubclientinfo import HubClientInfoReceiver
@@ -76,6 +78,13 @@ def _caller(request: Request[Any, Any, Any]) -> Any:
 def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok", "version": __version__}
+
+
+@get("/metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4; charset=utf-8")
+def metrics(state: State) -> bytes:
+    """Prometheus text exposition: parties, sessions, profile requests and outcomes, each site's plan."""
+    registry: CollectorRegistry = state.metrics
+    return generate_latest(registry)
 
 
 @get("/readyz", sync_to_thread=True)
@@ -150,6 +159,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
     store.migrate()
     platform = scsp_platform(config)
     events = SiteEvents()
+    registry, http_requests = registry_for(store)
 
     @asynccontextmanager
     async def engine_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -168,9 +178,10 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         store=store,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics],
         openapi_components=API_OPENAPI_COMPONENTS,
-        state={"config": config, "events": events, "dispatcher": None, "engine": None},
+        state={"config": config, "events": events, "dispatcher": None, "engine": None, "metrics": registry,
+               "http_requests": http_requests},
         lifespans=[engine_lifespan],
         max_body_bytes=config.http.max_body_bytes,
         connect_timeout_s=config.http.connect_timeout_s,
@@ -183,7 +194,13 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
 def edge(app: Litestar) -> OcpiEdge:
     """Wrap an app in the OCPI edge (ids, routing headers, access log): what uvicorn serves."""
     platform: Platform = app.state.platform
-    return OcpiEdge(app, country_code=platform.country_code, party_id=platform.party_id)
+    counter: Counter | None = app.state.get("http_requests")
+
+    def count(method: str, status: int) -> None:
+        if counter is not None:
+            counter.labels(method=method, status=f"{status // 100}xx").inc()
+
+    return OcpiEdge(app, country_code=platform.country_code, party_id=platform.party_id, on_response=count)
 
 
 def create_asgi(config: Config, *, transport: httpx.AsyncBaseTransport | None = None) -> OcpiEdge:

@@ -337,6 +337,23 @@ class PlanningStoreMixin:
             return [_active(r) for r in db.query(
                 "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?", [since_ts, limit])]
 
+    # -- operator figures -----------------------------------------------------------------------
+    def metrics_snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Counts for `/metrics`: parties by status, sessions by status, commands by outcome, verdicts."""
+        with self._read() as db:
+            return {
+                "parties": list(db.query("SELECT status, count(*) AS n FROM parties GROUP BY status")),
+                "sessions": list(db.query("SELECT status, count(*) AS n FROM sessions GROUP BY status")),
+                "commands": list(db.query(
+                    "SELECT kind, state, coalesce(response, '') AS response, coalesce(result, '') AS result, "
+                    "count(*) AS n FROM commands GROUP BY kind, state, response, result")),
+                "verdicts": list(db.query(
+                    "SELECT coalesce(verdict, 'NONE') AS verdict, count(*) AS n FROM active_profiles "
+                    "GROUP BY verdict")),
+                "unreachable": list(db.query(
+                    "SELECT count(*) AS n FROM sync_state WHERE unreachable_since IS NOT NULL")),
+            }
+
     # -- sync state and hub client info ---------------------------------------------------------
     def sync_state(self, party: int) -> SyncState:
         """A party's sync state (a fresh one needs a resync)."""

@@ -259,10 +259,12 @@ class OcpiEdge:
     raised before routing get the same headers.
     """
 
-    def __init__(self, app: Any, *, country_code: str, party_id: str) -> None:
+    def __init__(self, app: Any, *, country_code: str, party_id: str,
+                 on_response: Callable[[str, int], None] | None = None) -> None:
         self.app = app
         self.country_code = country_code
         self.party_id = party_id
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -299,6 +301,8 @@ class OcpiEdge:
                                                      (b"content-length", str(len(body)).encode())]})
                 await send_with_headers({"type": "http.response.body", "body": body})
         finally:
+            if self.on_response is not None:
+                self.on_response(str(scope.get("method")), status_box[0] if status_box else 0)
             log.info(
                 "%s %s -> %s", scope.get("method"), scope.get("path"), status_box[0] if status_box else "-",
                 extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1),

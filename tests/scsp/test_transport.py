@@ -185,3 +185,12 @@ def test_pagination_headers_keep_the_filters_and_stop_on_the_last_page() -> None
                         total=5, returned=1, max_limit=100)
     assert "Link" not in last
     assert page_request(None, 10_000, None, None, max_limit=100).limit == 100
+
+
+def test_metrics_expose_parties_sessions_and_http_counts(service: Running, http: httpx.Client) -> None:
+    registered_token(service)
+    http.get(service.versions_url)  # a 401
+    text = http.get(f"{service.url}/metrics").text
+    assert 'scsp_parties{status="REGISTERED"} 1.0' in text
+    assert 'scsp_http_requests_total{method="GET",status="4xx"}' in text
+    assert "# TYPE scsp_parties_unreachable gauge" in text and "scsp_parties_unreachable 0.0" in text
