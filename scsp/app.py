@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -85,6 +86,15 @@ def metrics(state: State) -> bytes:
     """Prometheus text exposition: parties, sessions, profile requests and outcomes, each site's plan."""
     registry: CollectorRegistry = state.metrics
     return generate_latest(registry)
+
+
+DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
+
+
+@get("/dashboard", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
+def dashboard() -> bytes:
+    """The DSO dashboard: a static page that reads `/api/v1` with the API key the user types in."""
+    return DASHBOARD.read_bytes()
 
 
 @get("/readyz", sync_to_thread=True)
@@ -178,7 +188,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         store=store,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics, dashboard],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"config": config, "events": events, "dispatcher": None, "engine": None, "metrics": registry,
                "http_requests": http_requests},

@@ -366,6 +366,15 @@ class Dispatcher:
                 and value == ChargingProfileResultType.ACCEPTED:
             self.record_active(key, result.profile, source="get", now=now)
 
+    def _accepted_plan(self, key: SessionKey) -> int | None:
+        """The plan behind the newest profile the charge point accepted for the session, if any."""
+        for command in self.store.commands(key=key, limit=50):
+            if command.kind == "set" and command.result == "ACCEPTED" and command.plan is not None:
+                return command.plan
+            if command.kind == "clear" and command.result == "ACCEPTED":
+                return None
+        return None
+
     def on_active_push(self, caller: Caller, session_id: str, active: ActiveChargingProfile,
                        owner: tuple[str, str] | None, now: datetime) -> None:
         """The CPO's PUT of a session's ActiveChargingProfile (our Sender interface)."""
@@ -380,8 +389,12 @@ class Dispatcher:
         self.record_active(key, active, source="push", now=now)
 
     def record_active(self, key: SessionKey, active: ActiveChargingProfile, *, source: str, now: datetime) -> None:
-        """Store an ActiveChargingProfile with its compliance against the newest plan of the session."""
-        found = self.store.plan_row(key)
+        """Store an ActiveChargingProfile with its compliance against the plan we asked the charge point to follow.
+
+        That is the plan of the newest profile the charge point accepted: newer plans whose small changes
+        were not worth a request (`scsp.selection`) are not what it was asked to apply.
+        """
+        found = self.store.plan_row(key, plan_id=self._accepted_plan(key))
         verdict = worst = fraction = None
         detail: dict[str, Any] = {}
         plan_id = None

@@ -121,9 +121,12 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
         near = times < lookahead_s
         up = float(np.sum(durations[near & (diff[i] > step_w)]))
         down = float(np.sum(durations[near & (diff[i] < -step_w)]))
+        # On short slots a change may never last `material_s` (the rest of the current slot is all a
+        # small remaining need gets): half a slot is long enough to be worth a request.
+        lasting = min(float(settings.material_s), slot_s / 2)
         # The open-ended tail is what the charge point keeps if we vanish: never leave it higher.
         tail_down = bool(diff[i, -1] < -EQUAL_W)
-        wanted[i] = up > settings.material_s or down > settings.material_s or tail_down
+        wanted[i] = up > lasting or down > lasting or tail_down
     blocked = np.array([c.blocked for c in candidates])
     send = wanted & ~blocked
 

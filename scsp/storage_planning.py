@@ -126,11 +126,15 @@ class PlanningStoreMixin:
                                  [site_id, since_ts, limit]))
             return [self._plan(db, r, with_sessions=False) for r in reversed(rows)]
 
-    def plan_row(self, key: SessionKey) -> tuple[StoredPlan, PlanSession] | None:
-        """The newest plan that contains this session, and the session's row in it."""
+    def plan_row(self, key: SessionKey, plan_id: int | None = None) -> tuple[StoredPlan, PlanSession] | None:
+        """A plan containing this session (that plan, else the newest) and the session's row in it."""
         with self._read() as db:
             rows = list(db.query(
-                f"SELECT plan FROM plan_sessions WHERE {_KEY} ORDER BY plan DESC LIMIT 1", _key_args(key)))
+                f"SELECT plan FROM plan_sessions WHERE {_KEY} AND (? IS NULL OR plan = ?) ORDER BY plan DESC LIMIT 1",
+                [*_key_args(key), plan_id, plan_id]))
+            if not rows and plan_id is not None:
+                rows = list(db.query(
+                    f"SELECT plan FROM plan_sessions WHERE {_KEY} ORDER BY plan DESC LIMIT 1", _key_args(key)))
             if not rows:
                 return None
             plan_rows = list(db.query("SELECT * FROM plans WHERE id = ?", [rows[0]["plan"]]))

@@ -11,11 +11,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
+import numpy as np
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
-from profiles.ocpi import ChargingProfile
+from profiles.ocpi import ActiveChargingProfile, ChargingProfile
+from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
 from scsp.api.common import SiteId
@@ -163,6 +165,20 @@ def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Any) -
         fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
 
 
+def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, info: dict[str, Any]) -> list[float | None]:
+    """An ActiveChargingProfile on a plan's slot grid, in W (None where it says nothing)."""
+    start = datetime.fromtimestamp(plan.start_ts, UTC)
+    steps = profile_steps(active.charging_profile, anchor=active.start_date_time, ref=start)
+    if steps is None:
+        return [None] * plan.n_slots
+    voltage, phases = float(info.get("voltage_v", 230.0)), int(info.get("phases", 3))
+    per_unit = 1.0 if active.charging_profile.charging_rate_unit == "W" else (
+        voltage if info.get("dc") else voltage * phases)
+    cap = float(info.get("max_w", float("inf")))
+    values = value_at(steps, (np.arange(plan.n_slots) + 0.5) * plan.slot_s)
+    return [None if v != v else min(float(v) * per_unit, cap) for v in values]
+
+
 def site_compliance(store: Store, name: str) -> SiteComplianceOut:
     """Sum what the charge points of a site report applied, slot by slot, against the plan's limit."""
     plan = store.latest_plan(name)
@@ -182,13 +198,12 @@ def site_compliance(store: Store, name: str) -> SiteComplianceOut:
                          "verdict": record.verdict, "worst_excess_w": record.worst_excess_w,
                          "compliant_fraction": record.compliance, "received_at": _ts(record.received_at),
                          "source": record.source})
-        if record.plan != plan.id:
-            continue  # judged against an older plan: its slots do not line up with this one
-        first = int(record.detail.get("first_slot", 0))
-        for offset, watts in enumerate(record.detail.get("applied_w", [])):
-            k = first + offset
-            if 0 <= k < plan.n_slots and watts is not None:
-                applied[k] = (applied[k] or 0.0) + float(watts)
+        # What the charge point reports it applies, on this plan's slots (slot midpoints), in W.
+        info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
+                                                   f"{key.session_id}", {})
+        for k, watts in enumerate(_applied_w(record.profile, plan, info)):
+            if watts is not None:
+                applied[k] = (applied[k] or 0.0) + watts
     over = max((a + f - lim for a, f, lim in zip(applied, plan.fixed_load_w, plan.limit_w, strict=True)
                 if a is not None), default=0.0)
     return SiteComplianceOut(site_id=name, plan_id=plan.id, start=_ts(plan.start_ts), slot_s=plan.slot_s,

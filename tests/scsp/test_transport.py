@@ -194,3 +194,13 @@ def test_metrics_expose_parties_sessions_and_http_counts(service: Running, http:
     assert 'scsp_parties{status="REGISTERED"} 1.0' in text
     assert 'scsp_http_requests_total{method="GET",status="4xx"}' in text
     assert "# TYPE scsp_parties_unreachable gauge" in text and "scsp_parties_unreachable 0.0" in text
+
+
+def test_the_dashboard_page_reads_the_api_it_documents(service: Running, http: httpx.Client) -> None:
+    page = http.get(f"{service.url}/dashboard")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    paths = {route.path for route in service.app.routes}
+    # Every API path the page fetches exists.
+    for used in ("/api/v1/sites", "/api/v1/sites/{site_id:str}/plan", "/api/v1/sites/{site_id:str}/compliance"):
+        assert used in paths
+    assert "/api/v1/sites" in page.text and "/compliance" in page.text and "Authorization" in page.text
