@@ -11,13 +11,15 @@ from pathlib import Path
 import msgspec
 
 from scsp import registration
+from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
-from scsp.config import Config, SimSiteConfig
-from scsp.records import SiteSettings
+from scsp.config import Config, SimSiteConfig, SimulatorConfig
+from scsp.records import Preferences, SiteSettings
 from scsp.serving import bind, make_server, serve_all
 from scsp.simulator.app import create_simulator_asgi
 from scsp.sites import site_id
 from scsp.storage import Store
+from scsp.storage_api import ApiRole
 
 # The demo's sites get a grid limit at this fraction of their uncontrolled peak (all EVSEs at their
 # maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.
@@ -50,6 +52,28 @@ def set_demo_limits(store: Store, config: Config, now: int) -> list[str]:
     return named
 
 
+# EVs plugged in at start-up so the demo shows smart charging at once (random arrivals follow the
+# simulator's daily pattern and may be few at this hour): every second capable EVSE of each site.
+DEMO_EV = {"energy_kwh": 20.0, "departure_s": 4 * 3600.0}
+
+
+async def plug_demo_evs(sim_base: str, settings: SimulatorConfig) -> list[str]:
+    """Plug an EV into every second EVSE of the simulator that accepts profiles; returns their session ids."""
+    import httpx
+
+    plugged: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as http:
+        state = (await http.get(f"{sim_base}/sim/state")).json()
+        free = [e for e in state["evses"] if e["charging_profile_capable"] and e["session_id"] is None]
+        for evse in free[::2]:
+            max_kw = min(evse["max_w"], 50_000.0) / 1000
+            reply = await http.post(f"{sim_base}/sim/evs", json={
+                "location_id": evse["location_id"], "evse_uid": evse["uid"], "max_kw": max_kw, **DEMO_EV})
+            if reply.status_code == 201:
+                plugged.append(reply.json()["id"])
+    return plugged
+
+
 def run_demo(config: Config) -> int:
     """Serve both platforms; the service registers with the simulator (we initiate the handshake)."""
     # The simulator is a fresh CPO each run: its registrations start empty.
@@ -77,13 +101,24 @@ def run_demo(config: Config) -> int:
             store, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
             now=time.time())
         sites = set_demo_limits(store, config, int(time.time()))
+        # A read-only key for this run's dashboard link (stored hashed like any other; shown once, here).
+        key, _ = issue_api_key(store, role=ApiRole.dso, sites=(), label="demo dashboard", now=int(time.time()))
+        plugged = await plug_demo_evs(sim_base, config.simulator)
+        now = int(time.time())
+        for session_id in plugged:  # what the drivers told their app, as an aggregator would submit it
+            store.put_preferences(Preferences(
+                country_code=config.simulator.country_code.upper(), party_id=config.simulator.party_id.upper(),
+                session_id=session_id, profile_type="REGULAR", departure_ts=now + int(DEMO_EV["departure_s"]),
+                energy_kwh=DEMO_EV["energy_kwh"], source="demo", updated_at=now))
+        base = config.http.public_url.rstrip("/")
         print(json.dumps({
             "service": config.versions_url,
-            "sites": {name: f"{config.http.public_url.rstrip('/')}/api/v1/sites/{name}/plan" for name in sites},
+            "dashboard": f"{base}/dashboard#key={key}",
+            "sites": {name: f"{base}/api/v1/sites/{name}/plan" for name in sites},
             "simulator": config.simulator.public_url,
             "registered": party.handle,
-            "openapi": f"{config.http.public_url.rstrip('/')}/schema",
-            "api_key": "create one with: .venv/bin/scsp apikey create --role admin",
+            "evs_plugged_in": len(plugged),
+            "openapi": f"{base}/schema",
         }, indent=2), flush=True)
         print("demo running; Ctrl-C stops it", file=sys.stderr, flush=True)
 

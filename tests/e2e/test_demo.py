@@ -41,10 +41,14 @@ def test_the_demo_starts_both_platforms_registered_with_each_other(tmp_path: Pat
         summary = json.loads("".join(lines))
         assert summary["registered"] == "NL-SIM"
         assert set(summary["sites"]) == {"NL-SIM-LOC-WORK", "NL-SIM-LOC-CITY"}
+        assert summary["evs_plugged_in"] >= 10
+        key = summary["dashboard"].split("#key=")[1]
         with httpx.Client(timeout=10) as http:
             sim_parties = http.get(f"http://127.0.0.1:{sim}/sim/parties").json()
             assert [(p["handle"], p["status"]) for p in sim_parties] == [("NL-SCP", "REGISTERED")]
             assert http.get(f"http://127.0.0.1:{svc}/readyz").json()["status"] == "ready"
+            sites = http.get(f"http://127.0.0.1:{svc}/api/v1/sites", headers={"Authorization": f"Bearer {key}"})
+            assert sites.status_code == 200  # the dashboard link's key works
             # The service answers OCPI with the token the simulator holds for it... and only with that.
             assert http.get(f"http://127.0.0.1:{svc}/ocpi/versions", headers=token_header("nope")).status_code == 401
         listed = subprocess.run([sys.executable, "-m", "scsp.cli", "parties", "--json", "--config", str(config)],
