@@ -110,6 +110,8 @@ def run_demo(config: Config) -> int:
                 country_code=config.simulator.country_code.upper(), party_id=config.simulator.party_id.upper(),
                 session_id=session_id, profile_type="REGULAR", departure_ts=now + int(DEMO_EV["departure_s"]),
                 energy_kwh=DEMO_EV["energy_kwh"], source="demo", updated_at=now))
+        for name in sites:
+            app.state.events.site_changed(name)
         base = config.http.public_url.rstrip("/")
         print(json.dumps({
             "service": config.versions_url,
