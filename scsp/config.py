@@ -77,6 +77,9 @@ class PlanningConfig(_Section, kw_only=True, frozen=True):
     min_current_a: NonNegative = 6.0
     # False: keep receiving and planning but never send a profile (observe-only mode).
     dispatch: bool = True
+    # An ACTIVE session not updated for this many hours is taken as lost (its COMPLETED never came)
+    # and left out of planning; a later update brings it back.
+    stale_session_h: Positive = 24.0
 
 
 class ReadbackConfig(_Section, kw_only=True, frozen=True):

@@ -201,7 +201,8 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     """Collect every site with planned sessions (or only the sites in `only`)."""
     start, slot_s, n_slots = slot_grid(config, now)
     start_ts, end_ts, now_ts = int(start.timestamp()), int(start.timestamp()) + slot_s * n_slots, int(now.timestamp())
-    stored, _ = store.sessions(statuses=tuple(PLANNED_STATUSES))
+    stale_before = now_ts - int(config.planning.stale_session_h * 3600)
+    stored, _ = store.sessions(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
     by_site: dict[str, list[StoredSession]] = defaultdict(list)
     for row in stored:
         s = row.session

@@ -158,3 +158,13 @@ def test_a_vehicle_drawing_below_its_limit_is_planned_at_what_it_showed(store: S
         accepted, charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=16.0)]))
     [site] = planner.gather(store, config(), NOW)
     assert site.sessions[0].max_w == 230 * 32 * 3
+
+
+def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1"), evse("E2")]))
+    store.put_session(party.id, session("FRESH", "E1"), now=1)
+    old = msgspec.structs.replace(session("LOST", "E2"), last_updated=datetime(2026, 11, 23, 12, tzinfo=UTC))
+    store.put_session(party.id, old, now=1)
+    [site] = planner.gather(store, config(), NOW)
+    assert [s.key.session_id for s in site.sessions] == ["FRESH"]
