@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -244,11 +244,36 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
     profiles: ProfileSettings = msgspec.field(default_factory=ProfileSettings)
     defaults: DefaultsConfig = msgspec.field(default_factory=DefaultsConfig)
     simulator: SimulatorConfig = msgspec.field(default_factory=SimulatorConfig)
+    # Per CPO ("CC-PID" of the party owning the sessions): `[profiles]` keys that differ for it, e.g.
+    # a CPO that demands W for AC or accepts only a few periods.
+    party_profiles: dict[str, dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        """Check every per-party profile override now, naming the party and the key."""
+        for handle in self.party_profiles:
+            try:
+                self.profile_settings_for(*_split_handle(handle))
+            except (msgspec.ValidationError, ValueError) as exc:
+                raise ValueError(f"party_profiles.{handle}: {exc}") from None
+
+    def profile_settings_for(self, country_code: str, party_id: str) -> ProfileSettings:
+        """The profile settings of the CPO (country_code, party_id): `[profiles]` with its overrides."""
+        override = self.party_profiles.get(f"{country_code.upper()}-{party_id.upper()}")
+        if not override:
+            return self.profiles
+        return msgspec.convert({**msgspec.to_builtins(self.profiles), **override}, ProfileSettings)
 
     @property
     def versions_url(self) -> str:
         """Our version information endpoint, as peers see it."""
         return join_url(self.http.public_url, "ocpi/versions")
+
+
+def _split_handle(handle: str) -> tuple[str, str]:
+    country_code, sep, party_id = handle.partition("-")
+    if not sep or len(country_code) != 2 or len(party_id) != 3:
+        raise ValueError("expected a party handle like NL-ABC")
+    return country_code, party_id
 
 
 def join_url(base: str, *parts: str) -> str:

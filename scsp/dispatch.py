@@ -102,6 +102,9 @@ class Dispatcher:
         """Which of a site's new profiles to send now (`scsp.selection`)."""
         rows: list[PlanSession] = []
         candidates: list[Candidate] = []
+        # A site is one CPO's Location: its sessions share that CPO's profile settings.
+        owner = next(((r.country_code, r.party_id) for r in plan.sessions), ("", ""))
+        settings = self.config.profile_settings_for(*owner)
         for row in plan.sessions:
             if not row.controllable or row.profile is None:
                 continue
@@ -120,12 +123,12 @@ class Dispatcher:
             candidates.append(Candidate(
                 new=row.profile, held=tuple(held), w_per_a=w_per_a, max_w=float(info.get("max_w", 1e9)),
                 resend=control.accepted_profile is not None and resend_due(control.accepted_profile,
-                                                                           self.config.profiles, now=now),
+                                                                           settings, now=now),
                 blocked=(control.backoff_until is not None and control.backoff_until > _unix(now))
                 or self.store.in_flight(key)))
         choices = select(candidates, limit_w=plan.limit_w, fixed_w=plan.fixed_load_w,
                          start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s, now=now,
-                         settings=self.config.profiles, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
+                         settings=settings, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
         return list(zip(rows, choices, strict=True))
 
     async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:
@@ -410,7 +413,8 @@ class Dispatcher:
                                     max_electric_power_w=info.get("max_w"))
             compliance = assess_compliance(
                 active, row.power_w, start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s,
-                facts=facts, failsafe_w=float(info.get("failsafe_w", 0.0)), settings=self.config.profiles)
+                facts=facts, failsafe_w=float(info.get("failsafe_w", 0.0)),
+                settings=self.config.profile_settings_for(key.country_code, key.party_id))
             verdict, worst, fraction = (compliance.verdict.value, compliance.worst_excess_w,
                                         compliance.compliant_fraction)
             detail = {"first_slot": compliance.first_slot, "applied_w": compliance.applied_w,

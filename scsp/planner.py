@@ -397,7 +397,7 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
             # session gets its failsafe share: safe whatever the others do.
             power_w = [round(p * 1000, 3) for p in result.power_kw] if result is not None else [share] * site.n_slots
             profile = build_profile(power_w, start=site.start, slot_s=site.slot_s, facts=s.facts, failsafe_w=share,
-                                    settings=config.profiles)
+                                    settings=config.profile_settings_for(s.key.country_code, s.key.party_id))
             facts_detail[_key_text(s.key)] = {"failsafe_w": share, "phases": s.facts.phases, "dc": s.facts.dc,
                                               "voltage_v": s.facts.voltage_v, "max_w": s.max_w}
         else:

@@ -55,3 +55,16 @@ def test_urls_are_joined_with_exactly_one_slash() -> None:
     assert join_url("http://h/ocpi/", "/2.2.1/", "sessions") == "http://h/ocpi/2.2.1/sessions"
     assert join_url("http://h/ocpi", "2.2.1") == "http://h/ocpi/2.2.1"
     assert join_url("http://h/x/", "") == "http://h/x"
+
+
+def test_per_party_profile_overrides_merge_and_bad_keys_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[profiles]\nmax_periods = 10\n[party_profiles.NL-ABC]\nac_charging_rate_unit = "W"\n'
+                    'max_periods = 4\n')
+    config = load_config(path, env={})
+    special = config.profile_settings_for("nl", "abc")
+    assert (special.ac_charging_rate_unit, special.max_periods) == ("W", 4)
+    assert config.profile_settings_for("NL", "XYZ").max_periods == 10  # everyone else: [profiles]
+    path.write_text('[party_profiles.NL-ABC]\nmax_period = 4\n')
+    with pytest.raises(ConfigError, match="party_profiles.NL-ABC.*max_period"):
+        load_config(path, env={})

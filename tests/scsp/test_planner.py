@@ -168,3 +168,16 @@ def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     store.put_session(party.id, old, now=1)
     [site] = planner.gather(store, config(), NOW)
     assert [s.key.session_id for s in site.sessions] == ["FRESH"]
+
+
+def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1")]))
+    store.put_session(party.id, session("S1", "E1"), now=1)
+    cfg = msgspec.structs.replace(config(), party_profiles={"NL-CPA": {"ac_charging_rate_unit": "W",
+                                                                          "max_periods": 3}})
+    [site] = planner.gather(store, cfg, NOW)
+    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), cfg, NOW)
+    profile = record.sessions[0].profile
+    assert profile is not None and profile.charging_rate_unit == "W"
+    assert len(profile.charging_profile_period) <= 3
