@@ -20,7 +20,7 @@ from urllib.parse import quote
 import msgspec
 
 from profiles import ElectricalFacts, assess_compliance, resend_due
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile
+from profiles.ocpi import ActiveChargingProfile, ChargingProfile, spec_violations
 from scsp import errors
 from scsp.config import Config, join_url
 from scsp.cpo_client import OcpiClient
@@ -249,7 +249,16 @@ class Dispatcher:
 
     async def send_set(self, party: Party, key: SessionKey, profile: ChargingProfile, plan_id: int | None,
                        now: datetime) -> Command | None:
-        """PUT SetChargingProfile; None when another command for the session is in flight."""
+        """PUT SetChargingProfile; None when another command for the session is in flight.
+
+        Strict writer: a profile that breaks the spec's shape (more than one decimal, a period not
+        starting at 0, a DateTime without `Z`, ...) is never sent; that would be our bug, logged loudly.
+        """
+        problems = spec_violations(profile)
+        if problems:
+            log.error("refusing to send an invalid ChargingProfile", extra={"session": key.session_id,
+                                                                             "problems": "; ".join(problems)})
+            return None
         return await self._send("set", party, key, now, profile=profile, plan_id=plan_id)
 
     async def send_get(self, party: Party, key: SessionKey, now: datetime, duration_s: int | None = None
