@@ -37,7 +37,7 @@ from scsp.ocpi.objects import (
 )
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
-from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan
+from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, hard_max_w
 from scsp.selection import Candidate, Choice, select
 from scsp.sites import site_id
 from scsp.storage import Store
@@ -94,7 +94,8 @@ class Dispatcher:
     # -- decisions ------------------------------------------------------------------------------
     def _maybe_applied(self, key: SessionKey) -> bool:
         """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
-        newest = next((c for c in self.store.commands(key=key, limit=5) if c.kind in ("set", "clear")), None)
+        # Readback GETs come every few minutes: look past them to the newest set or clear.
+        newest = next(iter(self.store.commands(key=key, kinds=("set", "clear"), limit=1)), None)
         return newest is not None and newest.kind == "set" and newest.state in ("pending", "awaiting_result",
                                                                                  "unknown")
 
@@ -121,7 +122,9 @@ class Dispatcher:
             w_per_a = voltage if info.get("dc") else voltage * phases
             rows.append(row)
             candidates.append(Candidate(
-                new=row.profile, held=tuple(held), w_per_a=w_per_a, max_w=float(info.get("max_w", 1e9)),
+                # The EVSE's maximum, not the learned vehicle maximum: the site must stay within its
+                # limit by what the charge points allow, whatever a vehicle seemed to take so far.
+                new=row.profile, held=tuple(held), w_per_a=w_per_a, max_w=hard_max_w(info),
                 resend=control.accepted_profile is not None and resend_due(control.accepted_profile,
                                                                            settings, now=now),
                 blocked=(control.backoff_until is not None and control.backoff_until > _unix(now))
@@ -158,7 +161,13 @@ class Dispatcher:
                         held_sites.add(plan.id)
                     continue
                 (lower if choice.lowers else other).append((party, row, plan.id))
-        lowered = await self._send_batch(lower, now, outcomes)
+        sent_lower = await self._send_batch(lower, now, outcomes)
+        # A decrease that did not go (another request of its session, such as a readback GET, took the
+        # one slot after the selection ran; or the strict writer refused it) holds back its site's
+        # increases exactly like a refused one: the charge point still applies the higher limit.
+        held_sites.update(plan_id for (_, _, plan_id), command in zip(lower, sent_lower, strict=True)
+                          if command is None)
+        lowered = [c for c in sent_lower if c is not None]
         if lowered and other:
             # Applied first, not only sent first: an increase that lands before a decrease would take the
             # site over its limit for the time between the two.
@@ -175,14 +184,14 @@ class Dispatcher:
         return outcomes
 
     async def _send_batch(self, batch: list[tuple[Party, PlanSession, int]], now: datetime,
-                          outcomes: dict[str, int]) -> list[Command]:
-        """Send one batch concurrently; count the outcomes; return the commands sent."""
+                          outcomes: dict[str, int]) -> list[Command | None]:
+        """Send one batch concurrently; count the outcomes; the command of each item (None: not sent)."""
         sent = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
                                       for p, r, plan_id in batch))
         for command in sent:
             name = "in_flight" if command is None else (command.response or command.state)
             outcomes[name] = outcomes.get(name, 0) + 1
-        return [c for c in sent if c is not None]
+        return list(sent)
 
     async def _wait_for_results(self, commands: list[Command]) -> None:
         """Wait until the accepted commands have their result, their timeout passed, or `DECREASE_WAIT_S`."""
@@ -380,7 +389,7 @@ class Dispatcher:
 
     def _accepted_plan(self, key: SessionKey) -> int | None:
         """The plan behind the newest profile the charge point accepted for the session, if any."""
-        for command in self.store.commands(key=key, limit=50):
+        for command in self.store.commands(key=key, kinds=("set", "clear"), limit=50):
             if command.kind == "set" and command.result == "ACCEPTED" and command.plan is not None:
                 return command.plan
             if command.kind == "clear" and command.result == "ACCEPTED":
@@ -419,7 +428,7 @@ class Dispatcher:
             facts = ElectricalFacts(phases=phases if phases in (1, 2) else 3,  # type: ignore[arg-type]
                                     dc=bool(info.get("dc", False)),
                                     voltage_v=float(info.get("voltage_v", 230.0)),
-                                    max_electric_power_w=info.get("max_w"))
+                                    max_electric_power_w=hard_max_w(info, None))
             compliance = assess_compliance(
                 active, row.power_w, start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s,
                 facts=facts, failsafe_w=float(info.get("failsafe_w", 0.0)),

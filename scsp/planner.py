@@ -45,6 +45,9 @@ class PlannedSession(msgspec.Struct, frozen=True, kw_only=True):
     evse_uid: str
     facts: ElectricalFacts
     max_w: float
+    # The EVSE's own maximum (W): what a charge point may let the session draw whatever the vehicle
+    # seemed to take. `max_w` is at most this, lower once the vehicle's maximum is learned.
+    evse_max_w: float
     controllable: bool
     # Why not controllable (EVSE not capable, CPO refused, party unreachable), for the plan's detail.
     reason: str | None
@@ -182,15 +185,29 @@ def vehicle_cap_w(session: Session, control: SessionControl | None, facts: Elect
         return None
     per_unit = w_per_unit(profile.charging_rate_unit, facts)
     limited: list[float] = []
-    for period in session.charging_periods or []:
-        if period.start_date_time.timestamp() < control.accepted_at:
+    periods = sorted(session.charging_periods or [], key=lambda p: p.start_date_time)
+    for i, period in enumerate(periods):
+        if period.start_date_time.timestamp() <= control.accepted_at:
+            # Both are whole seconds: a period of the second the profile was accepted may have begun
+            # under the previous profile.
             continue
         drawn = [d.volume * 1000.0 for d in period.dimensions if d.type in ("POWER", "MAX_POWER")]
         if not drawn or max(drawn) <= 0:
             continue
-        offset = (period.start_date_time - profile.start_date_time).total_seconds()
-        limit = float(value_at(steps, [offset])[0]) * per_unit
-        if limit != limit or max(drawn) < VEHICLE_LIMITED_RATIO * limit:  # NaN: no limit in force
+        # mod_sessions ChargingPeriod: a period lasts until the next one starts. POWER is its average,
+        # so compare it with the lowest limit in force over the whole period: a limit that fell
+        # mid-period (a slot boundary of the profile) lowers the average without the vehicle being
+        # the cause, and must not teach a maximum below what the vehicle takes.
+        start = (period.start_date_time - profile.start_date_time).total_seconds()
+        end = (periods[i + 1].start_date_time - profile.start_date_time).total_seconds() \
+            if i + 1 < len(periods) else math.inf
+        inside = [start, *(float(t) for t in steps.starts if start < t < end)]
+        limits = value_at(steps, inside)
+        if np.isnan(limits).all():
+            limited.append(max(drawn))  # no limit in force at all: the vehicle chose its power
+            continue
+        limit = float(np.nanmin(limits)) * per_unit
+        if max(drawn) < VEHICLE_LIMITED_RATIO * limit:
             limited.append(max(drawn))
     if len(limited) < VEHICLE_CAP_PERIODS:
         return None
@@ -305,7 +322,8 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             fixed_w = [w if k < departure_slot else 0.0 for k, w in enumerate(fixed_w)]
             fixed_load += np.asarray(fixed_w)
         planned.append(PlannedSession(
-            key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, controllable=reason is None, reason=reason,
+            key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, evse_max_w=evse.max_power_w,
+            controllable=reason is None, reason=reason,
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
             phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w,
@@ -399,11 +417,13 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
             profile = build_profile(power_w, start=site.start, slot_s=site.slot_s, facts=s.facts, failsafe_w=share,
                                     settings=config.profile_settings_for(s.key.country_code, s.key.party_id))
             facts_detail[_key_text(s.key)] = {"failsafe_w": share, "phases": s.facts.phases, "dc": s.facts.dc,
-                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w}
+                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w,
+                                              "evse_max_w": s.evse_max_w}
         else:
             power_w = list(s.fixed_w or [])
             facts_detail[_key_text(s.key)] = {"phases": s.facts.phases, "dc": s.facts.dc,
-                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w}
+                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w,
+                                              "evse_max_w": s.evse_max_w}
         site_power += np.asarray(power_w) if s.controllable else 0.0
         rows.append(PlanSession(
             party=s.key.party, country_code=s.key.country_code, party_id=s.key.party_id,

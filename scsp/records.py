@@ -229,3 +229,11 @@ class SyncState(msgspec.Struct, frozen=True, kw_only=True):
     locations_pulled_at: int | None = None
     unreachable_since: int | None = None
     needs_resync: bool = True
+
+
+def hard_max_w(info: dict[str, Any], default: Any = 1e9) -> Any:
+    """The most a session's charge point may let it draw (W), from a plan's session detail.
+
+    Plans before the EVSE maximum was recorded apart from the learned vehicle maximum carry only `max_w`.
+    """
+    return info.get("evse_max_w", info.get("max_w", default))

@@ -238,8 +238,8 @@ class PlanningStoreMixin:
             return self._command(rows[0]) if rows else None
 
     def commands(self, *, key: SessionKey | None = None, states: tuple[str, ...] | None = None,
-                 limit: int = 1000) -> list[Command]:
-        """Commands, newest first, optionally of one session and/or in some states."""
+                 kinds: tuple[str, ...] | None = None, limit: int = 1000) -> list[Command]:
+        """Commands, newest first, optionally of one session, in some states and/or of some kinds."""
         where, args = ["1 = 1"], []
         if key is not None:
             where.append(_KEY)
@@ -247,6 +247,9 @@ class PlanningStoreMixin:
         if states:
             where.append(f"state IN ({', '.join('?' * len(states))})")
             args += list(states)
+        if kinds:
+            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            args += list(kinds)
         with self._read() as db:
             return [self._command(r) for r in db.query(
                 f"SELECT * FROM commands WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",

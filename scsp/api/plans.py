@@ -21,7 +21,7 @@ from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
 from scsp.api.common import SiteId
-from scsp.records import SessionKey, StoredPlan
+from scsp.records import SessionKey, StoredPlan, hard_max_w
 from scsp.storage import Store
 from scsp.storage_api import ApiKey
 
@@ -174,7 +174,7 @@ def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, info: dict[str, 
     voltage, phases = float(info.get("voltage_v", 230.0)), int(info.get("phases", 3))
     per_unit = 1.0 if active.charging_profile.charging_rate_unit == "W" else (
         voltage if info.get("dc") else voltage * phases)
-    cap = float(info.get("max_w", float("inf")))
+    cap = float(hard_max_w(info, float("inf")))
     values = value_at(steps, (np.arange(plan.n_slots) + 0.5) * plan.slot_s)
     return [None if v != v else min(float(v) * per_unit, cap) for v in values]
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import msgspec
-from litestar import get, post, put
+from litestar import HttpMethod, get, route
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
@@ -295,12 +295,13 @@ class SignalsController(ApiController):
         """Every unexpired point stored for the site, of every source (of one kind with `?kind=`)."""
         return read_signals(store, api_key, site_id, kind, now=utcnow())
 
-    @put(
+    @route(
         "/{kind:str}",
+        http_method=[HttpMethod.PUT, HttpMethod.POST],
         sync_to_thread=True,
         guards=[require_roles(*ALL_ROLES)],
         status_code=200,
-        summary="Submit a signal time series",
+        summary="Submit a signal time series (PUT, or POST for clients that only POST)",
         description=SUBMISSION_RULES,
         responses=problem_responses(400, 401, 403, 422),
     )
@@ -318,31 +319,5 @@ class SignalsController(ApiController):
         Sources coexist; the planner takes the minimum of every source's import limit and the grid
         connection, and for price and carbon the most recently submitted source. Replays are
         idempotent. Full rules: `SUBMISSION_RULES`.
-        """
-        return submit_signals(store, api_key, site_id, kind, data, now=utcnow(), changed=events.site_changed)
-
-    @post(
-        "/{kind:str}",
-        sync_to_thread=True,
-        guards=[require_roles(*ALL_ROLES)],
-        status_code=200,
-        summary="Submit a signal time series (same as PUT)",
-        description=SUBMISSION_RULES,
-        responses=problem_responses(400, 401, 403, 422),
-    )
-    def submit(
-        self,
-        store: NamedDependency[Store],
-        events: NamedDependency[SiteEvents],
-        api_key: NamedDependency[ApiKey],
-        site_id: SiteId,
-        kind: Kind,
-        data: JSONBody[SignalSubmission],
-    ) -> SignalSubmissionResult:
-        """Store a time series, exactly as PUT (for clients that only POST).
-
-        It replaces the same source's points over the range it covers; sources coexist; the planner
-        takes the minimum import limit over sources and the grid connection, and for price and carbon
-        the most recently submitted source. Replays are idempotent.
         """
         return submit_signals(store, api_key, site_id, kind, data, now=utcnow(), changed=events.site_changed)

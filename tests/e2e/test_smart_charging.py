@@ -190,7 +190,9 @@ def test_two_sites_stay_within_their_limits_and_every_ev_gets_a_profile(loop: Lo
     time.sleep(3.0)
     for location, limit in ((WORK, 40_000), (CITY, 80_000)):
         samples = loop.samples(location, since)
-        assert samples and max(s["load_w"] for s in samples) <= limit + TOLERANCE_W, location
+        # On failure, say which charge points allowed what (the meter only has the site's sum).
+        assert samples and max(s["load_w"] for s in samples) <= limit + TOLERANCE_W, (
+            location, [(ev["evse_uid"], ev["power_w"], ev["limit_w"]) for ev in loop.evs(location)])
     # Each EV got a profile, accepted by the CPO; the site is not left idle below its limit.
     for session_id in sessions:
         puts = [c for c in loop.commands(session_id) if c["method"] == "PUT"]
@@ -326,7 +328,13 @@ def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Lo
     wait_for(lambda: loop.all_applied(WORK), what="first profiles")
     released = sessions[0]
     url = f"{loop.service.url}/api/v1/sessions/NL/SIM/{released}"
-    reply = loop.http.post(f"{url}/release", headers=loop.api)
+
+    def release() -> httpx.Response | None:
+        # 409 while a profile request of the session awaits its answer (it says: try again shortly).
+        answer = loop.http.post(f"{url}/release", headers=loop.api)
+        return None if answer.status_code == 409 else answer
+
+    reply = wait_for(release, timeout=30, what="the release to be taken")
     assert reply.status_code == 200, reply.text
     body = reply.json()
     assert body["controllable"] is False and body["response"] == "ACCEPTED"

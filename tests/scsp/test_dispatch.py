@@ -66,3 +66,38 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
         assert service.store.commands(states=("pending", "awaiting_result")) == []
     finally:
         thread.stop()
+
+
+def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_learned_vehicle_maximum(
+        service: Running) -> None:
+    """A car that seemed to take 11 kW may take the 22 kW its held 32 A profile allows: that profile must go down."""
+    from scsp.records import PlanSession, StoredPlan
+
+    assert service.store is not None
+    _, party = register_party(service.store, "NL", "CPA", endpoints=[])
+    start = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+    def amps(limit: float) -> ChargingProfile:
+        return ChargingProfile(charging_rate_unit="A", start_date_time=start,
+                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=limit)])
+
+    keys = [SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=s) for s in ("S1", "S2")]
+    service.store.update_control(keys[0], accepted_profile=amps(32.0), accepted_at=int(start.timestamp()))
+    service.store.update_control(keys[1], accepted_profile=amps(16.0), accepted_at=int(start.timestamp()))
+    # S1: 32 A held, 16 A planned (its learned 11.5 kW); S2: 16 A held, 20 A planned. Limit 26 kW.
+    new = {"S1": amps(16.0), "S2": amps(20.0)}
+    detail = {"sessions": {f"{party.id}/NL/CPA/{s}": {"phases": 3, "voltage_v": 230.0, "max_w": 11_500.0,
+                                                      "evse_max_w": 22_080.0, "failsafe_w": 0.0}
+                           for s in new}}
+    plan = StoredPlan(id=1, site_id="NL-CPA-LOC1", created_at=int(start.timestamp()), start_ts=int(start.timestamp()),
+                      slot_s=900, n_slots=4, status="OPTIMAL", path="lp", limit_w=[26_000.0] * 4,
+                      site_power_w=[24_840.0] * 4, fixed_load_w=[0.0] * 4, detail=detail,
+                      sessions=[PlanSession(party=party.id, country_code="NL", party_id="CPA", session_id=s,
+                                            controllable=True, power_w=[p.charging_profile_period[0].limit * 690] * 4,
+                                            energy_kwh=1.0, shortfall_kwh=0.0, profile=p) for s, p in new.items()])
+    dispatcher = Dispatcher(store=service.store, client=OcpiClient(country_code="NL", party_id="SCP"),
+                            platform=scsp_platform(service.config), config=service.config, events=SiteEvents())
+    choices = {row.session_id: choice for row, choice in dispatcher.choose(plan, start)}
+    # Counted at 11.5 kW, S1 would stay at 32 A beside S2's 13.8 kW: 35.9 kW on a 26 kW site.
+    assert choices["S1"].send and choices["S1"].lowers
+    assert choices["S2"].send and not choices["S2"].lowers

@@ -181,3 +181,53 @@ def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     profile = record.sessions[0].profile
     assert profile is not None and profile.charging_rate_unit == "W"
     assert len(profile.charging_profile_period) <= 3
+
+
+def test_a_limit_that_falls_inside_a_charging_period_teaches_no_vehicle_maximum(store: Store) -> None:
+    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
+
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1", amps=32)]))  # a 22 kW EVSE
+    doc = msgspec.to_builtins(session("S1", "E1"))
+    # Our profile allows 32 A until 11:05:30, then 16 A. The periods 11:05-11:06 and 11:15-11:16 straddle
+    # a fall, so the car's average sits between the two limits: it took all it was allowed.
+    doc["charging_periods"] = [
+        {"start_date_time": "2026-11-25T11:05:00Z", "dimensions": [{"type": "POWER", "volume": 16.5}]},
+        {"start_date_time": "2026-11-25T11:06:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]},
+        {"start_date_time": "2026-11-25T11:15:00Z", "dimensions": [{"type": "POWER", "volume": 8.0}]},
+        {"start_date_time": "2026-11-25T11:16:00Z", "dimensions": [{"type": "POWER", "volume": 5.5}]}]
+    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
+    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
+    accepted = ChargingProfile(charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
+                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0),
+                                                        ChargingProfilePeriod(start_period=330, limit=16.0),
+                                                        ChargingProfilePeriod(start_period=900, limit=16.0),
+                                                        ChargingProfilePeriod(start_period=930, limit=8.0)])
+    store.update_control(key, accepted_profile=accepted,
+                         accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC).timestamp()))
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == 230 * 32 * 3
+    assert site.sessions[0].evse_max_w == 230 * 32 * 3
+
+
+def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(store: Store) -> None:
+    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
+
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1", amps=32)]))
+    doc = msgspec.to_builtins(session("S1", "E1"))
+    doc["charging_periods"] = [
+        {"start_date_time": f"2026-11-25T11:{m:02d}:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]}
+        for m in (5, 10)]
+    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
+    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
+    store.update_control(key, accepted_profile=ChargingProfile(
+        charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
+        charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0)]),
+        accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC).timestamp()))
+    [site] = planner.gather(store, config(), NOW)
+    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), config(), NOW)
+    info = record.detail["sessions"][f"{party.id}/NL/CPA/S1"]
+    # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
+    assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    assert info["evse_max_w"] == 230 * 32 * 3
