@@ -148,7 +148,9 @@ class Dispatcher:
         def count(name: str) -> None:
             outcomes[name] = outcomes.get(name, 0) + 1
 
+        sites: dict[int, str] = {}
         for plan in plans:
+            sites[plan.id] = plan.site_id
             for row, choice in await asyncio.to_thread(self.choose, plan, now):
                 if choice.held_back:
                     count("held_back")
@@ -172,11 +174,21 @@ class Dispatcher:
             # Applied first, not only sent first: an increase that lands before a decrease would take the
             # site over its limit for the time between the two.
             await self._wait_for_results(lowered)
+        refused: set[int] = set()
         for command in lowered:
             current = await asyncio.to_thread(self.store.command, command.id)
             if current is None or current.response != "ACCEPTED" or current.result not in (None, "ACCEPTED") \
                     or current.state in ("failed", "unknown"):
-                held_sites.add(command.plan or 0)
+                refused.add(command.plan or 0)
+        held_sites |= refused
+        # The site was checked with every chosen profile applied. A decrease the CPO refused (TOO_OFTEN,
+        # REJECTED, a failure) leaves its old limit in force, while the decreases that went may raise
+        # limits later in their horizon: re-plan the site now, with what each charge point really holds,
+        # rather than at the next cycle.
+        for plan_id in refused:
+            site = sites.get(plan_id)
+            if site is not None:
+                self.events.site_changed(site)
         released = [item for item in other if item[2] not in held_sites]
         for _ in range(len(other) - len(released)):
             count("held_back")

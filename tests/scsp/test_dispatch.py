@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import msgspec
 from litestar import Litestar, Request, put
 from litestar.params import FromPath
 from litestar.response import Response
@@ -68,36 +69,85 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
         thread.stop()
 
 
+START = datetime(2026, 11, 25, 12, tzinfo=UTC)
+
+
+def amps(limit: float) -> ChargingProfile:
+    return ChargingProfile(charging_rate_unit="A", start_date_time=START,
+                           charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=limit)])
+
+
+def two_session_plan(store: Any, party: Any, *, held: dict[str, float], new: dict[str, float], limit_w: float,
+                     max_w: float, evse_max_w: float) -> Any:
+    """A stored plan of one site with 3-phase AC sessions holding `held` A and planned at `new` A."""
+    from scsp.records import PlanSession, StoredPlan
+
+    for sid, limit in held.items():
+        store.update_control(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid),
+                             accepted_profile=amps(limit), accepted_at=int(START.timestamp()))
+    detail = {"sessions": {f"{party.id}/NL/CPA/{s}": {"phases": 3, "voltage_v": 230.0, "max_w": max_w,
+                                                      "evse_max_w": evse_max_w, "failsafe_w": 0.0}
+                           for s in new}}
+    plan = StoredPlan(id=0, site_id="NL-CPA-LOC1", created_at=int(START.timestamp()), start_ts=int(START.timestamp()),
+                      slot_s=900, n_slots=4, status="OPTIMAL", path="LP", limit_w=[limit_w] * 4,
+                      site_power_w=[sum(new.values()) * 690] * 4, fixed_load_w=[0.0] * 4, detail=detail,
+                      sessions=[PlanSession(party=party.id, country_code="NL", party_id="CPA", session_id=s,
+                                            controllable=True, power_w=[a * 690] * 4, energy_kwh=1.0,
+                                            shortfall_kwh=0.0, profile=amps(a)) for s, a in new.items()])
+    return msgspec.structs.replace(plan, id=store.save_plan(plan))
+
+
 def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_learned_vehicle_maximum(
         service: Running) -> None:
     """A car that seemed to take 11 kW may take the 22 kW its held 32 A profile allows: that profile must go down."""
-    from scsp.records import PlanSession, StoredPlan
-
     assert service.store is not None
     _, party = register_party(service.store, "NL", "CPA", endpoints=[])
-    start = datetime(2026, 11, 25, 12, tzinfo=UTC)
-
-    def amps(limit: float) -> ChargingProfile:
-        return ChargingProfile(charging_rate_unit="A", start_date_time=start,
-                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=limit)])
-
-    keys = [SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=s) for s in ("S1", "S2")]
-    service.store.update_control(keys[0], accepted_profile=amps(32.0), accepted_at=int(start.timestamp()))
-    service.store.update_control(keys[1], accepted_profile=amps(16.0), accepted_at=int(start.timestamp()))
     # S1: 32 A held, 16 A planned (its learned 11.5 kW); S2: 16 A held, 20 A planned. Limit 26 kW.
-    new = {"S1": amps(16.0), "S2": amps(20.0)}
-    detail = {"sessions": {f"{party.id}/NL/CPA/{s}": {"phases": 3, "voltage_v": 230.0, "max_w": 11_500.0,
-                                                      "evse_max_w": 22_080.0, "failsafe_w": 0.0}
-                           for s in new}}
-    plan = StoredPlan(id=1, site_id="NL-CPA-LOC1", created_at=int(start.timestamp()), start_ts=int(start.timestamp()),
-                      slot_s=900, n_slots=4, status="OPTIMAL", path="lp", limit_w=[26_000.0] * 4,
-                      site_power_w=[24_840.0] * 4, fixed_load_w=[0.0] * 4, detail=detail,
-                      sessions=[PlanSession(party=party.id, country_code="NL", party_id="CPA", session_id=s,
-                                            controllable=True, power_w=[p.charging_profile_period[0].limit * 690] * 4,
-                                            energy_kwh=1.0, shortfall_kwh=0.0, profile=p) for s, p in new.items()])
+    plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 16.0}, new={"S1": 16.0, "S2": 20.0},
+                            limit_w=26_000.0, max_w=11_500.0, evse_max_w=22_080.0)
     dispatcher = Dispatcher(store=service.store, client=OcpiClient(country_code="NL", party_id="SCP"),
                             platform=scsp_platform(service.config), config=service.config, events=SiteEvents())
-    choices = {row.session_id: choice for row, choice in dispatcher.choose(plan, start)}
+    choices = {row.session_id: choice for row, choice in dispatcher.choose(plan, START)}
     # Counted at 11.5 kW, S1 would stay at 32 A beside S2's 13.8 kW: 35.9 kW on a 26 kW site.
     assert choices["S1"].send and choices["S1"].lowers
     assert choices["S2"].send and not choices["S2"].lowers
+
+
+def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(service: Running) -> None:
+    assert service.store is not None
+    sock = bind("127.0.0.1", 0)
+    cpo_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    received: list[str] = []
+
+    @put("/chargingprofiles/{session_id:str}")
+    async def receive(session_id: FromPath[str]) -> Response[Any]:
+        received.append(session_id)
+        # The CPO refuses S1's request (its rate limit); S2's would be accepted.
+        result = "TOO_OFTEN" if session_id == "S1" else "ACCEPTED"
+        return Response({"data": {"result": result, "timeout": 30}, "status_code": 1000,
+                         "timestamp": "2026-01-01T00:00:00Z"})
+
+    thread = ServerThread(Litestar([receive]), sock).start()
+    try:
+        _, party = register_party(service.store, "NL", "CPA", endpoints=[
+            Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
+        plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 10.0}, new={"S1": 16.0, "S2": 20.0},
+                                limit_w=26_000.0, max_w=22_080.0, evse_max_w=22_080.0)
+        events = SiteEvents()
+
+        async def run() -> dict[str, int]:
+            client = OcpiClient(country_code="NL", party_id="SCP")
+            try:
+                dispatcher = Dispatcher(store=service.store, client=client, platform=scsp_platform(service.config),
+                                        config=service.config, events=events)
+                return await dispatcher.dispatch([plan], START)
+            finally:
+                await client.aclose()
+
+        outcomes = asyncio.run(run())
+        # S2's increase relied on S1's decrease: it is not sent while S1 keeps 32 A.
+        assert received == ["S1"]
+        assert outcomes.get("held_back") == 1 and outcomes.get("TOO_OFTEN") == 1
+        assert events.drain() == {"NL-CPA-LOC1"}
+    finally:
+        thread.stop()
