@@ -37,6 +37,7 @@ __all__ = [
     "failsafe_time",
     "floor_to_step",
     "lost_energy",
+    "min_sendable_w",
     "profile_unit",
     "w_per_unit",
 ]
@@ -143,6 +144,25 @@ def _zero_below(unit: ChargingRateUnit, facts: ElectricalFacts, settings: Profil
     if facts.known_min_power_w is not None:
         minimums.append(facts.known_min_power_w)
     return float(ceil_to_step(max(minimums) / per)) if minimums else 0.0
+
+
+def min_sendable_w(facts: ElectricalFacts, settings: ProfileSettings) -> float:
+    """The smallest non-zero power a limit of this session can carry (W); 0 when there is no minimum.
+
+    A share of power below it becomes a limit of 0 (rule 3 of the module docstring); a share of
+    exactly this value survives rounding down as the minimum itself. Callers that split a budget
+    (the failsafe shares) give each session either 0 or at least this, so no capacity is spent on
+    a limit that is then sent as 0.
+
+    Args:
+        facts: the session's electrical facts (phases, voltage, DC, known minimum).
+        settings: the party's settings (unit, `ac_floor_a`).
+
+    Returns:
+        The minimum rule's threshold in the profile's unit, converted to W.
+    """
+    unit = profile_unit(facts, settings)
+    return _zero_below(unit, facts, settings) * w_per_unit(unit, facts)
 
 
 def _min_charging_rate(unit: ChargingRateUnit, facts: ElectricalFacts) -> float | None:

@@ -6,13 +6,28 @@ objects without a running service:
 - facts: the session's EVSE (`phases`, AC unless `"dc": true`), the site's `voltage_v`, the lower
   of the EVSE's and the vehicle's `max_kw` as the maximum, the vehicle's `min_kw` (when above 0)
   as the minimum;
-- grid: the problem's `start` and `slot_minutes`; the profile's `start_date_time` is `start`;
-- failsafe: the site failsafe limit is `site.failsafe_kw`, or by default `DEFAULT_FAILSAFE_FRACTION`
-  of the smallest site limit over the horizon. It is shared among all sessions of the plan by
-  water-filling (max-min fair): equal shares, except that a session never gets more than its own
-  maximum and what it cannot use goes to the others. The shares sum to at most the site failsafe
-  limit, so the profiles together never allow more than it after the failsafe time. Phase limits
-  and the fixed load are not part of this share.
+- grid: the problem's `start` and `slot_minutes`, which must be a whole number of seconds
+  (`start_period` is an integer); the profile's `start_date_time` is `start`;
+- failsafe budget: `site.failsafe_kw` when the problem gives it, used as given. Otherwise the
+  default: `DEFAULT_FAILSAFE_FRACTION` of the smallest site limit over the horizon minus the
+  largest fixed load, and, when the site has `phase_limit_a`, on each of L1, L2 and L3 the same
+  fraction of the smallest phase limit minus the largest fixed load's current on that phase (the
+  fixed load is spread evenly over the three phases, as in the optimizer). Each budget is at
+  least 0.
+- failsafe shares (`failsafe_shares_w`), in whole-vehicle shares:
+  1. a session gets either 0 or at least its minimum (`profiles.build.min_sendable_w`: the
+     smallest share its profile does not send as 0, e.g. 6 A on its phases for AC); a session
+     whose maximum is below its minimum gets 0;
+  2. the minimums are granted in ascending order of minimum, ties in the plan's order, to every
+     session whose minimum still fits every budget (the site total and each phase); this gives
+     the minimum to as many sessions as possible;
+  3. the rest is water-filled (max-min fair, progressive filling): the sessions granted a minimum
+     rise together from their minimums, none above its own maximum; when a budget is used up, the
+     sessions drawing on it stop, the others go on.
+  The shares on each budget therefore sum to at most that budget: after the failsafe time the
+  profiles together never allow more than the site total, and no more current on a phase than
+  its budget. A session's draw is P/(3V) on each phase for 3-phase AC and DC, P/(2V) on L1 and
+  L2 for 2-phase, P/V on its `phase` for 1-phase.
 """
 
 from __future__ import annotations
@@ -21,9 +36,11 @@ import math
 from collections.abc import Sequence
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
 
-from optimizer import Plan, SiteProblem
-from profiles.build import build_profile
+from optimizer import Evse, Phase, Plan, ProblemError, SiteProblem
+from profiles.build import build_profile, min_sendable_w
 from profiles.model import ElectricalFacts, ProfileSettings
 from profiles.ocpi import ChargingProfile
 
@@ -31,15 +48,32 @@ __all__ = [
     "DEFAULT_FAILSAFE_FRACTION",
     "SessionProfile",
     "failsafe_shares_w",
+    "phase_draw_a_per_w",
+    "site_failsafe_phase_a",
     "site_failsafe_w",
+    "slot_seconds",
     "whatif_profiles",
 ]
 
+FloatArray = npt.NDArray[np.float64]
+PhaseDraw = tuple[float, float, float]
+
 DEFAULT_FAILSAFE_FRACTION = 0.5
-"""Site failsafe limit, as a fraction of the smallest site limit (dimensionless), when the problem
-gives no `site.failsafe_kw`. A charge point falls back to it when the service is gone, possibly for
-hours, while the uncontrolled load and the grid limit keep changing unseen. Half of the tightest
-limit the plan respected leaves room for both and still charges every vehicle."""
+"""Site failsafe limit, as a fraction of the smallest site limit and of the smallest phase limit
+(dimensionless), when the problem gives no `site.failsafe_kw`. A charge point falls back to it when
+the service is gone, possibly for hours, while the uncontrolled load and the grid limit keep
+changing unseen. Half of the tightest limit the plan respected leaves room for both and still
+charges every vehicle."""
+
+FIT_SLACK = 1e-12
+"""Relative slack (dimensionless) when testing whether one more minimum fits a budget. Float sums
+of up to ~10^4 shares (and A-per-W factors like 1/690) err by ~1e-16 relative per term; 1e-12
+absorbs that, so minimums that fit exactly are granted, and stays 1000x below the 1e-9 by which
+`build_profile`'s rounding may already exceed a share (`profiles.build.REL_EPS`)."""
+
+_SLOT_TOLERANCE_S = 1e-6
+"""How far (s) `slot_minutes * 60` may lie from a whole second and still count as one: float
+minutes such as 0.1 give 6.000000000000001 s; a microsecond is far below any real slot length."""
 
 
 class SessionProfile(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,40 +84,210 @@ class SessionProfile(msgspec.Struct, frozen=True, kw_only=True):
     charging_profile: ChargingProfile
 
 
-def site_failsafe_w(problem: SiteProblem) -> float:
-    """The site failsafe limit in W: `site.failsafe_kw`, else the documented default.
+def slot_seconds(problem: SiteProblem) -> int:
+    """The slot length in whole seconds, as a profile needs it (`start_period` is an integer).
 
     Args:
         problem: the optimizer's problem.
 
     Returns:
-        The limit (W) the sum of the session profiles must respect after the failsafe time.
+        `slot_minutes * 60` as an int.
+
+    Raises:
+        ProblemError: naming `slot_minutes`, when it is not a whole number of seconds (at least 1).
+    """
+    slot_s = problem.slot_minutes * 60.0
+    whole_s = round(slot_s)
+    if whole_s < 1 or not math.isclose(whole_s, slot_s, rel_tol=0.0, abs_tol=_SLOT_TOLERANCE_S):
+        raise ProblemError(
+            "slot_minutes",
+            f"{problem.slot_minutes!r} min is {slot_s:g} s, not a whole number of seconds; "
+            "profiles need whole seconds (start_period is an integer)",
+        )
+    return whole_s
+
+
+def _largest(value: float | tuple[float, ...] | None) -> float:
+    """The largest of a per-slot value (0 when absent)."""
+    if value is None:
+        return 0.0
+    return max(value) if isinstance(value, tuple) else value
+
+
+def _smallest(value: float | tuple[float, ...]) -> float:
+    """The smallest of a per-slot value."""
+    return min(value) if isinstance(value, tuple) else value
+
+
+def site_failsafe_w(problem: SiteProblem) -> float:
+    """The power (W) the sessions' failsafe tails may share: `site.failsafe_kw`, else the default.
+
+    Args:
+        problem: the optimizer's problem.
+
+    Returns:
+        `site.failsafe_kw` in W when given; otherwise `DEFAULT_FAILSAFE_FRACTION` of the smallest
+        site limit minus the largest fixed load, at least 0.
     """
     if problem.site.failsafe_kw is not None:
         return problem.site.failsafe_kw * 1000.0
-    limits = problem.site.limit_kw
-    smallest = min(limits) if isinstance(limits, tuple) else limits
-    return max(smallest, 0.0) * 1000.0 * DEFAULT_FAILSAFE_FRACTION
+    limit_w = max(_smallest(problem.site.limit_kw), 0.0) * 1000.0
+    return max(0.0, limit_w * DEFAULT_FAILSAFE_FRACTION - _largest(problem.site.fixed_load_kw) * 1000.0)
 
 
-def failsafe_shares_w(total_w: float, caps_w: Sequence[float]) -> list[float]:
-    """Split a failsafe limit max-min fairly among sessions, none above its own cap.
+def site_failsafe_phase_a(problem: SiteProblem) -> float | None:
+    """The current (A) the failsafe tails may share on each of L1, L2 and L3, or None for no limit.
 
     Args:
-        total_w: the limit to share (W), at least 0.
-        caps_w: each session's maximum (W), at least 0.
+        problem: the optimizer's problem.
 
     Returns:
-        One share per session (W), in the given order; their sum is at most `total_w`.
+        None when the problem gives `site.failsafe_kw` (used as given) or has no `phase_limit_a`;
+        otherwise `DEFAULT_FAILSAFE_FRACTION` of the smallest phase limit minus the largest fixed
+        load's current per phase (`fixed_load_kw / (3 * voltage_v)`), at least 0.
     """
-    shares = [0.0] * len(caps_w)
-    left, remaining = max(total_w, 0.0), len(caps_w)
-    for index in sorted(range(len(caps_w)), key=lambda i: caps_w[i]):
-        share = min(max(caps_w[index], 0.0), left / remaining)
-        shares[index] = share
-        left -= share
-        remaining -= 1
-    return shares
+    site = problem.site
+    if site.failsafe_kw is not None or site.phase_limit_a is None:
+        return None
+    fixed_a = _largest(site.fixed_load_kw) * 1000.0 / (3.0 * site.voltage_v)
+    return max(0.0, max(_smallest(site.phase_limit_a), 0.0) * DEFAULT_FAILSAFE_FRACTION - fixed_a)
+
+
+def phase_draw_a_per_w(evse: Evse, voltage_v: float) -> PhaseDraw:
+    """The current (A per W of the session's power) an EVSE draws on L1, L2 and L3.
+
+    Args:
+        evse: the EVSE (`phases`, `phase`, `dc`).
+        voltage_v: the site's line-to-neutral voltage (V).
+
+    Returns:
+        The optimizer's model: 1/(3V) on each phase for 3-phase AC and DC (a balanced load),
+        1/(2V) on L1 and L2 for 2-phase, 1/V on its `phase` for 1-phase.
+    """
+    if evse.dc or evse.phases == 3:
+        return (1.0 / (3.0 * voltage_v),) * 3
+    if evse.phases == 2:
+        return (1.0 / (2.0 * voltage_v), 1.0 / (2.0 * voltage_v), 0.0)
+    on = 1.0 / voltage_v
+    return (
+        on if evse.phase == Phase.L1 else 0.0,
+        on if evse.phase == Phase.L2 else 0.0,
+        on if evse.phase == Phase.L3 else 0.0,
+    )
+
+
+def _level_reaching(
+    target: float, weights: FloatArray, low: FloatArray, high: FloatArray, start: float
+) -> float:
+    """The least level L >= start with `sum(weights * clip(L, low, high)) >= target` (inf if none).
+
+    The sum is piecewise linear and non-decreasing in L with breaks at `low` and `high`. It is
+    evaluated at every break with sorted prefix sums (O(n log n)), then interpolated linearly
+    inside the segment where it reaches `target`.
+    """
+    points = np.unique(np.concatenate(([start], low[low > start], high[high > start])))
+    by_high = np.argsort(high, kind="stable")
+    by_low = np.argsort(low, kind="stable")
+    # At a level b each session is capped (high <= b), still at its minimum (low > b), or at b.
+    capped = np.searchsorted(high[by_high], points, side="right")
+    at_high = np.concatenate(([0.0], np.cumsum(weights[by_high] * high[by_high])))[capped]
+    weight_capped = np.concatenate(([0.0], np.cumsum(weights[by_high])))[capped]
+    rising = np.searchsorted(low[by_low], points, side="right")
+    at_low_sums = np.concatenate(([0.0], np.cumsum(weights[by_low] * low[by_low])))
+    at_low = at_low_sums[-1] - at_low_sums[rising]
+    weight_low_sums = np.concatenate(([0.0], np.cumsum(weights[by_low])))
+    weight_low = weight_low_sums[-1] - weight_low_sums[rising]
+    weight_free = np.maximum(weights.sum() - weight_capped - weight_low, 0.0)
+    used = at_high + at_low + points * weight_free
+    reached = np.flatnonzero(used >= target)
+    if reached.size == 0:
+        return math.inf
+    k = int(reached[0])
+    if k == 0:
+        return float(points[0])
+    # Between two breaks the sum rises by the free weight (its slope) per unit of level.
+    slope = float(weight_free[k - 1])
+    if slope <= 0:  # flat in exact arithmetic: `used` crossed `target` by rounding only
+        return float(points[k])
+    return min(float(points[k]), float(points[k - 1]) + (target - float(used[k - 1])) / slope)
+
+
+def failsafe_shares_w(
+    total_w: float,
+    caps_w: Sequence[float],
+    mins_w: Sequence[float],
+    *,
+    draws_a_per_w: Sequence[PhaseDraw] | None = None,
+    phase_budget_a: float | None = None,
+) -> list[float]:
+    """Split a failsafe budget in whole-vehicle shares: 0 or at least the minimum, then max-min fair.
+
+    The rule (module docstring): minimums go, in ascending order of minimum and then the given
+    order, to every session whose minimum still fits every budget; the rest is water-filled from
+    the minimums up, none above its cap, and the sessions on a budget that is used up stop rising.
+
+    Args:
+        total_w: the site total to share (W), at least 0.
+        caps_w: each session's maximum (W), at least 0.
+        mins_w: each session's minimum non-zero share (W), at least 0 (0: any share is usable).
+        draws_a_per_w: each session's current on L1, L2, L3 per W of its share (A/W), with
+            `phase_budget_a`; `phase_draw_a_per_w` gives it for an EVSE.
+        phase_budget_a: the current (A) the shares may draw on each phase together; None: no limit.
+
+    Returns:
+        One share per session (W), in the given order: each 0 or in [min, cap]; their sum is at
+        most `total_w`, and their current on each phase at most `phase_budget_a` (both up to float
+        rounding, `FIT_SLACK`).
+
+    Raises:
+        ValueError: when the sequences differ in length, or only one of `draws_a_per_w` and
+            `phase_budget_a` is given.
+    """
+    n = len(caps_w)
+    if len(mins_w) != n or (draws_a_per_w is not None and len(draws_a_per_w) != n):
+        raise ValueError("caps_w, mins_w and draws_a_per_w need one value per session")
+    if (draws_a_per_w is None) != (phase_budget_a is None):
+        raise ValueError("draws_a_per_w and phase_budget_a go together")
+    caps = np.maximum(np.asarray(caps_w, dtype=np.float64).reshape(n), 0.0)
+    mins = np.maximum(np.asarray(mins_w, dtype=np.float64).reshape(n), 0.0)
+    # One row per budget: the site total (1 W per W), then L1, L2, L3 (A per W) when limited.
+    weights = np.ones((1, n))
+    budgets = [max(total_w, 0.0)]
+    if draws_a_per_w is not None and phase_budget_a is not None:
+        weights = np.vstack((weights, np.asarray(draws_a_per_w, dtype=np.float64).reshape(n, 3).T))
+        budgets += [max(phase_budget_a, 0.0)] * 3
+    capacity = np.asarray(budgets)
+    slack = capacity * FIT_SLACK
+
+    granted = np.zeros(n, dtype=bool)
+    used = np.zeros(len(budgets))
+    for i in sorted(range(n), key=lambda k: (mins[k], k)):  # rule 2: smallest minimums first
+        need = weights[:, i] * mins[i]
+        if mins[i] <= caps[i] and bool(np.all(used + need <= capacity + slack)):
+            granted[i] = True
+            used += need
+
+    shares = np.where(granted, mins, 0.0)
+    rising = granted & (caps > mins)
+    level = 0.0
+    while rising.any():  # rule 3: a pass ends when a budget is used up or every share is at its cap
+        fixed = np.where(rising, 0.0, shares)
+        reach = [
+            _level_reaching(float(capacity[r] - weights[r] @ fixed), weights[r, rising],
+                            mins[rising], caps[rising], level)
+            if bool(np.any(weights[r, rising] > 0)) else math.inf
+            for r in range(len(budgets))
+        ]
+        level = min(reach)
+        if math.isinf(level):
+            shares = np.where(rising, caps, shares)
+            break
+        shares = np.where(rising, np.clip(level, mins, caps), shares)
+        for r, at in enumerate(reach):
+            if at == level:
+                rising &= weights[r] <= 0
+        rising &= caps > level
+    return [float(share) for share in shares]
 
 
 def whatif_profiles(
@@ -101,16 +305,17 @@ def whatif_profiles(
         One `SessionProfile` per plan session, in the plan's order.
 
     Raises:
-        ValueError: when the slot length is not a whole number of seconds, a session or EVSE is
-            unknown, or an EVSE has a phase count other than 1, 2 or 3.
+        ProblemError: naming `slot_minutes` when the slot length is not a whole number of seconds
+            (a `ValueError`, like the others).
+        ValueError: when a session or EVSE is unknown, or an EVSE has a phase count other than
+            1, 2 or 3.
     """
     settings = ProfileSettings() if settings is None else settings
-    slot_s = round(problem.slot_minutes * 60.0)
-    if slot_s < 1 or not math.isclose(slot_s, problem.slot_minutes * 60.0, abs_tol=1e-6):
-        raise ValueError(f"slot_minutes {problem.slot_minutes} is not a whole number of seconds")
+    slot_s = slot_seconds(problem)
     requests = {session.id: session for session in problem.sessions}
     evses = {evse.id: evse for evse in problem.evses}
     facts: list[ElectricalFacts] = []
+    draws: list[PhaseDraw] = []
     for planned in plan.sessions:
         if planned.id not in requests:
             raise ValueError(f"plan session {planned.id!r} is not in the problem")
@@ -129,7 +334,15 @@ def whatif_profiles(
                 min_power_w=request.min_kw * 1000.0 if request.min_kw > 0 else None,
             )
         )
-    shares = failsafe_shares_w(site_failsafe_w(problem), [f.max_power_w or 0.0 for f in facts])
+        draws.append(phase_draw_a_per_w(evse, problem.site.voltage_v))
+    phase_budget_a = site_failsafe_phase_a(problem)
+    shares = failsafe_shares_w(
+        site_failsafe_w(problem),
+        [f.max_power_w or 0.0 for f in facts],
+        [min_sendable_w(f, settings) for f in facts],
+        draws_a_per_w=draws if phase_budget_a is not None else None,
+        phase_budget_a=phase_budget_a,
+    )
     return tuple(
         SessionProfile(
             id=planned.id,

@@ -7,19 +7,31 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from scsp import api_cli, registration, solve_cmd
-from scsp.config import Config, ConfigError, load_config
+from scsp.config import Config, ConfigError, CountryCode, PartyId, load_config
 from scsp.cpo_client import OcpiClient
 from scsp.errors import OcpiError, PeerError
 from scsp.logs import setup_logging
 from scsp.models import Party, PartyStatus, TokenKind
 from scsp.storage import Store
+
+
+def _constrained(kind: Any, expected: str) -> Callable[[str], str]:
+    """An argparse `type` checking a value against the constrained type config uses for it."""
+
+    def parse(value: str) -> str:
+        try:
+            return str(msgspec.convert(value, kind)).upper()
+        except msgspec.ValidationError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+
+    return parse
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -136,6 +148,12 @@ def cmd_parties(args: argparse.Namespace) -> int:
                       f"{p.connection_status.value:<10} {p.versions_url or '-'}")
         return 0
     party = find_party(store, args.party)
+    if args.action == "rotate" and party.status != PartyStatus.REGISTERED:
+        # credentials.asciidoc: a PUT "if the client has not been registered yet" is refused (405) by the
+        # peer anyway; refuse here before issuing a token or calling anyone.
+        print(f"scsp: cannot rotate {party.handle}: it is {party.status.value}, and only a REGISTERED party "
+              "has credentials to rotate", file=sys.stderr)
+        return 2
 
     async def run() -> dict[str, Any]:
         client = _client(config)
@@ -207,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_config(sub.add_parser("invite", help="create a token A for a peer that will register with us"))
     p.add_argument("--role", required=True, choices=["CPO", "HUB", "EMSP", "NSP", "NAP", "OTHER"])
-    p.add_argument("--country-code", required=True)
-    p.add_argument("--party-id", required=True)
+    # credentials.asciidoc CredentialsRole: country_code CiString(2) ISO-3166 alpha-2, party_id CiString(3).
+    p.add_argument("--country-code", required=True,
+                   type=_constrained(CountryCode, "an ISO 3166-1 alpha-2 country code (2 letters, e.g. NL)"))
+    p.add_argument("--party-id", required=True,
+                   type=_constrained(PartyId, "a party id of 3 letters or digits (CiString(3), e.g. ABC)"))
     p.set_defaults(func=cmd_invite)
 
     p = with_config(sub.add_parser("register", help="register with a peer given its versions URL and token A"))

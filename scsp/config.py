@@ -19,6 +19,7 @@ PartyId = Annotated[str, msgspec.Meta(min_length=3, max_length=3, pattern=r"^[A-
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]  # 0 picks a free port
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "config.toml"
 
@@ -44,7 +45,7 @@ class HttpConfig(_Section, kw_only=True, frozen=True):
     """Where we listen and how peers reach us."""
 
     host: str = "127.0.0.1"
-    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    port: Port = 8000
     # The base URL peers use to reach us (behind a proxy it differs from host:port).
     public_url: str = "http://127.0.0.1:8000"
     # Largest request body we read, in bytes; OCPI objects are small, a Location with many EVSEs is
@@ -196,7 +197,7 @@ class SimulatorConfig(_Section, kw_only=True, frozen=True):
     party_id: PartyId = "SIM"
     business_name: str = "scsp CPO simulator"
     host: str = "127.0.0.1"
-    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8100
+    port: Port = 8100
     public_url: str = "http://127.0.0.1:8100"
     # The simulator keeps its registrations in its own SQLite file (relative to the config file).
     db_path: str = "simulator.db"
@@ -301,11 +302,18 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         ConfigError: naming the file and the offending key.
     """
     env = dict(os.environ) if env is None else env
+    explicit = path is not None or bool(env.get("SCSP_CONFIG"))
     path = path or Path(env.get("SCSP_CONFIG") or DEFAULT_CONFIG_PATH)
+    if explicit and not path.exists():
+        # Only the default file may be absent: a path someone named and mistyped must not silently
+        # mean "all defaults" (and a new database next to it).
+        raise ConfigError(f"{path}: no such config file")
     try:
         raw = msgspec.toml.decode(path.read_bytes()) if path.exists() else {}
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a TOML table")
     for var, keys in _ENV_OVERRIDES.items():
@@ -316,9 +324,9 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
             value: object = env[var]
             if keys[-1] == "port":
                 try:
-                    value = int(env[var])
-                except ValueError:
-                    raise ConfigError(f"{var}: expected an integer, got {env[var]!r}") from None
+                    value = msgspec.convert(int(env[var]), Port)
+                except ValueError:  # msgspec.ValidationError is a ValueError too: one message for both
+                    raise ConfigError(f"{var}: expected a port number 0-65535, got {env[var]!r}") from None
             table[keys[-1]] = value
     try:
         config = msgspec.convert(raw, Config)

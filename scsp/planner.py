@@ -17,9 +17,10 @@ import numpy as np
 
 import optimizer
 from profiles import ElectricalFacts, build_profile, w_per_unit
+from profiles.build import min_sendable_w
 from profiles.ocpi import ChargingProfile
 from profiles.timeline import profile_steps, value_at
-from profiles.whatif import failsafe_shares_w
+from profiles.whatif import failsafe_shares_w, phase_draw_a_per_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
 from scsp.ocpi.objects import PowerType, Session
@@ -358,9 +359,7 @@ def problem_of(site: SiteInput) -> optimizer.SiteProblem:
         if not s.controllable:
             continue
         evse_id = f"e{i}"
-        evses.append(optimizer.Evse(id=evse_id, max_kw=s.max_w / 1000, phases=s.facts.phases,
-                                    phase=optimizer.Phase(s.phase) if s.phase in PHASE_NAMES else optimizer.Phase.L1,
-                                    dc=s.facts.dc))
+        evses.append(_evse_of(s, evse_id))
         sessions.append(optimizer.SessionRequest(
             id=f"s{i}", evse=evse_id, arrival_slot=0, departure_slot=s.departure_slot, energy_kwh=s.need_kwh,
             max_kw=s.max_w / 1000, min_kw=s.min_w / 1000, profile_type=optimizer.ProfileType(s.profile_type),
@@ -385,23 +384,41 @@ def solve_site(site: SiteInput, options: optimizer.SolveOptions) -> optimizer.Pl
     return optimizer.solve(problem, options)
 
 
-def failsafe_shares(site: SiteInput) -> list[float]:
+def _evse_of(s: PlannedSession, evse_id: str) -> optimizer.Evse:
+    """The optimizer's EVSE of a planned session (its maximum, phases, phase and DC flag)."""
+    return optimizer.Evse(id=evse_id, max_kw=s.max_w / 1000, phases=s.facts.phases,
+                          phase=optimizer.Phase(s.phase) if s.phase in PHASE_NAMES else optimizer.Phase.L1,
+                          dc=s.facts.dc)
+
+
+def failsafe_shares(site: SiteInput, config: Config) -> list[float]:
     """Each controllable session's share of the site failsafe limit (W), after the fixed load.
 
-    Shared max-min fairly (`profiles.whatif.failsafe_shares_w`: equal shares, none above a session's
-    own maximum, the rest to the others); the shares sum to at most the failsafe limit minus the most
-    the sessions we cannot steer may draw, so a site whose charge points lose us stays within it.
+    `profiles.whatif.failsafe_shares_w`: each session gets 0 or at least the smallest limit its
+    profile can carry (a share below it would be sent as 0 and wasted), as many sessions as fit get
+    that minimum, the rest is shared max-min fairly, none above a session's own maximum. The shares
+    sum to at most the failsafe limit minus the most the sessions we cannot steer may draw, and,
+    where the site has a per-phase limit, put at most that limit minus the fixed load's share on
+    each phase: a site whose charge points lose us stays within both.
     """
     controllable = [s for s in site.sessions if s.controllable]
     if not controllable:
         return []
     fixed_most = max(site.fixed_load_w, default=0.0)
-    return failsafe_shares_w(max(0.0, site.failsafe_w - fixed_most), [s.max_w for s in controllable])
+    mins = [min_sendable_w(s.facts, config.profile_settings_for(s.key.country_code, s.key.party_id))
+            for s in controllable]
+    draws = budget_a = None
+    if site.phase_limit_a is not None:
+        # The fixed load is spread evenly over the three phases, as in the optimizer.
+        budget_a = max(0.0, site.phase_limit_a - fixed_most / (3.0 * site.voltage_v))
+        draws = [phase_draw_a_per_w(_evse_of(s, f"e{i}"), site.voltage_v) for i, s in enumerate(controllable)]
+    return failsafe_shares_w(max(0.0, site.failsafe_w - fixed_most), [s.max_w for s in controllable], mins,
+                             draws_a_per_w=draws, phase_budget_a=budget_a)
 
 
 def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, now: datetime) -> StoredPlan:
     """The stored plan of a site, with the ChargingProfile of every controllable session."""
-    shares = iter(failsafe_shares(site))
+    shares = iter(failsafe_shares(site, config))
     by_id = {p.id: p for p in plan.sessions} if plan is not None else {}
     rows: list[PlanSession] = []
     site_power = np.zeros(site.n_slots)

@@ -8,6 +8,7 @@ unregister.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Iterable
@@ -21,7 +22,6 @@ from scsp.ocpi.types import (
     OCPI_VERSION,
     Credentials,
     CredentialsRole,
-    Endpoint,
     Role,
     Version,
     VersionDetails,
@@ -113,7 +113,9 @@ async def accept_registration(store: Store, client: OcpiClient, me: Platform, ca
         client, credentials.url, credentials.token, prefer_base64=caller.base64,
         required=_required_for(credentials.roles))
     token_c = new_token()
-    registered = store.complete_registration(
+    # A blocking SQLite write (it may wait BUSY_TIMEOUT_S for the lock): never on the event loop.
+    registered = await asyncio.to_thread(
+        store.complete_registration,
         party.id, roles=credentials.roles, identity=identity, versions_url=credentials.url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
         token_out=credentials.token, token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -136,7 +138,8 @@ async def accept_update(store: Store, client: OcpiClient, me: Platform, caller: 
         client, credentials.url, credentials.token, prefer_base64=caller.base64,
         required=_required_for(credentials.roles))
     token_c = new_token()
-    updated = store.update_credentials(
+    updated = await asyncio.to_thread(
+        store.update_credentials,
         party.id, roles=credentials.roles, versions_url=credentials.url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_out=credentials.token,
         token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -160,13 +163,17 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
     """Register with a peer given its versions URL and token A; returns the registered party.
 
     Token B (the peer's token for calling us) is stored before the POST, because the peer calls our
-    versions endpoint with it while it handles the POST.
+    versions endpoint with it while it handles the POST. Once the peer has answered the POST it has
+    registered us and holds token B, so from then on the party stays registered: a failure to fetch
+    the versions URL its Credentials name is logged as a warning and the endpoints we already have
+    are kept.
     """
     version, details, use_base64 = await fetch_version(client, versions_url, token_a, prefer_base64=True)
     credentials_url = next((e.url for e in details.endpoints if e.identifier == "credentials"), None)
     assert credentials_url is not None  # fetch_version required it
     token_b = new_token()
-    pending = store.create_party(
+    pending = await asyncio.to_thread(
+        store.create_party,
         status=PartyStatus.PENDING, role="?", country_code="??", party_id="???", token=token_b,
         token_kind=TokenKind.C, now=_unix(now), versions_url=versions_url, token_out=token_a,
         token_base64=use_base64)
@@ -175,43 +182,67 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
                                          data_type=Credentials, body=me.credentials(token_b))
         if theirs is None:
             raise errors.PeerError("credentials POST returned no Credentials object")
-        endpoints: list[Endpoint] = details.endpoints
-        if theirs.url.rstrip("/") != versions_url.rstrip("/"):
-            version, details, use_base64 = await fetch_version(client, theirs.url, theirs.token,
-                                                               prefer_base64=use_base64)
-            endpoints = details.endpoints
-        identity = _primary_role(theirs.roles)
-        party = store.complete_registration(
-            pending.id, roles=theirs.roles, identity=identity, versions_url=theirs.url,
-            version=version.version, version_url=version.url, endpoints=endpoints,
-            token_out=theirs.token, token_base64=use_base64, new_token=None, now=_unix(now))
     except BaseException:
-        store.delete_party(pending.id)
+        await asyncio.to_thread(store.delete_party, pending.id)
         raise
+    # The peer has registered us: token A is spent and token B is live on its side, so the party is
+    # not deleted whatever fails from here on.
+    party = await asyncio.to_thread(
+        store.complete_registration,
+        pending.id, roles=theirs.roles, identity=_primary_role(theirs.roles), versions_url=versions_url,
+        version=version.version, version_url=version.url, endpoints=details.endpoints,
+        token_out=theirs.token, token_base64=use_base64, new_token=None, now=_unix(now))
     log.info("registered with a peer", extra={"party": party.handle, "role": party.role})
+    if theirs.url.rstrip("/") != versions_url.rstrip("/"):
+        party = await _refresh_endpoints(store, client, party, theirs.url, theirs.token, now=now)
     return party
 
 
 async def rotate(store: Store, client: OcpiClient, me: Platform, party: Party, *, now: float) -> Party:
-    """Credentials PUT to the peer: a new token for it to call us, a new token for us from it."""
+    """Credentials PUT to the peer: a new token for it to call us, a new token for us from it.
+
+    Once the peer has answered the PUT, its new token, its roles and ours are stored together; the
+    endpoints are re-fetched after that, and a failure there is a warning that keeps the old ones.
+
+    Raises:
+        MethodNotAllowed: the party is not REGISTERED (nothing to rotate; no token issued, no call made).
+        PeerError: the PUT failed; the token issued for it is revoked again.
+    """
+    if party.status != PartyStatus.REGISTERED:
+        raise errors.MethodNotAllowed(f"{party.handle} is {party.status}: only a registered party can rotate")
     url = _credentials_url(party)
     token = new_token()
-    store.add_token(party.id, token, now=_unix(now))
+    await asyncio.to_thread(store.add_token, party.id, token, now=_unix(now))
     try:
         theirs, _ = await client.call(party, "PUT", url, data_type=Credentials, body=me.credentials(token))
         if theirs is None:
             raise errors.PeerError("credentials PUT returned no Credentials object")
-        version, details, use_base64 = await fetch_version(client, theirs.url, theirs.token,
-                                                           prefer_base64=party.token_base64)
     except BaseException:
-        store.revoke_token(token, now=_unix(now))
+        await asyncio.to_thread(store.revoke_token, token, now=_unix(now))
         raise
-    updated = store.update_credentials(
-        party.id, roles=theirs.roles, versions_url=theirs.url, version=version.version,
-        version_url=version.url, endpoints=details.endpoints, token_out=theirs.token,
-        token_base64=use_base64, keep_token=token, now=_unix(now))
+    # The peer now holds our new token and has given us its own: keep both, or both directions break.
+    updated = await asyncio.to_thread(
+        store.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
+        now=_unix(now))
     log.info("rotated credentials", extra={"party": updated.handle})
-    return updated
+    return await _refresh_endpoints(store, client, updated, theirs.url, theirs.token, now=now)
+
+
+async def _refresh_endpoints(store: Store, client: OcpiClient, party: Party, versions_url: str, token: str,
+                             *, now: float) -> Party:
+    """Fetch a registered peer's endpoints anew and store them; on failure warn and keep the old ones."""
+    try:
+        version, details, use_base64 = await fetch_version(client, versions_url, token,
+                                                           prefer_base64=party.token_base64)
+    except (errors.OcpiError, errors.PeerError) as exc:
+        # The messages carry URLs and statuses, never a token (cpo_client builds them so).
+        log.warning("%s: could not fetch the endpoints from %s (%s); keeping those from %s",
+                    party.handle, versions_url, exc.message, party.versions_url,
+                    extra={"party": party.handle})
+        return party
+    return await asyncio.to_thread(
+        store.update_credentials, party.id, versions_url=versions_url, version=version.version,
+        version_url=version.url, endpoints=details.endpoints, token_base64=use_base64, now=_unix(now))
 
 
 async def unregister(store: Store, client: OcpiClient, party: Party, *, now: float) -> tuple[Party, str | None]:
@@ -225,7 +256,7 @@ async def unregister(store: Store, client: OcpiClient, party: Party, *, now: flo
             await client.call(party, "DELETE", _credentials_url(party))
         except errors.PeerError as exc:
             problem = exc.message
-    updated = store.unregister(party.id, now=_unix(now))
+    updated = await asyncio.to_thread(store.unregister, party.id, now=_unix(now))
     log.info("unregistered a peer", extra={"party": party.handle, "remote_ok": problem is None})
     return updated, problem
 

@@ -5,7 +5,9 @@ The I/O shell around the pure `optimizer` package: read the problem file, decode
 
 Exit codes: 0 a plan was written (whatever its status: OPTIMAL, FEASIBLE or FALLBACK; warnings
 such as a fixed load above the limit are in the plan's `warnings`), 2 the problem is malformed or
-unreadable (one line on stderr naming the field, e.g. `sessions[3].departure_slot: ...`).
+unreadable (one line on stderr naming the field, e.g. `sessions[3].departure_slot: ...`). With
+`--profiles` that includes a `slot_minutes` that is not a whole number of seconds (a profile's
+`start_period` is an integer), checked before solving.
 
 `scsp/cli.py` calls `register(subparsers)`; `python -m scsp.solve_cmd PROBLEM.json` runs the same
 command without the rest of the CLI.
@@ -22,7 +24,7 @@ import msgspec
 
 from optimizer import Plan, ProblemError, SiteProblem, SolveOptions, decode_problem, encode_plan, solve
 from profiles.model import ProfileSettings
-from profiles.whatif import whatif_profiles
+from profiles.whatif import slot_seconds, whatif_profiles
 
 __all__ = ["main", "register", "run"]
 
@@ -78,7 +80,11 @@ def render(args: argparse.Namespace, problem: SiteProblem, plan: Plan) -> bytes:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run `scsp solve`. Returns 0 when a plan was written, 2 for a malformed or unreadable problem."""
+    """Run `scsp solve`. Returns 0 when a plan was written, 2 for a malformed or unreadable problem.
+
+    A problem `--profiles` cannot turn into profiles (its slot length is not whole seconds) is
+    malformed for this run: 2, before any solving.
+    """
     try:
         data = args.problem.read_bytes()
     except OSError as exc:
@@ -92,9 +98,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.milp_time_limit_s > 0:
         print("scsp solve: --milp-time-limit-s must be > 0", file=sys.stderr)
         return 2
-    if getattr(args, "profiles", False) and (args.max_periods < 1 or args.failsafe_delay_s < 0):
-        print("scsp solve: --max-periods must be >= 1 and --failsafe-delay-s >= 0", file=sys.stderr)
-        return 2
+    if getattr(args, "profiles", False):
+        if args.max_periods < 1 or args.failsafe_delay_s < 0:
+            print("scsp solve: --max-periods must be >= 1 and --failsafe-delay-s >= 0", file=sys.stderr)
+            return 2
+        try:
+            slot_seconds(problem)  # before solving: `render` would otherwise fail after the solve
+        except ProblemError as exc:
+            print(f"scsp solve: {args.problem}: {exc}", file=sys.stderr)
+            return 2
     plan = solve(problem, msgspec.structs.replace(SolveOptions(), milp_time_limit_s=args.milp_time_limit_s))
     output = render(args, problem, plan)
     if args.out is None:

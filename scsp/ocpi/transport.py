@@ -91,7 +91,9 @@ class Caller(msgspec.Struct, frozen=True):
 def token_candidates(header: str | None) -> list[tuple[str, bool]]:
     """Possible tokens in an Authorization header, most likely first, as (token, was_base64).
 
-    `Token <base64>` is the 2.2.1 rule; the raw token is also tried because many peers send it.
+    `Token <base64>` is the 2.2.1 rule; the raw token is also tried because many peers send it. A
+    Base64 value that decodes to a token plus one trailing newline yields the token: peers that
+    copied the spec's own examples (`ZXhhbXBsZS10b2tlbgo=`, ocpi-notes §1.1 erratum) send that form.
     """
     if not header:
         return []
@@ -104,6 +106,8 @@ def token_candidates(header: str | None) -> list[tuple[str, bool]]:
         decoded = base64.b64decode(value, validate=True).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         decoded = ""
+    if decoded.endswith("\n"):
+        decoded = decoded[:-1]  # one newline only: what is left must still be all printable
     if decoded and all("!" <= c <= "~" for c in decoded):
         candidates.append((decoded, True))
     candidates.append((value, False))

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import socket
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import Running, token_header
+from scsp.ocpi.types import Endpoint, InterfaceRole
+from tests.conftest import Running, register_party, token_header
 
 
 def write_config(tmp_path: Path, service: Running) -> Path:
@@ -82,3 +88,47 @@ def test_an_unknown_party_is_reported_not_crashed_on(tmp_path: Path, service: Ru
     config = write_config(tmp_path, service)
     done = scsp(config, "parties", "rotate", "XX-NOP")
     assert done.returncode == 1 and "no party" in done.stderr
+
+
+def test_invite_refuses_a_malformed_country_code_or_party_id_and_stores_nothing(
+        tmp_path: Path, service: Running) -> None:
+    config = write_config(tmp_path, service)
+    for option, value in (("--country-code", "NLD"), ("--country-code", "N1"), ("--party-id", "ABCD"),
+                          ("--party-id", "A B")):
+        args = {"--country-code": "NL", "--party-id": "ABC", option: value}
+        done = scsp(config, "invite", "--role", "CPO", *[x for pair in args.items() for x in pair])
+        assert done.returncode == 2, (option, value, done.stdout)
+        assert option in done.stderr and repr(value) in done.stderr and "Traceback" not in done.stderr
+        assert done.stdout == ""
+    assert json.loads(scsp(config, "parties", "--json").stdout) == []
+
+
+def token_count(service: Running) -> int:
+    with closing(sqlite3.connect(service.config.db_path)) as db:
+        count: int = db.execute("SELECT count(*) FROM tokens").fetchone()[0]
+        return count
+
+
+def test_rotating_a_party_that_is_not_registered_is_refused_locally(
+        tmp_path: Path, service: Running) -> None:
+    assert service.store is not None
+    config = write_config(tmp_path, service)
+    peer = socket.create_server(("127.0.0.1", 0))
+    peer.setblocking(False)
+    credentials_url = f"http://127.0.0.1:{peer.getsockname()[1]}/credentials"
+    _, party = register_party(service.store, "NL", "OLD", endpoints=[
+        Endpoint(identifier="credentials", role=InterfaceRole.SENDER, url=credentials_url)])
+    service.store.unregister(party.id, now=int(time.time()))
+    invited = json.loads(scsp(config, "invite", "--role", "CPO", "--country-code", "NL", "--party-id", "NEW").stdout)
+    assert invited["token_a"]
+    tokens_before = token_count(service)
+    try:
+        for handle, status in (("NL-OLD", "UNREGISTERED"), ("NL-NEW", "INVITED")):
+            done = scsp(config, "parties", "rotate", handle)
+            assert done.returncode == 2, (handle, done.stdout, done.stderr)
+            assert handle in done.stderr and status in done.stderr and "Traceback" not in done.stderr
+        with pytest.raises(BlockingIOError):
+            peer.accept()  # the peer's credentials endpoint was never called
+    finally:
+        peer.close()
+    assert token_count(service) == tokens_before  # no token issued

@@ -115,6 +115,40 @@ def test_invalid_json_is_a_problem_error_too() -> None:
         decode_problem(b'{"start": ')
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "literal"),
+    [
+        ("site.limit_kw", float("nan"), "NaN"),
+        ("sessions[0].energy_kwh", float("inf"), "Infinity"),
+        ("site.limit_kw", [150.0] * 3 + [float("-inf")] + [150.0] * 92, "-Infinity"),
+        ("circuits[0].limit_kw", float("nan"), "NaN"),
+    ],
+)
+def test_a_nan_or_infinity_literal_in_the_json_is_rejected_with_the_field_named(
+    path: str, value: Any, literal: str
+) -> None:
+    data = with_change(path, value)  # json.dumps writes NaN, Infinity, -Infinity by default
+    assert literal.encode() in data
+    named = f"{path}[3]" if isinstance(value, list) else path
+    with pytest.raises(ProblemError) as caught:
+        decode_problem(data)
+    assert caught.value.path == named
+    assert str(caught.value) == f"{named}: {literal} is not a finite number"
+
+
+def test_the_first_non_finite_literal_in_document_order_is_named() -> None:
+    data = b'{"start": "2026-11-23T00:00:00Z", "site": {"limit_kw": [1, NaN], "voltage_v": Infinity}, "n_slots": NaN}'
+    with pytest.raises(ProblemError, match=r"^site\.limit_kw\[1\]: NaN is not a finite number$"):
+        decode_problem(data)
+    with pytest.raises(ProblemError, match=r"^\$: NaN is not a finite number$"):
+        decode_problem(b"NaN")
+
+
+def test_malformed_json_with_a_non_finite_literal_keeps_the_plain_json_error() -> None:
+    with pytest.raises(ProblemError, match=r"^\$: not valid JSON"):
+        decode_problem(b'{"site": {"limit_kw": NaN}, ')
+
+
 def test_nan_and_infinity_built_in_python_are_rejected_by_solve() -> None:
     problem = decode_problem(json.dumps(CONTRACT_EXAMPLE))
     session = msgspec.structs.replace(problem.sessions[0], energy_kwh=float("nan"))

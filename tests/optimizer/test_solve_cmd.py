@@ -50,6 +50,15 @@ def test_scsp_solve_writes_the_plan_to_out_when_asked(tmp_path: Path) -> None:
     assert decode_plan(plan_file.read_bytes()).status == "OPTIMAL"
 
 
+def test_a_nan_written_by_python_json_exits_2_naming_the_field(tmp_path: Path) -> None:
+    problem_file = tmp_path / "problem.json"
+    problem_file.write_bytes(with_change("site.limit_kw", float("nan")))
+    done = run_cli(str(problem_file))
+    assert done.returncode == 2
+    assert done.stdout == b""
+    assert done.stderr.decode().strip() == f"scsp solve: {problem_file}: site.limit_kw: NaN is not a finite number"
+
+
 def test_a_malformed_problem_exits_2_naming_the_field(tmp_path: Path) -> None:
     problem_file = tmp_path / "problem.json"
     problem_file.write_bytes(with_change("sessions[0].departure_slot", -4))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
+import msgspec
 import pytest
 
 from profiles import (
@@ -254,3 +257,23 @@ def test_the_evse_maximum_is_the_lower_of_the_power_rating_and_volts_times_amper
 def test_meaningless_facts_and_settings_are_refused(model: type, kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         model(**kwargs)
+
+
+def test_the_example_profile_in_the_root_readme_is_what_build_profile_makes() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Profiles: units, rounding and the failsafe tail", 1)[1]
+    shown = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    # The inputs the README states next to the example.
+    built = build_profile(
+        [11040.0, 11040.0, 6624.0, 6624.0],
+        start=datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+        slot_s=900,
+        facts=facts_from_connector("AC_3_PHASE", max_voltage=230, max_amperage=32, min_current_a=6.0),
+        failsafe_w=4600.0,
+        settings=ProfileSettings(),
+    )
+    expected = json.loads(msgspec.json.encode(built))
+    assert shown == expected
+    assert list(shown) == list(expected)  # the same fields in the same order
+    # Whatever the inputs: no non-zero limit below the minimum the profile states.
+    assert all(p["limit"] == 0 or p["limit"] >= shown["min_charging_rate"] for p in shown["charging_profile_period"])

@@ -68,3 +68,26 @@ def test_per_party_profile_overrides_merge_and_bad_keys_are_named(tmp_path: Path
     path.write_text('[party_profiles.NL-ABC]\nmax_period = 4\n')
     with pytest.raises(ConfigError, match="party_profiles.NL-ABC.*max_period"):
         load_config(path, env={})
+
+
+def test_a_named_config_file_that_does_not_exist_is_an_error_that_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.toml"
+    with pytest.raises(ConfigError, match="typo.toml"):
+        load_config(missing, env={})
+    with pytest.raises(ConfigError, match="typo.toml"):
+        load_config(None, env={"SCSP_CONFIG": str(missing)})
+    assert list(tmp_path.iterdir()) == []  # no database created next to it
+
+
+def test_only_the_default_config_file_may_be_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("scsp.config.DEFAULT_CONFIG_PATH", tmp_path / "config.toml")
+    config = load_config(None, env={})
+    assert config.http == Config().http and config.db_path == str(tmp_path / "scsp.db")
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "abc", "80.5"])
+def test_an_invalid_scsp_port_is_an_error_that_names_scsp_port(tmp_path: Path, port: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    with pytest.raises(ConfigError, match=f"SCSP_PORT.*{port}"):
+        load_config(path, env={"SCSP_PORT": port})

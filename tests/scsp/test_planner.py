@@ -231,3 +231,23 @@ def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(stor
     # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
     assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
     assert info["evse_max_w"] == 230 * 32 * 3
+
+
+def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: Store) -> None:
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
+    for i in range(4):
+        store.put_session(party.id, session(f"S{i}", f"E{i}"), now=1)
+    # Four single-phase EVSEs on L2 behind a 20 A phase limit; a 20 kW failsafe limit would give each
+    # 5 kW (21.7 A): 87 A on L2 if the service vanished.
+    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=20_000.0,
+                                         phase_limit_a=20.0, phase_assignment={f"E{i}": "L2" for i in range(4)},
+                                         updated_at=1))
+    cfg = config()
+    [site] = planner.gather(store, cfg, NOW)
+    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), cfg, NOW)
+    tails = [r.profile.charging_profile_period[-1].limit for r in record.sessions if r.profile is not None]
+    assert len(tails) == 4
+    assert sum(tails) <= 20.0  # A on L2
+    # Each tail is 0 or at least the 6 A an EV can take: no share is wasted on a limit sent as 0.
+    assert all(t == 0.0 or t >= 6.0 for t in tails) and sum(t >= 6.0 for t in tails) == 3

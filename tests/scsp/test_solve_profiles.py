@@ -66,3 +66,17 @@ def test_solve_without_profiles_keeps_the_plain_contract(tmp_path: Path) -> None
     bad.write_text(json.dumps({**PROBLEM, "n_slots": "eight"}))
     failed = scsp("solve", str(bad), "--profiles")
     assert failed.returncode == 2 and "n_slots" in failed.stderr
+
+
+def test_a_slot_length_that_is_not_whole_seconds_exits_2_naming_slot_minutes_before_solving(tmp_path: Path) -> None:
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps({**PROBLEM, "slot_minutes": 7.123}))  # 427.38 s
+    done = scsp("solve", str(problem), "--profiles")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"scsp solve: {problem}: slot_minutes: ")
+    assert "whole number of seconds" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    # Without --profiles the same problem is fine: the optimizer needs no whole seconds.
+    assert scsp("solve", str(problem)).returncode == 0

@@ -65,3 +65,13 @@ def test_a_failed_write_leaves_nothing_half_stored(tmp_path: Path) -> None:
         store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="XYZ",
                            token="dup", token_kind=TokenKind.A, now=1)
     assert [p.handle for p in store.parties()] == ["NL-ABC"]
+
+
+def test_every_connection_of_the_store_syncs_fully(tmp_path: Path) -> None:
+    """PRAGMA synchronous = FULL (2): a committed registration or token survives a power cut, even in WAL."""
+    store = Store(tmp_path / "s.db")
+    store.migrate()
+    with store._read() as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    with store._write() as db:
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -158,6 +158,22 @@ def test_a_huge_body_is_refused_with_an_envelope(service: Running, http: httpx.C
     assert reply.status_code == 413 and assert_envelope(reply)["status_code"] == 2000
 
 
+def test_a_huge_body_on_a_functional_module_is_refused_with_an_envelope(
+        service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    huge = b'{"id": "' + b"a" * (service.config.http.max_body_bytes + 10) + b'"}'
+    reply = http.put(service.url + "/ocpi/2.2.1/sessions/NL/CPA/s1", content=huge,
+                     headers={**token_header(token), "Content-Type": "application/json"})
+    assert reply.status_code == 413, reply.text
+    assert assert_envelope(reply)["status_code"] == 2000
+    assert service.store is not None and service.store.sessions()[0] == []  # nothing stored
+
+
+def test_healthz_answers_without_a_token(service: Running, http: httpx.Client) -> None:
+    reply = http.get(f"{service.url}/healthz")
+    assert reply.status_code == 200 and reply.json()["status"] == "ok" and reply.json()["version"]
+
+
 def test_an_unknown_method_gets_405_with_an_envelope(service: Running, http: httpx.Client) -> None:
     token = registered_token(service)
     reply = http.patch(service.url + "/ocpi/2.2.1/credentials", headers=token_header(token), json={})
@@ -172,6 +188,29 @@ def test_token_candidates_accept_base64_and_raw_tokens() -> None:
     assert token_candidates("token   example-token ") == [("example-token", False)]
     assert token_candidates("Bearer example-token") == []
     assert token_candidates(None) == [] and token_candidates("Token ") == []
+
+
+def test_a_token_encoded_with_the_spec_examples_trailing_newline_is_accepted() -> None:
+    # ocpi-notes §1.1: the spec's own example "ZXhhbXBsZS10b2tlbgo=" is base64("example-token\n").
+    assert token_candidates("Token ZXhhbXBsZS10b2tlbgo=") == [("example-token", True),
+                                                            ("ZXhhbXBsZS10b2tlbgo=", False)]
+    # One newline is the erratum; anything more is not a token.
+    two = base64.b64encode(b"example-token\n\n").decode()
+    assert token_candidates(f"Token {two}") == [(two, False)]
+
+
+def test_the_erratum_form_of_a_known_token_opens_the_modules_it_may_use(
+        service: Running, http: httpx.Client) -> None:
+    token = registered_token(service)
+    erratum = {"Authorization": "Token " + base64.b64encode(f"{token}\n".encode()).decode()}
+    assert http.get(service.versions_url, headers=erratum).status_code == 200
+    mine = http.get(f"{service.url}/ocpi/2.2.1/credentials", headers=erratum).json()["data"]
+    assert mine["token"] == token  # the token itself, not the newline form
+    assert http.get(f"{service.url}/ocpi/2.2.1/sessions/NL/CPA/s1", headers=erratum).status_code == 404
+    unknown = {"Authorization": "Token " + base64.b64encode(b"no-such-token\n").decode()}
+    assert http.get(service.versions_url, headers=unknown).status_code == 401
+    doubled = {"Authorization": "Token " + base64.b64encode(f"{token}\n\n".encode()).decode()}
+    assert http.get(service.versions_url, headers=doubled).status_code == 401
 
 
 def test_pagination_headers_keep_the_filters_and_stop_on_the_last_page() -> None:
