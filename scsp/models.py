@@ -76,6 +76,14 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
             return True
         return any((r.country_code.upper(), r.party_id.upper()) == (cc, pid) for r in self.roles)
 
+    def speaks_for(self, country_code: str, party_id: str) -> bool:
+        """True when the party may push or serve objects of (country_code, party_id).
+
+        One of its own roles, or any party when it is a Hub: in 2.2.1 a Hub's credentials name only
+        itself, and the parties behind it are known from HubClientInfo.
+        """
+        return self.role == "HUB" or self.owns(country_code, party_id)
+
     @property
     def reachable(self) -> bool:
         """True when we may send this party traffic (registered and not reported offline by a Hub)."""

@@ -44,9 +44,15 @@ def site_id(country_code: str, party_id: str, location_id: str) -> str:
 
 def _owned(caller: Caller, country_code: str, party_id: str) -> None:
     # transport_and_format "Client Owned Object Push": if the URL's country_code/party_id is not one
-    # of the client's roles the server "is allowed to respond with an HTTP 404".
-    if not caller.party.owns(country_code, party_id):
+    # of the client's roles the server "is allowed to respond with an HTTP 404". A Hub forwards the
+    # pushes of the parties behind it (its 2.2.1 credentials name only itself).
+    if not caller.party.speaks_for(country_code, party_id):
         raise errors.NotFound(f"{country_code}/{party_id} is not one of your credentials roles")
+
+
+def _newer(stored: datetime, pushed: datetime) -> bool:
+    """Whether a pushed object's `last_updated` is not older than the stored one's (older news never wins)."""
+    return pushed.astimezone(UTC) >= stored.astimezone(UTC)
 
 
 def _same(field: str, url_value: str, body_value: str) -> None:
@@ -181,17 +187,22 @@ def put_evse(store: Store, caller: Caller, cc: str, pid: str, location_id: str, 
     _owned(caller, cc, pid)
     if evse.uid.upper() != evse_uid.upper():
         raise errors.InvalidParameters(f"uid: {evse.uid!r} in the body differs from {evse_uid!r} in the URL")
-    created = False
+    created = applied = False
 
     def change(current: Location | None) -> Location:
-        nonlocal created
+        nonlocal created, applied
         if current is None:
             raise errors.UnknownLocation(f"no location {location_id!r}: PUT the Location first")
-        created = all(e.uid.upper() != evse_uid.upper() for e in current.evses or [])
+        stored = next((e for e in current.evses or [] if e.uid.upper() == evse_uid.upper()), None)
+        created = stored is None
+        if stored is not None and not _newer(stored.last_updated, evse.last_updated):
+            return current
+        applied = True
         return _replace_evse(current, evse)
 
     store.update_location(caller.party.id, cc, pid, location_id, change)
-    changed(site_id(cc, pid, location_id))
+    if applied:
+        changed(site_id(cc, pid, location_id))
     return created
 
 
@@ -201,21 +212,26 @@ def put_connector(store: Store, caller: Caller, cc: str, pid: str, location_id: 
     _owned(caller, cc, pid)
     if connector.id.upper() != connector_id.upper():
         raise errors.InvalidParameters(f"id: {connector.id!r} in the body differs from {connector_id!r} in the URL")
-    created = False
+    created = applied = False
 
     def change(current: Location | None) -> Location:
-        nonlocal created
+        nonlocal created, applied
         if current is None:
             raise errors.UnknownLocation(f"no location {location_id!r}: PUT the Location first")
         evse = _find_evse(current, evse_uid)
+        stored = next((c for c in evse.connectors if c.id.upper() == connector_id.upper()), None)
+        created = stored is None
+        if stored is not None and not _newer(stored.last_updated, connector.last_updated):
+            return current
+        applied = True
         others = [c for c in evse.connectors if c.id.upper() != connector_id.upper()]
-        created = len(others) == len(evse.connectors)
         updated = msgspec.structs.replace(evse, connectors=[*others, connector],
                                           last_updated=_later(evse.last_updated, connector.last_updated))
         return _replace_evse(current, updated)
 
     store.update_location(caller.party.id, cc, pid, location_id, change)
-    changed(site_id(cc, pid, location_id))
+    if applied:
+        changed(site_id(cc, pid, location_id))
     return created
 
 
@@ -231,9 +247,14 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
     if "last_updated" not in patch:
         raise errors.InvalidParameters("last_updated: required in a PATCH")
 
-    def merged(obj: msgspec.Struct, kind: type[Any], identity: str) -> Any:
-        if identity in patch and str(patch[identity]).upper() != str(getattr(obj, identity)).upper():
-            raise errors.InvalidParameters(f"{identity}: cannot be changed by a PATCH")
+    applied = False
+
+    def merged(obj: Any, kind: type[Any], identities: tuple[str, ...]) -> Any:
+        # The object's identity is its URL (mod_locations PATCH: "Same as the PUT method", whose
+        # country_code/party_id "SHALL be the same value" as the URL's): a PATCH cannot move it.
+        for identity in identities:
+            if identity in patch and str(patch[identity]).upper() != str(getattr(obj, identity)).upper():
+                raise errors.InvalidParameters(f"{identity}: cannot be changed by a PATCH")
         doc = {**msgspec.to_builtins(obj), **patch}
         try:
             return msgspec.convert(doc, kind)
@@ -241,26 +262,45 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
             raise errors.InvalidParameters(str(exc)) from None
 
     def change(current: Location | None) -> Location:
+        nonlocal applied
         if current is None:
             raise errors.UnknownLocation(f"no location {location_id!r}")
         if evse_uid is None:
-            updated: Location = merged(current, Location, "id")
-            return updated
+            updated: Location = merged(current, Location, ("id", "country_code", "party_id"))
+            applied = _newer(current.last_updated, updated.last_updated)
+            return updated if applied else current
         evse = _find_evse(current, evse_uid)
         if connector_id is None:
-            return _replace_evse(current, merged(evse, EVSE, "uid"))
+            new_evse: EVSE = merged(evse, EVSE, ("uid",))
+            applied = _newer(evse.last_updated, new_evse.last_updated)
+            return _replace_evse(current, new_evse) if applied else current
         connector = _find_connector(evse, connector_id)
-        new_connector: Connector = merged(connector, Connector, "id")
-        new_evse = msgspec.structs.replace(
+        new_connector: Connector = merged(connector, Connector, ("id",))
+        applied = _newer(connector.last_updated, new_connector.last_updated)
+        if not applied:
+            return current
+        parent = msgspec.structs.replace(
             evse, connectors=[new_connector if c.id == connector.id else c for c in evse.connectors],
             last_updated=_later(evse.last_updated, new_connector.last_updated))
-        return _replace_evse(current, new_evse)
+        return _replace_evse(current, parent)
 
     store.update_location(caller.party.id, cc, pid, location_id, change)
-    changed(site_id(cc, pid, location_id))
+    if applied:
+        changed(site_id(cc, pid, location_id))
 
 
 # -- hub client info -----------------------------------------------------------------------------
+
+def require_hub(caller: Caller) -> None:
+    """Refuse ClientInfo from a party that is not a Hub.
+
+    mod_hub_client_info: "Data owner: Hub"; a party that is not the owner is treated like a push
+    of a Client Owned Object for another party (transport_and_format: HTTP 404). Otherwise any
+    connected CPO could switch off our traffic to another party by reporting it OFFLINE.
+    """
+    if caller.party.role != "HUB":
+        raise errors.NotFound("ClientInfo comes from a Hub; you are connected as " + caller.party.role)
+
 
 def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: ClientInfo, *, now: datetime,
                        changed: SiteChanged) -> bool:
@@ -270,6 +310,7 @@ def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: Cl
     when it is CONNECTED again we resync with it by GET and plan its sites afresh
     (transport_and_format "Offline behaviour": nothing is replayed).
     """
+    require_hub(caller)
     if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
         raise errors.InvalidParameters("country_code/party_id: the body differs from the URL")
     previous, applied = store.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,

@@ -30,7 +30,7 @@ PULL_OVERLAP_S = 300
 def _takes(party: Party, country_code: str, party_id: str) -> bool:
     # transport_and_format: pulled objects whose owner is not one of the party's roles "may be ignored";
     # a Hub answers for the parties behind it.
-    return party.role == "HUB" or party.owns(country_code, party_id)
+    return party.speaks_for(country_code, party_id)
 
 
 async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> dict[str, int]:

@@ -34,6 +34,7 @@ class HubClientInfoReceiver(Controller):
     def read(self, caller: NamedDependency[Caller], store: NamedDependency[Store], country_code: CountryCode,
              party_id: PartyId) -> OcpiResponse[Any]:
         """The ClientInfo we hold for that party (as reported by the caller)."""
+        sites.require_hub(caller)
         rows = store.client_info(caller.party.id, country_code.upper(), party_id.upper())
         if not rows:
             raise errors.NotFound(f"no client info for {country_code}/{party_id}")

@@ -161,3 +161,62 @@ def test_unknown_fields_are_ignored_and_a_missing_z_means_utc(service: Running, 
     read = http.get(session_url(service), headers=token_header(token)).json()["data"]
     assert "a_field_from_ocpi_2_3" not in read and "extra" not in read["cdr_token"]
     assert read["last_updated"] == "2020-03-09T10:17:09Z"  # strict writer: UTC with Z
+
+
+def test_a_location_patch_cannot_move_the_location_to_another_owner(service: Running, http: httpx.Client) -> None:
+    assert service.store is not None
+    token, party = register_party(service.store, "BE", "BEC")
+    auth = token_header(token)
+    http.put(location_url(service, "LOC1"), json=example("location_example.json"), headers=auth).raise_for_status()
+    for field, value in (("party_id", "XYZ"), ("country_code", "DE")):
+        reply = http.patch(location_url(service, "LOC1"), json={field: value, "last_updated": "2030-01-01T00:00:00Z"},
+                           headers=auth)
+        assert reply.status_code == 200 and reply.json()["status_code"] == 2001, field
+        assert field in reply.json()["status_message"]
+    # Nothing stored half-way: one location, still BE/BEC.
+    assert [(s.location.country_code, s.location.party_id) for s in service.store.locations(party=party.id)] == \
+        [("BE", "BEC")]
+
+
+def test_older_evse_and_connector_news_never_overwrites_newer(service: Running, http: httpx.Client) -> None:
+    assert service.store is not None
+    token, _ = register_party(service.store, "BE", "BEC")
+    auth = token_header(token)
+    location = example("location_example.json")
+    http.put(location_url(service, "LOC1"), json=location, headers=auth).raise_for_status()
+    first = location["evses"][0]
+    uid, connector = first["uid"], first["connectors"][0]
+    newer = {"status": "CHARGING", "last_updated": "2031-01-01T00:00:00Z"}
+    assert http.patch(location_url(service, "LOC1", uid), json=newer, headers=auth).json()["status_code"] == 1000
+    # A PATCH and a PUT of the EVSE stamped earlier are taken (1000) but change nothing.
+    older = {"status": "AVAILABLE", "last_updated": "2025-01-01T00:00:00Z"}
+    assert http.patch(location_url(service, "LOC1", uid), json=older, headers=auth).json()["status_code"] == 1000
+    stale_put = dict(first, status="OUTOFORDER", last_updated="2025-01-02T00:00:00Z")
+    assert http.put(location_url(service, "LOC1", uid), json=stale_put, headers=auth).json()["status_code"] == 1000
+    evse = http.get(location_url(service, "LOC1", uid), headers=auth).json()["data"]
+    assert (evse["status"], evse["last_updated"]) == ("CHARGING", "2031-01-01T00:00:00Z")
+    # The same for a connector: a newer PUT wins, an older PATCH does not.
+    url = location_url(service, "LOC1", uid, connector["id"])
+    http.put(url, json=dict(connector, max_amperage=32, last_updated="2031-02-01T00:00:00Z"),
+             headers=auth).raise_for_status()
+    http.patch(url, json={"max_amperage": 8, "last_updated": "2025-01-01T00:00:00Z"}, headers=auth).raise_for_status()
+    assert http.get(url, headers=auth).json()["data"]["max_amperage"] == 32
+    # And for the location itself.
+    http.patch(location_url(service, "LOC1"), json={"name": "Old name", "last_updated": "2020-01-01T00:00:00Z"},
+               headers=auth).raise_for_status()
+    loc = http.get(location_url(service, "LOC1"), headers=auth).json()["data"]
+    assert loc.get("name") != "Old name" and loc["last_updated"] == "2031-02-01T00:00:00Z"
+
+
+def test_a_hub_forwards_the_sessions_of_the_parties_behind_it(service: Running, http: httpx.Client) -> None:
+    assert service.store is not None
+    hub_token, hub = register_party(service.store, "NL", "HUB", role="HUB")
+    session = dict(example("session_example_1_simple_start.json"), country_code="NL", party_id="XYZ", id="H1")
+    reply = http.put(session_url(service, "NL", "XYZ", "H1"), json=session, headers=token_header(hub_token))
+    assert reply.status_code == 201 and reply.json()["status_code"] == 1000
+    assert service.store.session(hub.id, "NL", "XYZ", "H1") is not None
+    # A CPO still pushes only its own.
+    cpo_token, _ = register_party(service.store, "NL", "CPA")
+    foreign = http.put(session_url(service, "NL", "XYZ", "H2"), json=dict(session, id="H2"),
+                       headers=token_header(cpo_token))
+    assert foreign.status_code == 404 and foreign.json()["status_code"] == 2000

@@ -135,3 +135,16 @@ def test_a_hub_reporting_a_party_offline_stops_its_traffic_until_it_is_back(
     mismatch = http.put(url, json={**client_info("CONNECTED", "2026-01-01T12:00:00Z"), "party_id": "XYZ"},
                         headers=token_header(hub_token))
     assert mismatch.json()["status_code"] == 2001
+
+
+def test_only_a_hub_may_report_client_info(service: Running, http: httpx.Client) -> None:
+    assert service.store is not None
+    cpo_token, _ = register_party(service.store, "NL", "CPB")
+    _, victim = register_party(service.store, "NL", "CPA")
+    url = f"{service.url}/ocpi/2.2.1/hubclientinfo/NL/CPA"
+    reply = http.put(url, json=client_info("OFFLINE", "2026-01-01T10:00:00Z"), headers=token_header(cpo_token))
+    assert reply.status_code == 404 and reply.json()["status_code"] == 2000
+    assert http.get(url, headers=token_header(cpo_token)).status_code == 404
+    # The directly connected party keeps its traffic.
+    assert service.store.offline_parties() == set()
+    assert service.store.party(victim.id).reachable
