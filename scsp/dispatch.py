@@ -92,6 +92,22 @@ class Dispatcher:
         self.events = events
 
     # -- decisions ------------------------------------------------------------------------------
+    def may_send(self, party: Party, key: SessionKey) -> bool:
+        """Whether a ChargingProfiles request for this session may go to its CPO now.
+
+        Not when the connection is unregistered or reported offline, when the CPO did not answer
+        (transport_and_format "Offline behaviour": no queueing, resync by GET when it is back),
+        when a Hub reported the session's CPO as not CONNECTED (mod_hub_client_info OFFLINE: "No
+        requests can be sent"), or while the resync after a start-up, a registration or a return
+        is still to run: until then what we hold may be stale (a session that ended meanwhile).
+        """
+        if not party.reachable:
+            return False
+        state = self.store.sync_state(party.id)
+        if state.unreachable_since is not None or state.needs_resync:
+            return False
+        return (party.id, key.country_code.upper(), key.party_id.upper()) not in self.store.offline_parties()
+
     def _maybe_applied(self, key: SessionKey) -> bool:
         """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
         # Readback GETs come every few minutes: look past them to the newest set or clear.
@@ -157,7 +173,7 @@ class Dispatcher:
                 if not choice.send:
                     continue
                 party = await asyncio.to_thread(self.store.party, row.party)
-                if not party.reachable:
+                if not await asyncio.to_thread(self.may_send, party, _key(row)):
                     count("unreachable")
                     if choice.lowers:
                         held_sites.add(plan.id)
@@ -356,7 +372,7 @@ class Dispatcher:
             return None
         await asyncio.to_thread(self.store.set_controllable, key, False, RELEASED)
         self._replan_key(key)
-        if not party.reachable:
+        if not await asyncio.to_thread(self.may_send, party, key):
             raise errors.PeerError(f"{party.handle} is not reachable: the profile stays until it is back")
         return await self.send_clear(party, key, now)
 
@@ -386,11 +402,15 @@ class Dispatcher:
         key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
                          session_id=command.session_id)
         control: dict[str, Any] = {}
-        if command.kind == "set" and value == ChargingProfileResultType.ACCEPTED:
+        # A late result (after the timeout made the command `unknown`, ocpi-notes §10.9) of a set or
+        # clear that a newer one replaced is recorded, but says nothing of what is in force now.
+        newest = next(iter(self.store.commands(key=key, kinds=("set", "clear"), limit=1)), None)
+        in_force = newest is not None and newest.id == command.id
+        if in_force and command.kind == "set" and value == ChargingProfileResultType.ACCEPTED:
             control = {"accepted_profile": command.profile, "accepted_at": _unix(now)}
-        elif command.kind == "set" and value == ChargingProfileResultType.REJECTED:
+        elif in_force and command.kind == "set" and value == ChargingProfileResultType.REJECTED:
             control = {"controllable": 0, "reason": "the charge point rejected the profile"}
-        elif command.kind == "clear" and value == ChargingProfileResultType.ACCEPTED:
+        elif in_force and command.kind == "clear" and value == ChargingProfileResultType.ACCEPTED:
             control = {"accepted_profile": None, "accepted_at": None}
         self.store.record_result(command_id, result=value.value, now=_unix(now), control=control)
         if "controllable" in control:

@@ -178,9 +178,9 @@ class Engine:
             if stored is None or stored.session.status != "ACTIVE":
                 continue
             party = await asyncio.to_thread(self.store.party, party_id)
-            if not party.reachable:
-                continue
             key = SessionKey(party=party_id, country_code=cc, party_id=pid, session_id=sid)
+            if not await asyncio.to_thread(self.dispatcher.may_send, party, key):
+                continue
             if await self.dispatcher.send_get(party, key, now) is not None:
                 asked += 1
         return asked
@@ -195,9 +195,9 @@ class Engine:
             if command.kind == "set":
                 # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
                 party = await asyncio.to_thread(self.store.party, command.party)
-                if party.reachable:
-                    key = SessionKey(party=command.party, country_code=command.country_code,
-                                     party_id=command.party_id, session_id=command.session_id)
+                key = SessionKey(party=command.party, country_code=command.country_code,
+                                 party_id=command.party_id, session_id=command.session_id)
+                if await asyncio.to_thread(self.dispatcher.may_send, party, key):
                     await self.dispatcher.send_get(party, key, now)
         loop = asyncio.get_running_loop()
         for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):

@@ -75,24 +75,34 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
 
 async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> bool:
     """Pull after registration, start-up or a return; True when the party answered."""
+    before = await asyncio.to_thread(store.sync_state, party.id)
     try:
         counts = await pull(store, client, party, events, now=now)
     except PeerError as exc:
         log.warning("resync failed", extra={"party": party.handle, "error": exc.message})
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
-            state = await asyncio.to_thread(store.sync_state, party.id)
-            if state.unreachable_since is None:
+            if before.unreachable_since is None:
                 await asyncio.to_thread(store.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
+            return False
+        # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
+        # will learn. Steering may go on; the slow pull schedule tries again.
+        await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0)
+        await asyncio.to_thread(_replan, store, events, party)
         return False
-    was_unreachable = (await asyncio.to_thread(store.sync_state, party.id)).unreachable_since is not None
     await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
     log.info("resynced", extra={"party": party.handle, **counts})
-    if was_unreachable:
-        # Its sessions were planned as fixed load while it was away: plan them as ours again.
-        for stored in (await asyncio.to_thread(store.sessions, party=party.id, statuses=("ACTIVE",)))[0]:
-            s = stored.session
-            events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+    if before.unreachable_since is not None or before.needs_resync:
+        # Its sessions were planned as fixed load while it was away, or not sent while the resync
+        # was due (`Dispatcher.may_send`): plan them as ours again, from what the pull brought.
+        await asyncio.to_thread(_replan, store, events, party)
     return True
+
+
+def _replan(store: Store, events: SiteEvents, party: Party) -> None:
+    """Re-plan every site with an active session of the party."""
+    for stored in store.sessions(party=party.id, statuses=("ACTIVE",))[0]:
+        s = stored.session
+        events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 
 
 async def answers(client: OcpiClient, party: Party) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import msgspec
-from litestar import Litestar, Request, put
+from litestar import Litestar, Request, get, put
 from litestar.params import FromPath
 from litestar.response import Response
 
@@ -133,6 +133,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 10.0}, new={"S1": 16.0, "S2": 20.0},
                                 limit_w=26_000.0, max_w=22_080.0, evse_max_w=22_080.0)
+        service.store.update_sync_state(party.id, needs_resync=0)  # registered and resynced
         events = SiteEvents()
 
         async def run() -> dict[str, int]:
@@ -149,5 +150,113 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
         assert received == ["S1"]
         assert outcomes.get("held_back") == 1 and outcomes.get("TOO_OFTEN") == 1
         assert events.drain() == {"NL-CPA-LOC1"}
+    finally:
+        thread.stop()
+
+
+def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: Running) -> None:
+    """ocpi-notes §10.9: after the timeout the outcome is unknown; a newer profile then decides what holds."""
+    import time
+    import uuid
+
+    from scsp.models import TokenKind
+    from scsp.ocpi.transport import Caller
+    from scsp.records import Command
+
+    assert service.store is not None
+    store = service.store
+    _, party = register_party(store, "NL", "CPA", endpoints=[])
+    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
+    caller = Caller(party=party, kind=TokenKind.C, base64=True)
+    dispatcher = Dispatcher(store=store, client=OcpiClient(country_code="NL", party_id="SCP"),
+                            platform=scsp_platform(service.config), config=service.config, events=SiteEvents())
+    now = int(time.time())
+
+    def sent(limit: float, at: int, timeout_s: int) -> Command:
+        command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
+                          session_id="S1", state="pending", created_at=at, profile=amps(limit))
+        assert store.create_command(command)
+        store.record_response(command.id, response="ACCEPTED", timeout_s=timeout_s, now=at)
+        return command
+
+    first = sent(16.0, now - 100, 10)
+    assert [c.id for c in store.expire_commands(now=now - 80)] == [first.id]
+    second = sent(6.0, now - 50, 30)
+    dispatcher.on_result(caller, second.id, {"result": "ACCEPTED"}, datetime.now(UTC))
+    assert store.session_control(key).accepted_profile == amps(6.0)
+    # The first one's result arrives after all: recorded, but 6 A is what the charge point was last told.
+    dispatcher.on_result(caller, first.id, {"result": "ACCEPTED"}, datetime.now(UTC))
+    late = store.command(first.id)
+    assert late is not None and late.result == "ACCEPTED"
+    assert store.session_control(key).accepted_profile == amps(6.0)
+    # A late REJECTED of a replaced profile does not stop the steering either.
+    third = sent(8.0, now - 40, 10)
+    store.expire_commands(now=now - 20)
+    sent(9.0, now - 10, 30)
+    dispatcher.on_result(caller, third.id, {"result": "REJECTED"}, datetime.now(UTC))
+    assert store.session_control(key).controllable
+
+
+def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: Running) -> None:
+    """mod_hub_client_info OFFLINE: "No requests can be sent"; after a start-up or a return, the resync comes first."""
+    import json
+    import time
+
+    from scsp.ocpi.objects import ClientInfo, Session
+    from scsp.ocpi.transport import Caller
+    from scsp.scheduling import Engine
+    from scsp.sites import record_client_info
+    from tests.conftest import EXAMPLES
+
+    assert service.store is not None
+    store = service.store
+    sock = bind("127.0.0.1", 0)
+    cpo_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    asked: list[str] = []
+
+    @get("/chargingprofiles/{session_id:str}")
+    async def active(session_id: FromPath[str]) -> Response[Any]:
+        asked.append(session_id)
+        return Response({"data": {"result": "ACCEPTED", "timeout": 30}, "status_code": 1000,
+                         "timestamp": "2026-01-01T00:00:00Z"})
+
+    thread = ServerThread(Litestar([active]), sock).start()
+    try:
+        from scsp.models import TokenKind
+
+        _, hub = register_party(store, "NL", "HUB", role="HUB", endpoints=[
+            Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
+        doc = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
+        doc.update(country_code="NL", party_id="CPA", id="S1", status="ACTIVE")
+        store.put_session(hub.id, msgspec.convert(doc, Session), now=int(time.time()))
+        key = SessionKey(party=hub.id, country_code="NL", party_id="CPA", session_id="S1")
+        store.update_control(key, accepted_profile=amps(10.0), accepted_at=int(time.time()))
+        store.update_sync_state(hub.id, needs_resync=0)
+        caller = Caller(party=hub, kind=TokenKind.C, base64=True)
+
+        def report(status: str, stamp: str) -> None:
+            record_client_info(store, caller, "NL", "CPA", ClientInfo(
+                party_id="CPA", country_code="NL", role="CPO", status=status,
+                last_updated=datetime.fromisoformat(stamp)), now=datetime.now(UTC), changed=lambda site: None)
+
+        async def readback() -> int:
+            client = OcpiClient(country_code="NL", party_id="SCP")
+            events = SiteEvents()
+            dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(service.config),
+                                    config=service.config, events=events)
+            engine = Engine(store=store, client=client, dispatcher=dispatcher, config=service.config, events=events)
+            try:
+                return await engine.readback()
+            finally:
+                engine.executor.shutdown()
+                await client.aclose()
+
+        report("OFFLINE", "2026-01-01T10:00:00+00:00")
+        assert asyncio.run(readback()) == 0 and asked == []
+        report("CONNECTED", "2026-01-01T11:00:00+00:00")  # back: a resync is due before anything else
+        assert store.sync_state(hub.id).needs_resync
+        assert asyncio.run(readback()) == 0 and asked == []
+        store.update_sync_state(hub.id, needs_resync=0)  # what a completed resync does
+        assert asyncio.run(readback()) == 1 and asked == ["S1"]
     finally:
         thread.stop()
