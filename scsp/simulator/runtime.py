@@ -135,6 +135,8 @@ class SimulatedCpo:
         )
         self.faults = FaultBook()
         self.commands: deque[CommandRecord] = deque(maxlen=settings.commands_kept)
+        # Pulls served: first pages (offset 0) of each Sender list, so a test can count resyncs.
+        self.pulls: dict[str, int] = {"locations": 0, "sessions": 0}
         self._command_serial = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: OcpiClient | None = None
@@ -559,12 +561,14 @@ class SimulatedCpo:
     def locations_page(self, page: PageRequest) -> tuple[list[Location], int]:
         """One page of Locations (configuration order) with `last_updated` in [date_from, date_to)."""
         with self.lock:
+            self.pulls["locations"] += page.offset == 0
             items = [loc for loc in self.model.locations() if _in_range(loc.last_updated, page)]
         return items[page.offset : page.offset + page.limit], len(items)
 
     def sessions_page(self, page: PageRequest) -> tuple[list[Session], int]:
         """One page of Sessions (oldest first) with `last_updated` in [date_from, date_to)."""
         with self.lock:
+            self.pulls["sessions"] += page.offset == 0
             matching = [
                 ev
                 for ev in self.model.sessions.values()
@@ -692,6 +696,7 @@ class SimulatedCpo:
                 scsps=[p.handle for p in self._scsps.values()],
                 evses=evses,
                 evs=[self._ev_view(ev) for ev in self.model.active_evs()],
+                pulls=dict(self.pulls),
             )
 
     def meter(self, since: float | None = None) -> MeterView:

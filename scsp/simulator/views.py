@@ -72,6 +72,8 @@ class StateView(msgspec.Struct, kw_only=True):
     scsps: list[str]
     evses: list[EvseView]
     evs: list[EvView]
+    # Sender list GETs served from their first page, per module ("locations", "sessions").
+    pulls: dict[str, int] = {}
 
 
 class Sample(msgspec.Struct, kw_only=True):

@@ -65,8 +65,8 @@ class Loop:
             active_profile_duration_s=600)
         self.sim_thread = ServerThread(create_simulator_asgi(self.sim_settings), sim_sock).start()
         self.sim = f"http://127.0.0.1:{port}"
-        self.planning = PlanningConfig(interval_s=2, debounce_s=0.3, horizon_h=1.0, slot_minutes=1,
-                                       pull_interval_s=3600, pull_splay_s=0, **planning)
+        self.planning = PlanningConfig(**{"interval_s": 2, "debounce_s": 0.3, "horizon_h": 1.0, "slot_minutes": 1,
+                                          "pull_interval_s": 3600, "pull_splay_s": 0, **planning})
         self.http = httpx.Client(timeout=30)
         self.service = self._start_service(port=0)
         invitation = self.http.post(f"{self.sim}/sim/invite",
@@ -202,7 +202,16 @@ def test_two_sites_stay_within_their_limits_and_every_ev_gets_a_profile(loop: Lo
     assert plan["status"] in ("OPTIMAL", "FEASIBLE") and max(plan["site_power_w"]) <= 40_000 + 1e-6
 
 
-def test_a_limit_decrease_reaches_the_charge_points(loop: Loop) -> None:
+@pytest.fixture
+def event_driven(tmp_path: Path) -> Iterator[Loop]:
+    """A loop whose periodic cycle never comes round in a test: only events (debounced) re-plan."""
+    running = Loop(tmp_path, interval_s=3600)
+    yield running
+    running.close()
+
+
+def test_a_limit_decrease_reaches_the_charge_points_by_the_debounced_re_plan(event_driven: Loop) -> None:
+    loop = event_driven
     loop.grid(WORK, 60_000, failsafe_w=12_000)
     for evse in loop.evses(WORK)[:8]:
         loop.plug(WORK, evse["uid"])
@@ -285,6 +294,7 @@ def test_a_cpo_that_was_down_gets_no_replay_one_resync_and_the_current_plan(loop
     received_during = len(loop.commands())
     time.sleep(3.0)  # a few planning cycles while it is down
     assert len(loop.commands()) == received_during  # nothing got through, nothing is queued
+    pulls_before = loop.state()["pulls"]["sessions"]
     back = time.time()
     loop.http.delete(f"{loop.sim}/sim/faults").raise_for_status()
     wait_for(lambda: loop.store.sync_state(loop.party.id).unreachable_since is None, timeout=60,
@@ -299,6 +309,8 @@ def test_a_cpo_that_was_down_gets_no_replay_one_resync_and_the_current_plan(loop
         assert after and all(loop.planned_at(c) >= back - 1 for c in after)
     wait_for(lambda: allowed_w(loop.evs(WORK)) <= 20_000 + TOLERANCE_W,
              timeout=30, what="the lower limit to reach the charge points")
+    # One resync: a single pull of its Sessions since it came back (the slow schedule is hours away).
+    assert loop.state()["pulls"]["sessions"] == pulls_before + 1
 
 
 def test_a_restarted_service_resumes_planning_and_sends_nothing_stale(loop: Loop) -> None:
