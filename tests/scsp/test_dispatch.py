@@ -1,9 +1,12 @@
-"""Dispatch against a fake CPO over real HTTP: a result posted before the synchronous reply still counts."""
+"""Dispatch against fake CPOs over real HTTP: results, refusals, late results, and when nothing may be sent."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,10 +21,21 @@ from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
+from scsp.models import TokenKind
+from scsp.ocpi.objects import ClientInfo, Session
+from scsp.ocpi.transport import Caller
 from scsp.ocpi.types import Endpoint, InterfaceRole
-from scsp.records import SessionKey
+from scsp.records import Command, PlanSession, SessionKey, StoredPlan
+from scsp.scheduling import Engine
 from scsp.serving import ServerThread, bind
-from tests.conftest import Running, register_party
+from scsp.sites import record_client_info
+from tests.conftest import EXAMPLES, Running, register_party
+
+
+def answer(result: str) -> Response[Any]:
+    """A CPO's synchronous ChargingProfileResponse."""
+    return Response({"data": {"result": result, "timeout": 30}, "status_code": 1000,
+                     "timestamp": "2026-01-01T00:00:00Z"})
 
 
 def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Running) -> None:
@@ -37,8 +51,7 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
         async with httpx.AsyncClient() as http:
             await http.post(body["response_url"], json={"result": "ACCEPTED"}, headers={
                 "Authorization": "Token " + base64.b64encode(token_for_us["t"].encode()).decode()})
-        return Response({"data": {"result": "ACCEPTED", "timeout": 30}, "status_code": 1000,
-                         "timestamp": "2026-01-01T00:00:00Z"})
+        return answer("ACCEPTED")
 
     thread = ServerThread(Litestar([receive]), sock).start()
     try:
@@ -80,7 +93,6 @@ def amps(limit: float) -> ChargingProfile:
 def two_session_plan(store: Any, party: Any, *, held: dict[str, float], new: dict[str, float], limit_w: float,
                      max_w: float, evse_max_w: float) -> Any:
     """A stored plan of one site with 3-phase AC sessions holding `held` A and planned at `new` A."""
-    from scsp.records import PlanSession, StoredPlan
 
     for sid, limit in held.items():
         store.update_control(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid),
@@ -124,8 +136,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
         received.append(session_id)
         # The CPO refuses S1's request (its rate limit); S2's would be accepted.
         result = "TOO_OFTEN" if session_id == "S1" else "ACCEPTED"
-        return Response({"data": {"result": result, "timeout": 30}, "status_code": 1000,
-                         "timestamp": "2026-01-01T00:00:00Z"})
+        return answer(result)
 
     thread = ServerThread(Litestar([receive]), sock).start()
     try:
@@ -156,12 +167,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
 
 def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: Running) -> None:
     """ocpi-notes §10.9: after the timeout the outcome is unknown; a newer profile then decides what holds."""
-    import time
-    import uuid
 
-    from scsp.models import TokenKind
-    from scsp.ocpi.transport import Caller
-    from scsp.records import Command
 
     assert service.store is not None
     store = service.store
@@ -199,14 +205,7 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
 
 def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: Running) -> None:
     """mod_hub_client_info OFFLINE: "No requests can be sent"; after a start-up or a return, the resync comes first."""
-    import json
-    import time
 
-    from scsp.ocpi.objects import ClientInfo, Session
-    from scsp.ocpi.transport import Caller
-    from scsp.scheduling import Engine
-    from scsp.sites import record_client_info
-    from tests.conftest import EXAMPLES
 
     assert service.store is not None
     store = service.store
@@ -217,13 +216,11 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
     @get("/chargingprofiles/{session_id:str}")
     async def active(session_id: FromPath[str]) -> Response[Any]:
         asked.append(session_id)
-        return Response({"data": {"result": "ACCEPTED", "timeout": 30}, "status_code": 1000,
-                         "timestamp": "2026-01-01T00:00:00Z"})
+        return answer("ACCEPTED")
 
     thread = ServerThread(Litestar([active]), sock).start()
     try:
-        from scsp.models import TokenKind
-
+    
         _, hub = register_party(store, "NL", "HUB", role="HUB", endpoints=[
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         doc = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
