@@ -21,11 +21,13 @@ import json
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,11 +55,21 @@ def parse(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+def zone_at_hour(hour: int, now: datetime) -> str:
+    """An IANA `Etc/GMT±N` zone in which the local time `now` is `hour` o'clock (within the hour)."""
+    offset = (hour - now.hour + 12) % 24 - 12  # hours east of UTC, -12..11
+    # The Etc zones' signs are POSIX-style: Etc/GMT-9 is UTC+9.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--arrival-scale", type=float, default=15.0, help="multiplies the arrival rates")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--local-hour", type=int, choices=range(24), metavar="H",
+                        help="put the simulated sites in a time zone where it is now about H o'clock, so a run "
+                             "at any hour sees that hour's traffic (default: the sites' own zone)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scsp-run-"))
 
@@ -66,6 +78,11 @@ def main() -> int:
     sim = SimulatorConfig(host="127.0.0.1", port=sim_port, public_url=f"http://127.0.0.1:{sim_port}",
                           db_path=str(tmp / "sim.db"), arrivals=True, arrival_rate_scale=args.arrival_scale,
                           seed=args.seed, tick_s=1.0, session_update_s=10.0, callback_delay_s=0.5)
+    if args.local_hour is not None:
+        zone = zone_at_hour(args.local_hour, datetime.now(UTC))
+        sim = msgspec.structs.replace(sim, sites=tuple(msgspec.structs.replace(site, time_zone=zone)
+                                                       for site in sim.sites))
+        print(f"sites in {zone}: local time {datetime.now(ZoneInfo(zone)):%H:%M}", file=sys.stderr)
     config = Config(db_path=str(tmp / "scsp.db"), log_level="WARNING",
                     party=PartyConfig(country_code="NL", party_id="SCP"),
                     http=HttpConfig(host="127.0.0.1", port=svc_port, public_url=f"http://127.0.0.1:{svc_port}"),
