@@ -189,10 +189,15 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             site over a working day) they cost a few ms. The session-order tie-break of the
             objective keeps allocations in blocks either way.
         ipm_min_columns: From this many LP columns on, HiGHS' interior point method (with
-            crossover, so the answer is still a vertex) replaces dual simplex. Measured on the
-            benchmark sites: simplex wins below about 6,000 columns (public 300 sessions: 0.06 s
-            vs 0.09 s), the interior point method above about 10,000 (workplace 300 sessions,
-            13,000 columns: 0.17-0.27 s vs 0.35-0.80 s).
+            crossover, so the answer is still a vertex) replaces dual simplex. Off by default:
+            with the energy weight on the shortfall columns the dual simplex won on every
+            benchmark size (workplace 1,000 sessions: 0.2 s vs 1.5 s; 5,000: 1.6 s vs 9.3 s).
+        reduced_energy_min_columns: From this many LP columns on, the LP is first solved with the
+            energy weight reduced to W_energy / 2000 and that optimum kept when a max-flow check
+            proves it energy-maximal (then it is optimal for the full weight too; see
+            optimizer/README.md, "Solving large sites"). Measured: 1.3-3.6x faster from about
+            2,500 sessions (public 5,000: 3.7 s -> 1.0 s), no clear gain at 1,000 sessions and
+            none below, where the check (0.5-10 ms) would only add to the common small sites.
     """
 
     milp_time_limit_s: float = 2.0
@@ -202,7 +207,8 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     fairness_segments: int = 10
     smoothing: bool = True
     smoothing_max_pairs: int = 2_000
-    ipm_min_columns: int = 8_000
+    ipm_min_columns: int = 1_000_000_000
+    reduced_energy_min_columns: int = 20_000
 
 
 class SolveStatus(StrEnum):
