@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import msgspec
 import numpy as np
@@ -25,6 +26,7 @@ from scsp.config import Config
 from scsp.models import Party, PartyStatus
 from scsp.ocpi.objects import PowerType, Session
 from scsp.records import (
+    Command,
     EvseFacts,
     PlanSession,
     SessionControl,
@@ -166,53 +168,94 @@ def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: 
 VEHICLE_LIMITED_RATIO = 0.85
 # Its learned maximum is the most it drew so limited, plus this margin for meter noise and averaging.
 VEHICLE_CAP_MARGIN = 1.10
-# Charging periods needed before we trust what an EV showed (one period may straddle a profile change).
+# Charging periods needed before we trust what an EV showed.
 VEHICLE_CAP_PERIODS = 2
+# How far back (s) from its newest charging period a vehicle's behaviour counts. Once planned at its
+# learned maximum the vehicle draws near the limit and shows nothing new; the memory keeps the
+# maximum from flipping back to the EVSE's at the next cycle (a profile every cycle), and its end
+# lets a vehicle that can take more (a warmer battery) show it half an hour later.
+VEHICLE_CAP_MEMORY_S = 1800
+# Set and clear requests of a session read to place its periods under the profile then in force.
+PROFILE_HISTORY = 50
 
 
-def vehicle_cap_w(session: Session, control: SessionControl | None, facts: ElectricalFacts) -> float | None:
+class InForce(NamedTuple):
+    """A stretch of time in which we know which of our profiles the charge point applied."""
+
+    start_ts: float
+    end_ts: float
+    profile: ChargingProfile | None  # None: no profile of ours (before the first, after a clear)
+
+
+def profiles_in_force(commands: Sequence[Command]) -> list[InForce]:
+    """When each profile we sent was surely in force, from the session's set and clear requests.
+
+    A profile is surely in force from its accepted result until the next request was sent (that one
+    may apply from the moment it leaves); before the first request no profile of ours applies. The
+    time between a request and its result is nobody's: the charge point may apply it at any moment.
+    """
+    ordered = sorted(commands, key=lambda c: c.created_at)
+    stretches = [InForce(-math.inf, ordered[0].created_at if ordered else math.inf, None)]
+    for i, command in enumerate(ordered):
+        if command.result != "ACCEPTED" or command.result_at is None:
+            continue
+        until = ordered[i + 1].created_at if i + 1 < len(ordered) else math.inf
+        if command.result_at < until:
+            stretches.append(InForce(command.result_at, until, command.profile if command.kind == "set" else None))
+    return stretches
+
+
+def vehicle_cap_w(session: Session, in_force: Sequence[InForce], facts: ElectricalFacts) -> float | None:
     """The most this vehicle seems to take (W), learned from its metered charging periods; None if unknown.
 
     OCPI tells us the EVSE's maximum, not the vehicle's. An 11 kW car on a 22 kW EVSE would keep
-    11 kW of the site's capacity unused if planned at 22 kW. Periods after our profile was accepted in
-    which the car drew clearly below the limit in force show its own maximum (POWER / MAX_POWER
-    dimensions, kW).
+    11 kW of the site's capacity unused if planned at 22 kW. Charging periods (POWER / MAX_POWER
+    dimensions, kW) of the last `VEHICLE_CAP_MEMORY_S` that lie wholly within a stretch of
+    `in_force`, in which the car drew clearly below the lowest limit in force (or with no limit of
+    ours at all), show its own maximum.
     """
-    profile = control.accepted_profile if control is not None else None
-    if profile is None or profile.start_date_time is None or control is None or control.accepted_at is None:
-        return None
-    steps = profile_steps(profile, anchor=profile.start_date_time, ref=profile.start_date_time)
-    if steps is None:
-        return None
-    per_unit = w_per_unit(profile.charging_rate_unit, facts)
-    limited: list[float] = []
     periods = sorted(session.charging_periods or [], key=lambda p: p.start_date_time)
+    if not periods:
+        return None
+    recent_ts = periods[-1].start_date_time.timestamp() - VEHICLE_CAP_MEMORY_S
+    limited: list[float] = []
     for i, period in enumerate(periods):
-        if period.start_date_time.timestamp() <= control.accepted_at:
-            # Both are whole seconds: a period of the second the profile was accepted may have begun
-            # under the previous profile.
-            continue
+        # mod_sessions ChargingPeriod: "A period ends when the next period starts"; the last one runs
+        # at least until the session's last update.
+        start_ts = period.start_date_time.timestamp()
+        end_ts = (periods[i + 1].start_date_time.timestamp() if i + 1 < len(periods)
+                  else max(start_ts, session.last_updated.timestamp()))
         drawn = [d.volume * 1000.0 for d in period.dimensions if d.type in ("POWER", "MAX_POWER")]
-        if not drawn or max(drawn) <= 0:
+        if start_ts < recent_ts or not drawn or max(drawn) <= 0:
             continue
-        # mod_sessions ChargingPeriod: a period lasts until the next one starts. POWER is its average,
-        # so compare it with the lowest limit in force over the whole period: a limit that fell
-        # mid-period (a slot boundary of the profile) lowers the average without the vehicle being
-        # the cause, and must not teach a maximum below what the vehicle takes.
-        start = (period.start_date_time - profile.start_date_time).total_seconds()
-        end = (periods[i + 1].start_date_time - profile.start_date_time).total_seconds() \
-            if i + 1 < len(periods) else math.inf
-        inside = [start, *(float(t) for t in steps.starts if start < t < end)]
-        limits = value_at(steps, inside)
-        if np.isnan(limits).all():
-            limited.append(max(drawn))  # no limit in force at all: the vehicle chose its power
-            continue
-        limit = float(np.nanmin(limits)) * per_unit
-        if max(drawn) < VEHICLE_LIMITED_RATIO * limit:
+        # Whole seconds on both sides: a period must start after the second its profile was accepted.
+        stretch = next((f for f in in_force if f.start_ts < start_ts and end_ts <= f.end_ts), None)
+        if stretch is None:
+            continue  # it straddles a change of profile: its average says nothing of the vehicle
+        limit_w = _lowest_limit_w(stretch.profile, start_ts, end_ts, facts)
+        # POWER is the period's average: compared with the lowest limit over the whole period, a
+        # limit that fell mid-period (a slot boundary) does not pass for the vehicle's own maximum.
+        if limit_w is None or max(drawn) < VEHICLE_LIMITED_RATIO * limit_w:
             limited.append(max(drawn))
     if len(limited) < VEHICLE_CAP_PERIODS:
         return None
     return max(limited) * VEHICLE_CAP_MARGIN
+
+
+def _lowest_limit_w(profile: ChargingProfile | None, start_ts: float, end_ts: float,
+                    facts: ElectricalFacts) -> float | None:
+    """The lowest limit (W) a profile sets over [start_ts, end_ts); None where it sets none."""
+    if profile is None or profile.start_date_time is None:
+        return None
+    anchor = profile.start_date_time.timestamp()
+    steps = profile_steps(profile, anchor=profile.start_date_time, ref=profile.start_date_time)
+    if steps is None:
+        return None
+    start, end = start_ts - anchor, end_ts - anchor
+    limits = value_at(steps, [start, *(float(t) for t in steps.starts if start < t < end)])
+    if np.isnan(limits).all():
+        return None
+    return float(np.nanmin(limits)) * w_per_unit(profile.charging_rate_unit, facts)
 
 
 def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
@@ -288,19 +331,6 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         departure_ts = prefs.departure_ts if prefs and prefs.departure_ts else int(default_departure.timestamp())
         departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
         need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
-        max_w = evse.max_power_w
-        learned = vehicle_cap_w(s, control, facts)
-        if learned is not None:
-            max_w = min(max_w, learned)
-        min_w = 0.0
-        if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
-            min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
-        need_kwh = max(0.0, need - max(0.0, s.kwh))
-        if 0 < need_kwh < min_w * slot_s / 3.6e6:
-            # A last bit of energy smaller than one slot at the minimum rate could never be planned
-            # (power is 0 or >= the minimum for a whole slot); a profile is a maximum, not a target,
-            # and the vehicle stops by itself when full, so plan one slot at the minimum rate.
-            need_kwh = min_w * slot_s / 3.6e6
         reason = None
         if evse is not fallback and not evse.capable:
             reason = "EVSE is not CHARGING_PROFILE_CAPABLE"
@@ -310,6 +340,23 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             reason = "CPO unreachable"
         elif not config.planning.dispatch:
             reason = "dispatch disabled"
+        max_w = evse.max_power_w
+        if reason is None:
+            # Only for sessions we steer: one we cannot stays fixed load at the EVSE's maximum, since
+            # nothing we send keeps it below what it showed so far.
+            learned = vehicle_cap_w(s, profiles_in_force(store.commands(
+                key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)), facts)
+            if learned is not None:
+                max_w = min(max_w, learned)
+        min_w = 0.0
+        if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
+            min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
+        need_kwh = max(0.0, need - max(0.0, s.kwh))
+        if 0 < need_kwh < min_w * slot_s / 3.6e6:
+            # A last bit of energy smaller than one slot at the minimum rate could never be planned
+            # (power is 0 or >= the minimum for a whole slot); a profile is a maximum, not a target,
+            # and the vehicle stops by itself when full, so plan one slot at the minimum rate.
+            need_kwh = min_w * slot_s / 3.6e6
         fixed_w: list[float] | None = None
         if reason is not None:
             # Planned as fixed load so the others stay within the limit: at its maximum, or at what its

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
 from scsp import planner
 from scsp.config import Config, DefaultsConfig, PlanningConfig
 from scsp.ocpi.objects import Location, Session
-from scsp.records import Preferences, SessionKey, SignalPoint, SiteSettings
+from scsp.records import Command, Preferences, SessionKey, SignalPoint, SiteSettings
 from scsp.storage import Store
 from tests.conftest import EXAMPLES, register_party
 
@@ -135,31 +137,6 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
     assert planner._fill([None, None]) is None
 
 
-def test_a_vehicle_drawing_below_its_limit_is_planned_at_what_it_showed(store: Store) -> None:
-    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
-
-    _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1", amps=32)]))  # a 22 kW EVSE
-    doc = msgspec.to_builtins(session("S1", "E1"))
-    # After our 32 A profile was accepted at 11:00, the car drew 11 kW (its on-board charger).
-    doc["charging_periods"] = [
-        {"start_date_time": f"2026-11-25T11:{m:02d}:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]}
-        for m in (5, 10, 15)]
-    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
-    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
-    accepted = ChargingProfile(charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
-                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0)])
-    store.update_control(key, accepted_profile=accepted, accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC)
-                                                                          .timestamp()))
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
-    # Drawing at the limit says nothing about the car: an 11 kW limit met with 11 kW keeps the EVSE max.
-    store.update_control(key, accepted_profile=msgspec.structs.replace(
-        accepted, charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=16.0)]))
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == 230 * 32 * 3
-
-
 def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.put_location(party.id, location([evse("E1"), evse("E2")]))
@@ -183,56 +160,6 @@ def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     assert len(profile.charging_profile_period) <= 3
 
 
-def test_a_limit_that_falls_inside_a_charging_period_teaches_no_vehicle_maximum(store: Store) -> None:
-    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
-
-    _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1", amps=32)]))  # a 22 kW EVSE
-    doc = msgspec.to_builtins(session("S1", "E1"))
-    # Our profile allows 32 A until 11:05:30, then 16 A. The periods 11:05-11:06 and 11:15-11:16 straddle
-    # a fall, so the car's average sits between the two limits: it took all it was allowed.
-    doc["charging_periods"] = [
-        {"start_date_time": "2026-11-25T11:05:00Z", "dimensions": [{"type": "POWER", "volume": 16.5}]},
-        {"start_date_time": "2026-11-25T11:06:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]},
-        {"start_date_time": "2026-11-25T11:15:00Z", "dimensions": [{"type": "POWER", "volume": 8.0}]},
-        {"start_date_time": "2026-11-25T11:16:00Z", "dimensions": [{"type": "POWER", "volume": 5.5}]}]
-    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
-    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
-    accepted = ChargingProfile(charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
-                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0),
-                                                        ChargingProfilePeriod(start_period=330, limit=16.0),
-                                                        ChargingProfilePeriod(start_period=900, limit=16.0),
-                                                        ChargingProfilePeriod(start_period=930, limit=8.0)])
-    store.update_control(key, accepted_profile=accepted,
-                         accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC).timestamp()))
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == 230 * 32 * 3
-    assert site.sessions[0].evse_max_w == 230 * 32 * 3
-
-
-def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(store: Store) -> None:
-    from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
-
-    _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1", amps=32)]))
-    doc = msgspec.to_builtins(session("S1", "E1"))
-    doc["charging_periods"] = [
-        {"start_date_time": f"2026-11-25T11:{m:02d}:00Z", "dimensions": [{"type": "POWER", "volume": 11.0}]}
-        for m in (5, 10)]
-    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
-    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
-    store.update_control(key, accepted_profile=ChargingProfile(
-        charging_rate_unit="A", start_date_time=datetime(2026, 11, 25, 11, tzinfo=UTC),
-        charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=32.0)]),
-        accepted_at=int(datetime(2026, 11, 25, 11, tzinfo=UTC).timestamp()))
-    [site] = planner.gather(store, config(), NOW)
-    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), config(), NOW)
-    info = record.detail["sessions"][f"{party.id}/NL/CPA/S1"]
-    # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
-    assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
-    assert info["evse_max_w"] == 230 * 32 * 3
-
-
 def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
@@ -251,3 +178,101 @@ def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: S
     assert sum(tails) <= 20.0  # A on L2
     # Each tail is 0 or at least the 6 A an EV can take: no share is wasted on a limit sent as 0.
     assert all(t == 0.0 or t >= 6.0 for t in tails) and sum(t >= 6.0 for t in tails) == 3
+
+
+# -- the learned vehicle maximum -----------------------------------------------------------------
+
+def at(minute: int, second: int = 0) -> datetime:
+    return datetime(2026, 11, 25, 11, minute, second, tzinfo=UTC)
+
+
+def amps(*periods: tuple[int, float]) -> ChargingProfile:
+    return ChargingProfile(charging_rate_unit="A", start_date_time=at(0),
+                           charging_profile_period=[ChargingProfilePeriod(start_period=p, limit=a) for p, a in periods])
+
+
+def learning(store: Store, power_kw: dict[tuple[int, int], float], accepted: list[tuple[datetime, datetime, Any]]
+             ) -> tuple[Any, SessionKey]:
+    """A 22 kW EVSE whose session drew `power_kw` from each (minute, second) on, under our `accepted`
+    profiles, each (sent, accepted, profile); returns the party and the session's key."""
+    _, party = register_party(store, "NL", "CPA")
+    store.put_location(party.id, location([evse("E1", amps=32)]))
+    doc = msgspec.to_builtins(session("S1", "E1"))
+    doc["charging_periods"] = [
+        {"start_date_time": at(m, sec).isoformat().replace("+00:00", "Z"),
+         "dimensions": [{"type": "POWER", "volume": kw}]} for (m, sec), kw in sorted(power_kw.items())]
+    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
+    key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
+    for sent, taken, profile in accepted:
+        command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
+                          session_id="S1", state="pending", created_at=int(sent.timestamp()), profile=profile)
+        assert store.create_command(command)
+        store.record_response(command.id, response="ACCEPTED", timeout_s=60, now=int(sent.timestamp()))
+        store.record_result(command.id, result="ACCEPTED", now=int(taken.timestamp()))
+    return party, key
+
+
+def test_a_vehicle_drawing_below_its_limit_is_planned_at_what_it_showed(store: Store) -> None:
+    # After our 32 A profile was accepted at 11:00, the car drew 11 kW (its on-board charger).
+    learning(store, {(5, 0): 11.0, (10, 0): 11.0, (15, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    assert site.sessions[0].evse_max_w == 230 * 32 * 3
+
+
+def test_drawing_at_the_limit_says_nothing_about_the_vehicle(store: Store) -> None:
+    learning(store, {(5, 0): 11.0, (10, 0): 11.0, (15, 0): 11.0}, [(at(0), at(0, 1), amps((0, 16.0)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == 230 * 32 * 3
+
+
+def test_the_learned_maximum_holds_once_the_vehicle_is_planned_at_it(store: Store) -> None:
+    # 11 kW under 32 A, then our 17.6 A (12.1 kW) profile, which the car meets: still an 11 kW car. Were
+    # the maximum forgotten, the next plan would go back to 32 A, then 17.6 A again: a profile a cycle.
+    learning(store, {(5, 0): 11.0, (5, 30): 11.0, (6, 0): 11.0, (8, 0): 11.0, (9, 0): 11.0, (12, 0): 11.0},
+             [(at(0), at(0, 1), amps((0, 32.0))), (at(7), at(7, 1), amps((0, 17.6)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+
+
+def test_what_a_vehicle_showed_long_ago_is_forgotten(store: Store) -> None:
+    # Limited at 11 kW early on; for the last half hour it has drawn at our 17.6 A limit.
+    learning(store, {(1, 0): 11.0, (2, 0): 11.0, **{(m, 0): 12.0 for m in range(35, 56, 5)}},
+             [(at(0), at(0, 1), amps((0, 32.0))), (at(3), at(3, 1), amps((0, 17.6)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == 230 * 32 * 3
+
+
+def test_periods_that_straddle_a_change_of_profile_or_of_its_limit_teach_nothing(store: Store) -> None:
+    # 32 A until 11:05:30, then 16 A: the periods 11:05-11:06 and 11:15-11:16 straddle a fall of the limit,
+    # so their averages sit between the two limits. And the profile of 11:20 was sent at 11:20 but
+    # accepted only at 11:22: the period 11:20:30-11:21 may be under either.
+    learning(store, {(5, 0): 16.5, (6, 0): 11.0, (15, 0): 8.0, (16, 0): 5.5, (20, 30): 1.0, (21, 0): 5.5},
+             [(at(0), at(0, 1), amps((0, 32.0), (330, 16.0), (900, 16.0), (930, 8.0))),
+              (at(20), at(22), amps((0, 8.0)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == 230 * 32 * 3
+
+
+def test_before_our_first_profile_the_vehicle_shows_its_own_maximum(store: Store) -> None:
+    # The period from 11:03 straddles our first profile (sent 11:03) and teaches nothing.
+    learning(store, {(1, 0): 7.0, (2, 0): 7.2, (3, 0): 3.0}, [(at(3), at(3, 1), amps((0, 32.0)))])
+    [site] = planner.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(7_200 * planner.VEHICLE_CAP_MARGIN)
+
+
+def test_a_session_we_cannot_steer_stays_fixed_load_at_the_evse_maximum(store: Store) -> None:
+    _, key = learning(store, {(1, 0): 7.0, (2, 0): 7.2}, [])
+    store.set_controllable(key, False, "CPO answered NOT_SUPPORTED")
+    [site] = planner.gather(store, config(), NOW)
+    assert not site.sessions[0].controllable and site.sessions[0].max_w == 230 * 32 * 3
+
+
+def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(store: Store) -> None:
+    party, _ = learning(store, {(5, 0): 11.0, (10, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
+    [site] = planner.gather(store, config(), NOW)
+    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), config(), NOW)
+    info = record.detail["sessions"][f"{party.id}/NL/CPA/S1"]
+    # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
+    assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    assert info["evse_max_w"] == 230 * 32 * 3
