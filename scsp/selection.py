@@ -61,7 +61,10 @@ class Choice(msgspec.Struct, frozen=True, kw_only=True):
     """What to do with one candidate."""
 
     send: bool
-    lowers: bool  # the new profile allows less than what is held, somewhere ahead
+    # The new profile's first change from what is held is a decrease (it goes in the first batch of
+    # a dispatch, before any increase): lower now and higher later lowers; higher now and lower later
+    # does not, since its increase would take effect at once beside the site's other decreases.
+    lowers: bool
     held_back: bool = False  # wanted, but its increase would take the site over while a decrease waits
 
 
@@ -153,6 +156,8 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
             break
         send[best] = False
         held_back[best] = True
-    lowers = np.any(diff < -EQUAL_W, axis=1)
+    changed = np.abs(diff) > EQUAL_W
+    first = np.argmax(changed, axis=1)  # the first moment each profile differs from what is held
+    lowers = changed.any(axis=1) & (diff[np.arange(len(candidates)), first] < 0)
     return [Choice(send=bool(send[i]), lowers=bool(lowers[i] or not candidates[i].held),
                    held_back=bool(held_back[i])) for i in range(len(candidates))]

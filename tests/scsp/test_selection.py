@@ -62,3 +62,11 @@ def test_changes_beyond_the_lookahead_wait_for_a_later_cycle() -> None:
     choices = select([a], limit_w=[22 * W_PER_A] * 8, fixed_w=[0.0] * 8, start=START, slot_s=900, now=NOW,
                      settings=SETTINGS, lookahead_s=600)
     assert [(c.send, c.lowers) for c in choices] == [(False, True)]  # safe: the site is within its limit
+
+
+def test_a_profile_goes_with_the_decreases_only_when_its_first_change_is_a_decrease() -> None:
+    # A: lower now, higher from 12:15 (its rise comes later, when every profile of the dispatch is in).
+    a = session(amps((0, 6.0), (900, 16.0)), amps((0, 10.0)))
+    # B: higher now, lower from 12:15: its rise would take effect at once, beside the site's decreases.
+    b = session(amps((0, 14.0), (900, 0.0)), amps((0, 10.0)))
+    assert choose([a, b], cap_a=20.0) == [(True, True, False), (True, False, False)]
