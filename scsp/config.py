@@ -98,8 +98,11 @@ class OptimizerConfig(_Section, kw_only=True, frozen=True):
     milp_time_limit_s: Positive = 2.0
     # Above this many sessions x slots the MILP is skipped for LP + repair.
     milp_max_cells: PositiveInt = 50_000
-    # Worker threads solving sites in parallel.
+    # Sites solved in parallel, and by what: "process" (one solver process per worker: sites solve on
+    # every core, and a solver that crashes takes only its worker down) or "thread" (no start-up
+    # cost; the solver holds Python's lock, so threads do not add cores).
     workers: PositiveInt = 2
+    executor: Literal["process", "thread"] = "process"
 
 
 class DefaultsConfig(_Section, kw_only=True, frozen=True):

@@ -503,10 +503,14 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
     if plan is not None:
         detail.update({"jain_index": plan.jain_index, "warnings": list(plan.warnings),
                        "stats": msgspec.to_builtins(plan.stats), "objective": msgspec.to_builtins(plan.objective)})
+    # Without a solver result: nothing to steer (EMPTY), or a solve that failed, in which case every
+    # session we steer got its failsafe share (FALLBACK by the `failsafe` path).
+    steered = any(s.controllable for s in site.sessions)
+    status = plan.status.value if plan is not None else "FALLBACK" if steered else "EMPTY"
+    path = plan.path.value if plan is not None else "failsafe" if steered else "none"
     return StoredPlan(
         id=0, site_id=site.site_id, created_at=int(now.timestamp()), start_ts=int(site.start.timestamp()),
-        slot_s=site.slot_s, n_slots=site.n_slots, status=plan.status.value if plan is not None else "EMPTY",
-        path=plan.path.value if plan is not None else "none", limit_w=site.limit_w,
+        slot_s=site.slot_s, n_slots=site.n_slots, status=status, path=path, limit_w=site.limit_w,
         site_power_w=[round(float(w), 3) for w in site_power], fixed_load_w=site.fixed_load_w, detail=detail,
         sessions=rows)
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,18 @@ PROBE_INTERVAL_S = 30.0
 PLAN_RETENTION_S = 7 * 24 * 3600
 
 
+def solver_executor(config: Config) -> Executor:
+    """Where sites are solved (`optimizer.executor`): worker processes or threads.
+
+    Processes start from a fork server (forking the service itself, with its threads and open
+    database connections, is unsafe), on the first solve; each imports numpy and scipy once.
+    """
+    workers = config.optimizer.workers
+    if config.optimizer.executor == "process":
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="solve")
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -56,7 +69,7 @@ class Engine:
         self.config = config
         self.events = events
         self.scheduler = AsyncIOScheduler(timezone=UTC)
-        self.executor = ThreadPoolExecutor(max_workers=config.optimizer.workers, thread_name_prefix="solve")
+        self.executor = solver_executor(config)
         self.options = optimizer.SolveOptions(milp_time_limit_s=config.optimizer.milp_time_limit_s,
                                               milp_max_variables=config.optimizer.milp_max_cells)
         self._plan_lock = asyncio.Lock()
@@ -143,8 +156,7 @@ class Engine:
             except Exception:
                 log.exception("gathering the sites failed")
                 return []
-            loop = asyncio.get_running_loop()
-            solved = await asyncio.gather(*(loop.run_in_executor(self.executor, self._solve, site) for site in sites))
+            solved = await self._solve_all(sites)
             plans = []
             for site, plan in zip(sites, solved, strict=True):
                 record = planner.plan_record(site, plan, self.config, now)
@@ -156,14 +168,34 @@ class Engine:
                                        **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
             return plans
 
-    def _solve(self, site: planner.SiteInput) -> optimizer.Plan | None:
-        try:
-            return planner.solve_site(site, self.options)
-        except Exception:
-            # The optimizer has its own fallback for solver trouble; this only catches a problem we
-            # built wrong. plan_record then gives every session its failsafe share.
-            log.exception("solving a site failed", extra={"site": site.site_id})
-            return None
+    async def _solve_all(self, sites: list[planner.SiteInput]) -> list[optimizer.Plan | None]:
+        """Solve the sites in parallel on the executor; None for a site whose solve failed.
+
+        The optimizer has its own fallback for solver trouble; a failure here is a problem we built
+        wrong, or a solver process that died (a crash of the native solver takes only its worker
+        down: the pool is replaced). `plan_record` then gives every session its failsafe share.
+        """
+        loop = asyncio.get_running_loop()
+        executor = self.executor
+
+        async def solve(site: planner.SiteInput) -> optimizer.Plan | None:
+            # A broken pool refuses the submission itself, before any future exists.
+            return await loop.run_in_executor(executor, planner.solve_site, site, self.options)
+
+        results = await asyncio.gather(*(solve(site) for site in sites), return_exceptions=True)
+        solved: list[optimizer.Plan | None] = []
+        for site, result in zip(sites, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result  # shutting down
+            if isinstance(result, BaseException):
+                log.error("solving a site failed", exc_info=result, extra={"site": site.site_id})
+                if isinstance(result, BrokenExecutor) and self.executor is executor:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self.executor = solver_executor(self.config)
+                solved.append(None)
+            else:
+                solved.append(result)
+        return solved
 
     # -- readback, timeouts, sync ---------------------------------------------------------------
     async def readback(self) -> int:
