@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 from collections.abc import Coroutine
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -50,8 +51,18 @@ def solver_executor(config: Config) -> Executor:
     """
     workers = config.optimizer.workers
     if config.optimizer.executor == "process":
-        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=_leave_interrupts_to_the_service)
     return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="solve")
+
+
+def _leave_interrupts_to_the_service() -> None:
+    """In a solver process: ignore Ctrl-C, which the terminal sends to the whole process group.
+
+    The service shuts the pool down itself; a worker interrupted mid-solve would only print a
+    traceback and break the pool.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _now() -> datetime:
