@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +37,7 @@ from scsp.ocpi.objects import (
 )
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
-from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, hard_max_w
+from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, SyncState, hard_max_w
 from scsp.selection import Candidate, Choice, select
 from scsp.sites import site_id
 from scsp.storage import Store
@@ -92,6 +92,21 @@ class Dispatcher:
         self.events = events
 
     # -- decisions ------------------------------------------------------------------------------
+    def send_gate(self) -> Callable[[Party, SessionKey], bool]:
+        """`may_send` for many sessions at once: the store is read once per party, not per session."""
+        offline = self.store.offline_parties()
+        states: dict[int, SyncState] = {}
+
+        def may_send(party: Party, key: SessionKey) -> bool:
+            if not party.reachable:
+                return False
+            state = states.get(party.id) or states.setdefault(party.id, self.store.sync_state(party.id))
+            if state.unreachable_since is not None or state.needs_resync:
+                return False
+            return (party.id, key.country_code.upper(), key.party_id.upper()) not in offline
+
+        return may_send
+
     def may_send(self, party: Party, key: SessionKey) -> bool:
         """Whether a ChargingProfiles request for this session may go to its CPO now.
 
@@ -101,12 +116,7 @@ class Dispatcher:
         requests can be sent"), or while the resync after a start-up, a registration or a return
         is still to run: until then what we hold may be stale (a session that ended meanwhile).
         """
-        if not party.reachable:
-            return False
-        state = self.store.sync_state(party.id)
-        if state.unreachable_since is not None or state.needs_resync:
-            return False
-        return (party.id, key.country_code.upper(), key.party_id.upper()) not in self.store.offline_parties()
+        return self.send_gate()(party, key)
 
     def _maybe_applied(self, key: SessionKey) -> bool:
         """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
@@ -165,6 +175,7 @@ class Dispatcher:
             outcomes[name] = outcomes.get(name, 0) + 1
 
         sites: dict[int, str] = {}
+        may_send = await asyncio.to_thread(self.send_gate)
         for plan in plans:
             sites[plan.id] = plan.site_id
             for row, choice in await asyncio.to_thread(self.choose, plan, now):
@@ -173,16 +184,16 @@ class Dispatcher:
                 if not choice.send:
                     continue
                 party = await asyncio.to_thread(self.store.party, row.party)
-                if not await asyncio.to_thread(self.may_send, party, _key(row)):
+                if not await asyncio.to_thread(may_send, party, _key(row)):
                     count("unreachable")
                     if choice.lowers:
                         held_sites.add(plan.id)
                     continue
                 (lower if choice.lowers else other).append((party, row, plan.id))
         sent_lower = await self._send_batch(lower, now, outcomes)
-        # A decrease that did not go (another request of its session, such as a readback GET, took the
-        # one slot after the selection ran; or the strict writer refused it) holds back its site's
-        # increases exactly like a refused one: the charge point still applies the higher limit.
+        # A decrease that did not go (another set or clear of its session, such as an operator's release,
+        # took the one slot after the selection ran; or the strict writer refused it) holds back its
+        # site's increases exactly like a refused one: the charge point still applies the higher limit.
         held_sites.update(plan_id for (_, _, plan_id), command in zip(lower, sent_lower, strict=True)
                           if command is None)
         lowered = [c for c in sent_lower if c is not None]

@@ -213,6 +213,7 @@ class Engine:
         """GET the ActiveChargingProfile of every session we manage; returns how many were asked."""
         now = _now()
         controls = await asyncio.to_thread(self.store.all_session_control)
+        may_send = await asyncio.to_thread(self.dispatcher.send_gate)
         asked = 0
         for (party_id, cc, pid, sid), control in controls.items():
             if not control.controllable or control.accepted_profile is None:
@@ -222,7 +223,7 @@ class Engine:
                 continue
             party = await asyncio.to_thread(self.store.party, party_id)
             key = SessionKey(party=party_id, country_code=cc, party_id=pid, session_id=sid)
-            if not await asyncio.to_thread(self.dispatcher.may_send, party, key):
+            if not await asyncio.to_thread(may_send, party, key):
                 continue
             if await self.dispatcher.send_get(party, key, now) is not None:
                 asked += 1
