@@ -187,15 +187,16 @@ class InForce(NamedTuple):
     profile: ChargingProfile | None  # None: no profile of ours (before the first, after a clear)
 
 
-def profiles_in_force(commands: Sequence[Command]) -> list[InForce]:
+def profiles_in_force(commands: Sequence[Command], *, complete: bool = True) -> list[InForce]:
     """When each profile we sent was surely in force, from the session's set and clear requests.
 
     A profile is surely in force from its accepted result until the next request was sent (that one
-    may apply from the moment it leaves); before the first request no profile of ours applies. The
-    time between a request and its result is nobody's: the charge point may apply it at any moment.
+    may apply from the moment it leaves); before the first request no profile of ours applies, when
+    `commands` is the `complete` history. The time between a request and its result is nobody's:
+    the charge point may apply it at any moment.
     """
     ordered = sorted(commands, key=lambda c: c.created_at)
-    stretches = [InForce(-math.inf, ordered[0].created_at if ordered else math.inf, None)]
+    stretches = [InForce(-math.inf, ordered[0].created_at if ordered else math.inf, None)] if complete else []
     for i, command in enumerate(ordered):
         if command.result != "ACCEPTED" or command.result_at is None:
             continue
@@ -344,8 +345,8 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         if reason is None:
             # Only for sessions we steer: one we cannot stays fixed load at the EVSE's maximum, since
             # nothing we send keeps it below what it showed so far.
-            learned = vehicle_cap_w(s, profiles_in_force(store.commands(
-                key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)), facts)
+            history = store.commands(key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)
+            learned = vehicle_cap_w(s, profiles_in_force(history, complete=len(history) < PROFILE_HISTORY), facts)
             if learned is not None:
                 max_w = min(max_w, learned)
         min_w = 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -276,3 +277,11 @@ def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(stor
     # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
     assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
     assert info["evse_max_w"] == 230 * 32 * 3
+
+
+def test_without_the_whole_request_history_nothing_passes_for_a_time_before_our_profiles() -> None:
+    command = Command(id="c1", kind="set", party=1, country_code="NL", party_id="CPA", session_id="S1",
+                      state="completed", created_at=100, profile=amps((0, 16.0)), result="ACCEPTED", result_at=101)
+    assert planner.profiles_in_force([command])[0] == planner.InForce(-math.inf, 100, None)
+    # Only the newest requests were read: what came before the oldest of them is unknown.
+    assert planner.profiles_in_force([command], complete=False) == [planner.InForce(101, math.inf, amps((0, 16.0)))]
