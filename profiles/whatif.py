@@ -8,12 +8,12 @@ objects without a running service:
   as the minimum;
 - grid: the problem's `start` and `slot_minutes`, which must be a whole number of seconds
   (`start_period` is an integer); the profile's `start_date_time` is `start`;
-- failsafe budget: `site.failsafe_kw` when the problem gives it, used as given. Otherwise the
-  default: `DEFAULT_FAILSAFE_FRACTION` of the smallest site limit over the horizon minus the
-  largest fixed load, and, when the site has `phase_limit_a`, on each of L1, L2 and L3 the same
-  fraction of the smallest phase limit minus the largest fixed load's current on that phase (the
-  fixed load is spread evenly over the three phases, as in the optimizer). Each budget is at
-  least 0.
+- failsafe budget: the site failsafe limit (`site.failsafe_kw`, or by default
+  `DEFAULT_FAILSAFE_FRACTION` of the smallest site limit over the horizon) minus the largest fixed
+  load, as the service shares it; and, when the site has `phase_limit_a`, on each of L1, L2 and
+  L3 the smallest phase limit (by default, without `failsafe_kw`, the same fraction of it) minus
+  the largest fixed load's current on that phase (the fixed load is spread evenly over the three
+  phases, as in the optimizer). Each budget is at least 0.
 - failsafe shares (`failsafe_shares_w`), in whole-vehicle shares:
   1. a session gets either 0 or at least its minimum (`profiles.build.min_sendable_w`: the
      smallest share its profile does not send as 0, e.g. 6 A on its phases for AC); a session
@@ -120,19 +120,20 @@ def _smallest(value: float | tuple[float, ...]) -> float:
 
 
 def site_failsafe_w(problem: SiteProblem) -> float:
-    """The power (W) the sessions' failsafe tails may share: `site.failsafe_kw`, else the default.
+    """The power (W) the sessions' failsafe tails may share, after the fixed load.
 
     Args:
         problem: the optimizer's problem.
 
     Returns:
-        `site.failsafe_kw` in W when given; otherwise `DEFAULT_FAILSAFE_FRACTION` of the smallest
-        site limit minus the largest fixed load, at least 0.
+        The site failsafe limit (`site.failsafe_kw`, or by default `DEFAULT_FAILSAFE_FRACTION` of
+        the smallest site limit) minus the largest fixed load, at least 0: the fixed load keeps
+        drawing when the service is gone (the service shares its failsafe limit the same way).
     """
-    if problem.site.failsafe_kw is not None:
-        return problem.site.failsafe_kw * 1000.0
-    limit_w = max(_smallest(problem.site.limit_kw), 0.0) * 1000.0
-    return max(0.0, limit_w * DEFAULT_FAILSAFE_FRACTION - _largest(problem.site.fixed_load_kw) * 1000.0)
+    site = problem.site
+    limit_w = (site.failsafe_kw * 1000.0 if site.failsafe_kw is not None
+               else max(_smallest(site.limit_kw), 0.0) * 1000.0 * DEFAULT_FAILSAFE_FRACTION)
+    return max(0.0, limit_w - _largest(site.fixed_load_kw) * 1000.0)
 
 
 def site_failsafe_phase_a(problem: SiteProblem) -> float | None:
@@ -142,15 +143,17 @@ def site_failsafe_phase_a(problem: SiteProblem) -> float | None:
         problem: the optimizer's problem.
 
     Returns:
-        None when the problem gives `site.failsafe_kw` (used as given) or has no `phase_limit_a`;
-        otherwise `DEFAULT_FAILSAFE_FRACTION` of the smallest phase limit minus the largest fixed
-        load's current per phase (`fixed_load_kw / (3 * voltage_v)`), at least 0.
+        None without `phase_limit_a`. Otherwise the smallest phase limit (a physical limit that
+        holds whatever failsafe limit the problem states; by default, when it states none,
+        `DEFAULT_FAILSAFE_FRACTION` of it) minus the largest fixed load's current per phase
+        (`fixed_load_kw / (3 * voltage_v)`), at least 0.
     """
     site = problem.site
-    if site.failsafe_kw is not None or site.phase_limit_a is None:
+    if site.phase_limit_a is None:
         return None
+    fraction = 1.0 if site.failsafe_kw is not None else DEFAULT_FAILSAFE_FRACTION
     fixed_a = _largest(site.fixed_load_kw) * 1000.0 / (3.0 * site.voltage_v)
-    return max(0.0, max(_smallest(site.phase_limit_a), 0.0) * DEFAULT_FAILSAFE_FRACTION - fixed_a)
+    return max(0.0, max(_smallest(site.phase_limit_a), 0.0) * fraction - fixed_a)
 
 
 def phase_draw_a_per_w(evse: Evse, voltage_v: float) -> PhaseDraw:

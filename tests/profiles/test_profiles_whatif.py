@@ -24,7 +24,13 @@ from optimizer import (
 )
 from profiles import ChargingProfile, ChargingRateUnit, ProfileSettings, spec_violations
 from profiles.build import REL_EPS
-from profiles.whatif import DEFAULT_FAILSAFE_FRACTION, failsafe_shares_w, site_failsafe_w, whatif_profiles
+from profiles.whatif import (
+    DEFAULT_FAILSAFE_FRACTION,
+    failsafe_shares_w,
+    site_failsafe_phase_a,
+    site_failsafe_w,
+    whatif_profiles,
+)
 
 START = datetime(2024, 6, 1, 18, 0, tzinfo=UTC)
 
@@ -136,8 +142,16 @@ def test_the_default_failsafe_limit_leaves_room_for_the_largest_fixed_load() -> 
     site = Site(limit_kw=(60.0, 40.0, 50.0, 60.0), fixed_load_kw=(5.0, 12.0, 3.0, 0.0))
     assert site_failsafe_w(problem(site)) == 40000.0 * DEFAULT_FAILSAFE_FRACTION - 12000.0
     assert site_failsafe_w(problem(Site(limit_kw=20.0, fixed_load_kw=15.0))) == 0.0  # never below 0
-    # A failsafe limit the problem states is used as given.
-    assert site_failsafe_w(problem(Site(limit_kw=30.0, failsafe_kw=9.0, fixed_load_kw=5.0))) == 9000.0
+    # A failsafe limit the problem states is shared after the fixed load too, as the service does.
+    assert site_failsafe_w(problem(Site(limit_kw=30.0, failsafe_kw=9.0, fixed_load_kw=5.0))) == 4000.0
+
+
+def test_a_stated_failsafe_limit_still_keeps_the_tails_within_the_phase_limit() -> None:
+    site = Site(limit_kw=30.0, failsafe_kw=20.0, phase_limit_a=16.0, fixed_load_kw=6.9)
+    # The phase limit is physical: with a stated failsafe limit it holds in full, less the fixed
+    # load's 10 A per phase (6.9 kW over 3 x 230 V).
+    assert site_failsafe_phase_a(problem(site)) == pytest.approx(6.0)
+    assert site_failsafe_phase_a(problem(Site(limit_kw=30.0, failsafe_kw=20.0))) is None
 
 
 def test_shares_are_max_min_fair_and_never_exceed_a_sessions_maximum() -> None:
