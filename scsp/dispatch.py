@@ -39,7 +39,7 @@ from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
 from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, SyncState, hard_max_w
 from scsp.selection import Candidate, Choice, select
-from scsp.sites import site_id
+from scsp.sites import replan_party, site_id
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.dispatch")
@@ -329,9 +329,7 @@ class Dispatcher:
                 log.warning("CPO unreachable: traffic stops until it answers again",
                             extra={"party": party.handle, "error": exc.message})
                 self.store.update_sync_state(party.id, unreachable_since=_unix(now), needs_resync=1)
-                for stored in self.store.sessions(party=party.id, statuses=("ACTIVE",))[0]:
-                    s = stored.session
-                    self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
+                replan_party(self.store, party.id, self.events.site_changed)
         else:
             self.store.update_control(key, backoff_until=_unix(now) + RETRY_AFTER_S)
             log.warning("ChargingProfiles request failed", extra={"party": party.handle, "error": exc.message})

@@ -289,6 +289,13 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
         changed(site_id(cc, pid, location_id))
 
 
+def replan_party(store: Store, party_id: int, changed: SiteChanged) -> None:
+    """Re-plan every site with an active session that came through the connection `party_id`."""
+    for stored in store.sessions(party=party_id, statuses=("ACTIVE",))[0]:
+        s = stored.session
+        changed(site_id(s.country_code, s.party_id, s.location_id))
+
+
 # -- hub client info -----------------------------------------------------------------------------
 
 def require_hub(caller: Caller) -> None:

@@ -16,7 +16,7 @@ from scsp.errors import PeerError
 from scsp.events import SiteEvents
 from scsp.models import Party
 from scsp.ocpi.objects import Location, Session
-from scsp.sites import plan_relevant_change, site_id
+from scsp.sites import plan_relevant_change, replan_party, site_id
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.sync")
@@ -87,22 +87,15 @@ async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEve
         # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
         # will learn. Steering may go on; the slow pull schedule tries again.
         await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0)
-        await asyncio.to_thread(_replan, store, events, party)
+        await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
         return False
     await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
     log.info("resynced", extra={"party": party.handle, **counts})
     if before.unreachable_since is not None or before.needs_resync:
         # Its sessions were planned as fixed load while it was away, or not sent while the resync
         # was due (`Dispatcher.may_send`): plan them as ours again, from what the pull brought.
-        await asyncio.to_thread(_replan, store, events, party)
+        await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
     return True
-
-
-def _replan(store: Store, events: SiteEvents, party: Party) -> None:
-    """Re-plan every site with an active session of the party."""
-    for stored in store.sessions(party=party.id, statuses=("ACTIVE",))[0]:
-        s = stored.session
-        events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 
 
 async def answers(client: OcpiClient, party: Party) -> bool:

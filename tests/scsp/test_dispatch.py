@@ -7,6 +7,8 @@ import base64
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +34,17 @@ from scsp.sites import record_client_info
 from tests.conftest import EXAMPLES, Running, register_party
 
 
+@contextmanager
+def fake_cpo(*handlers: Any) -> Iterator[str]:
+    """A CPO's ChargingProfiles Receiver served on 127.0.0.1 by `handlers`; yields its base URL."""
+    sock = bind("127.0.0.1", 0)
+    thread = ServerThread(Litestar(list(handlers)), sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        thread.stop()
+
+
 def answer(result: str) -> Response[Any]:
     """A CPO's synchronous ChargingProfileResponse."""
     return Response({"data": {"result": result, "timeout": 30}, "status_code": 1000,
@@ -40,8 +53,6 @@ def answer(result: str) -> Response[Any]:
 
 def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Running) -> None:
     assert service.store is not None
-    sock = bind("127.0.0.1", 0)
-    cpo_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     token_for_us: dict[str, str] = {}
 
     @put("/chargingprofiles/{session_id:str}")
@@ -53,8 +64,7 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
                 "Authorization": "Token " + base64.b64encode(token_for_us["t"].encode()).decode()})
         return answer("ACCEPTED")
 
-    thread = ServerThread(Litestar([receive]), sock).start()
-    try:
+    with fake_cpo(receive) as cpo_url:
         token, party = register_party(service.store, "NL", "CPA", token_out="ours", endpoints=[
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         token_for_us["t"] = token
@@ -78,8 +88,6 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
         assert (stored.response, stored.result, stored.state) == ("ACCEPTED", "ACCEPTED", "completed")
         assert service.store.session_control(key).accepted_profile == profile
         assert service.store.commands(states=("pending", "awaiting_result")) == []
-    finally:
-        thread.stop()
 
 
 START = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -127,8 +135,6 @@ def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_lea
 
 def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(service: Running) -> None:
     assert service.store is not None
-    sock = bind("127.0.0.1", 0)
-    cpo_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     received: list[str] = []
 
     @put("/chargingprofiles/{session_id:str}")
@@ -138,8 +144,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
         result = "TOO_OFTEN" if session_id == "S1" else "ACCEPTED"
         return answer(result)
 
-    thread = ServerThread(Litestar([receive]), sock).start()
-    try:
+    with fake_cpo(receive) as cpo_url:
         _, party = register_party(service.store, "NL", "CPA", endpoints=[
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 10.0}, new={"S1": 16.0, "S2": 20.0},
@@ -161,8 +166,6 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
         assert received == ["S1"]
         assert outcomes.get("held_back") == 1 and outcomes.get("TOO_OFTEN") == 1
         assert events.drain() == {"NL-CPA-LOC1"}
-    finally:
-        thread.stop()
 
 
 def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: Running) -> None:
@@ -209,8 +212,6 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
 
     assert service.store is not None
     store = service.store
-    sock = bind("127.0.0.1", 0)
-    cpo_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     asked: list[str] = []
 
     @get("/chargingprofiles/{session_id:str}")
@@ -218,8 +219,7 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
         asked.append(session_id)
         return answer("ACCEPTED")
 
-    thread = ServerThread(Litestar([active]), sock).start()
-    try:
+    with fake_cpo(active) as cpo_url:
     
         _, hub = register_party(store, "NL", "HUB", role="HUB", endpoints=[
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
@@ -255,5 +255,3 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
         assert asyncio.run(readback()) == 0 and asked == []
         store.update_sync_state(hub.id, needs_resync=0)  # what a completed resync does
         assert asyncio.run(readback()) == 1 and asked == ["S1"]
-    finally:
-        thread.stop()
