@@ -193,11 +193,12 @@ def cost_vector(arrays: SiteArrays, cols: Columns, *, energy_on_shortfall: bool 
     return c
 
 
-def score(arrays: SiteArrays, power_kw: FloatArray, segments: int) -> float:
-    """The objective value of an (N, T) power matrix (lower is better), switching included.
+def score(arrays: SiteArrays, power_kw: FloatArray, segments: int, *, switching: bool = True) -> float:
+    """The objective value of an (N, T) power matrix (lower is better), switching included by default.
 
     The same weights and terms as the LP's cost vector, evaluated directly on a plan, so plans
-    from different routes (MILP incumbent, LP plus repair) compare on one scale.
+    from different routes (MILP incumbent, LP plus repair) compare on one scale. `switching=False`
+    leaves the switching term out, as the LP of a site without switching columns does.
     """
     w = Weights.for_segments(segments)
     pairs_kw = power_kw[arrays.pair_session, arrays.pair_slot]
@@ -209,7 +210,8 @@ def score(arrays: SiteArrays, power_kw: FloatArray, segments: int) -> float:
     k = np.arange(segments)
     filled = np.clip(short[:, None] - k[None, :] * width[:, None], 0.0, width[:, None])
     value += float(np.sum(filled * (w.fairness * (2.0 * k + 1.0) / segments)))
-    increases = np.maximum(np.diff(power_kw, axis=1), 0.0)
-    after_first = np.arange(1, arrays.n_slots)[None, :] > arrays.first_slot[:, None]
-    value += float(w.switching * arrays.slot_h * np.sum(increases[after_first]))
+    if switching:
+        increases = np.maximum(np.diff(power_kw, axis=1), 0.0)
+        after_first = np.arange(1, arrays.n_slots)[None, :] > arrays.first_slot[:, None]
+        value += float(w.switching * arrays.slot_h * np.sum(increases[after_first]))
     return value

@@ -1,13 +1,25 @@
 """Make an LP relaxation respect minimum rates without breaking any limit (the LP+repair route).
 
-1. Every pair whose power lies strictly between 0 and its session's minimum is set to 0. Safe:
-   every hard limit is an upper bound on a sum of non-negative powers.
-2. Those pairs are then turned back on at exactly their minimum, highest LP power first (ties:
-   session priority, then slot), wherever the minimum still fits in every row the pair belongs to
-   (site, its circuits, its phases, its EVSE) and in its session's remaining need.
+The route is a dive: solve the LP relaxation, then repeat
 
-The caller then re-solves the LP with this on/off pattern fixed, so the powers that are on can
-grow into the capacity the rounding freed.
+1. every pair whose power lies strictly between 0 and its session's minimum is decided
+   (`fix_below_minimum`): at half its minimum or more it is fixed on (lower bound = the minimum),
+   highest LP power first (ties: session priority, then slot), wherever the minimums fixed so far
+   plus this one fit every row the pair belongs to (site, its circuits, its phases, its EVSE) and
+   its session's reachable energy; every other such pair is fixed off (upper bound 0);
+2. the LP is solved again with those bounds, so the other powers move into the capacity the
+   decisions freed or took,
+
+until no power is left between 0 and its minimum. Fixing a pair on never makes the LP infeasible:
+the fixed minimums alone fit every row and every session's energy row (its shortfall takes the
+rest), and every other power may be 0. Each round decides every pair that is still in between, so
+a pair is decided at most once; the rounds are capped (`SolveOptions.repair_rounds`) and what is
+left after the last one is rounded by `round_to_minimum`.
+
+`round_to_minimum` is the one-shot rule, safe on any power vector within the limits: every pair
+between 0 and its minimum is set to 0 (safe: every hard limit is an upper bound on a sum of
+non-negative powers), then turned back on at exactly its minimum, highest power first, wherever the
+minimum still fits in every row of the pair and in its session's remaining need.
 """
 
 from __future__ import annotations
@@ -18,11 +30,103 @@ import numpy.typing as npt
 from optimizer.arrays import FloatArray, SiteArrays
 from optimizer.check import loads
 
-__all__ = ["round_to_minimum"]
+__all__ = ["MIN_RATE_TOLERANCE", "below_minimum", "fix_below_minimum", "round_to_minimum"]
+
+# A power this close under its minimum (relative) counts as at the minimum: solver noise on a pair
+# whose lower bound is the minimum, lifted to it exactly by the caller.
+MIN_RATE_TOLERANCE = 1e-7
+
+
+def below_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> npt.NDArray[np.bool_]:
+    """(P,) mask of the pairs whose power is above 0 but below its session's minimum rate."""
+    pair_min = arrays.min_kw[arrays.pair_session]
+    return (pairs_kw > 0) & (pairs_kw < pair_min * (1.0 - MIN_RATE_TOLERANCE))
+
+
+class _Room:
+    """What is left of every limit for the pairs still to place: taken one pair at a time."""
+
+    def __init__(self, arrays: SiteArrays, power_kw: FloatArray, energy_cap_kwh: FloatArray) -> None:
+        load = loads(arrays, power_kw)
+        self.arrays = arrays
+        self.site = arrays.site_cap_kw - load.site_kw
+        self.circuit = arrays.circuit_cap_kw - load.circuit_kw
+        self.phase = None if arrays.phase_cap_kw is None else arrays.phase_cap_kw - load.phase_kw
+        self.evse = arrays.evse_max_kw[:, None] - load.evse_kw
+        self.energy = energy_cap_kwh - load.energy_kwh
+        self.circuits_of = arrays.circuit_session.tocsc()
+
+    def take(self, pair: int, kw: float) -> bool:
+        """Place `kw` on `pair` if it fits every row of the pair and its session's energy."""
+        arrays = self.arrays
+        i, t = int(arrays.pair_session[pair]), int(arrays.pair_slot[pair])
+        circuits = self.circuits_of.indices[self.circuits_of.indptr[i] : self.circuits_of.indptr[i + 1]]
+        share = arrays.phase_share[i]
+        e = int(arrays.evse_index[i])
+        fits = (
+            kw <= self.site[t]
+            and bool(np.all(kw <= self.circuit[circuits, t]))
+            and (self.phase is None or bool(np.all(kw * share <= self.phase[:, t])))
+            and kw <= self.evse[e, t]
+            and kw * arrays.slot_h <= self.energy[i]
+        )
+        if fits:
+            self.site[t] -= kw
+            self.circuit[circuits, t] -= kw
+            if self.phase is not None:
+                self.phase[:, t] -= kw * share
+            self.evse[e, t] -= kw
+            self.energy[i] -= kw * arrays.slot_h
+        return fits
+
+
+def _matrix(arrays: SiteArrays, pairs_kw: FloatArray) -> FloatArray:
+    power = np.zeros((arrays.n_sessions, arrays.n_slots))
+    power[arrays.pair_session, arrays.pair_slot] = pairs_kw
+    return power
+
+
+def _by_power(arrays: SiteArrays, pairs: npt.NDArray[np.intp], pairs_kw: FloatArray) -> npt.NDArray[np.intp]:
+    """`pairs` highest power first; ties: session priority, then slot."""
+    priority = arrays.priority()
+    order = np.lexsort((arrays.pair_slot[pairs], -priority[arrays.pair_session[pairs]], -pairs_kw[pairs]))
+    return pairs[order]
+
+
+def fix_below_minimum(
+    arrays: SiteArrays, pairs_kw: FloatArray, lb_kw: FloatArray, ub_kw: FloatArray
+) -> tuple[FloatArray, FloatArray, int]:
+    """One round of the dive: fix every pair between 0 and its minimum on or off.
+
+    Args:
+        arrays: The problem's arrays.
+        pairs_kw: (P,) LP powers (noise already cleared).
+        lb_kw: (P,) the pairs' lower bounds so far (0, or the minimum of a pair fixed on).
+        ub_kw: (P,) the pairs' upper bounds so far (0 for a pair fixed off).
+
+    Returns:
+        The new (P,) lower and upper bounds and how many pairs were fixed on.
+    """
+    pair_min = arrays.min_kw[arrays.pair_session]
+    lb, ub = lb_kw.copy(), ub_kw.copy()
+    between = np.flatnonzero(below_minimum(arrays, pairs_kw))
+    # Powers at or above their minimum keep it as lower bound: a pair that is on stays on, so no
+    # later round can push it back below its minimum and the dive ends in a few rounds.
+    on = (pairs_kw >= pair_min * (1.0 - MIN_RATE_TOLERANCE)) & (pair_min > 0)
+    lb[on] = np.maximum(lb[on], pair_min[on])
+    room = _Room(arrays, _matrix(arrays, lb), arrays.reach_kwh)
+    turned_on = 0
+    for j in _by_power(arrays, between, pairs_kw):
+        if room.take(int(j), float(pair_min[j])):
+            lb[j] = pair_min[j]
+            turned_on += 1
+        else:
+            ub[j] = 0.0
+    return lb, ub, turned_on
 
 
 def round_to_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """Apply the repair rule to (P,) pair powers; return the repaired powers and which pairs are on.
+    """Apply the one-shot rule to (P,) pair powers; return the repaired powers and which pairs are on.
 
     Args:
         arrays: The problem's arrays.
@@ -33,42 +137,13 @@ def round_to_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> tuple[FloatArr
         of pairs that are on (power > 0).
     """
     pair_min = arrays.min_kw[arrays.pair_session]
-    between = (pairs_kw > 0) & (pairs_kw < pair_min)
+    between = below_minimum(arrays, pairs_kw)
     repaired = np.where(between, 0.0, pairs_kw)
     candidates = np.flatnonzero(between)
     if candidates.size:
-        power = np.zeros((arrays.n_sessions, arrays.n_slots))
-        power[arrays.pair_session, arrays.pair_slot] = repaired
-        load = loads(arrays, power)
-        site_slack = arrays.site_cap_kw - load.site_kw
-        circuit_slack = arrays.circuit_cap_kw - load.circuit_kw
-        phase_slack = None if arrays.phase_cap_kw is None else arrays.phase_cap_kw - load.phase_kw
-        evse_slack = arrays.evse_max_kw[:, None] - load.evse_kw
-        need_slack = arrays.need_kwh - load.energy_kwh
-        circuits_of = arrays.circuit_session.tocsc()
-        priority = arrays.priority()
-        sessions = arrays.pair_session[candidates]
-        order = np.lexsort((arrays.pair_slot[candidates], -priority[sessions], -pairs_kw[candidates]))
-        # One candidate at a time: each acceptance uses slack the next ones compete for.
-        for j in candidates[order]:
-            i, t = int(arrays.pair_session[j]), int(arrays.pair_slot[j])
-            kw = float(pair_min[j])
-            circuits = circuits_of.indices[circuits_of.indptr[i] : circuits_of.indptr[i + 1]]
-            share = arrays.phase_share[i]
-            e = int(arrays.evse_index[i])
-            fits = (
-                kw <= site_slack[t]
-                and bool(np.all(kw <= circuit_slack[circuits, t]))
-                and (phase_slack is None or bool(np.all(kw * share <= phase_slack[:, t])))
-                and kw <= evse_slack[e, t]
-                and kw * arrays.slot_h <= need_slack[i]
-            )
-            if fits:
-                repaired[j] = kw
-                site_slack[t] -= kw
-                circuit_slack[circuits, t] -= kw
-                if phase_slack is not None:
-                    phase_slack[:, t] -= kw * share
-                evse_slack[e, t] -= kw
-                need_slack[i] -= kw * arrays.slot_h
+        room = _Room(arrays, _matrix(arrays, repaired), arrays.need_kwh)
+        # One candidate at a time: each acceptance uses room the next ones compete for.
+        for j in _by_power(arrays, candidates, pairs_kw):
+            if room.take(int(j), float(pair_min[j])):
+                repaired[j] = pair_min[j]
     return repaired, repaired > 0

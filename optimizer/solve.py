@@ -6,13 +6,16 @@
   integrality; on large sites first with a reduced energy weight, kept only when the max-flow
   check of `optimizer.flow` proves it energy-maximal, which makes it optimal for the full weight)
   -> OPTIMAL (path LP);
-* minimum rates, at most `milp_max_variables` of them: `scipy.optimize.milp` with semi-continuous
-  power variables (p = 0 or min_kw <= p <= max) under `milp_time_limit_s` -> OPTIMAL (path MILP),
-  or its incumbent at the time limit -> FEASIBLE (path MILP-incumbent);
-* minimum rates otherwise, or when the MILP has nothing usable: the LP relaxation, every power
-  below its minimum rounded down to 0 (this never breaks a limit: every limit is an upper bound on
-  a sum of non-negative powers), then the LP solved again with that on/off pattern fixed (powers
-  still on get the minimum as lower bound) -> FEASIBLE (path LP+repair);
+* minimum rates: first (above `milp_first_max_variables` of them) the dive of
+  `optimizer.repair`: the LP relaxation, then rounds that fix every power between 0 and its
+  minimum on (lower bound = the minimum, where the minimums fixed so far still fit every limit)
+  or off, and re-solve. The relaxation's optimum bounds every plan that respects the minimum
+  rates from below, so a dive plan within `milp_rel_gap` of it is optimal by the MILP's own
+  stopping rule -> OPTIMAL (path LP+repair). Otherwise, with at most `milp_max_variables`
+  minimum-rate powers, `scipy.optimize.milp` with semi-continuous power variables (p = 0 or
+  min_kw <= p <= max) under `milp_time_limit_s` -> OPTIMAL (path MILP); else whichever of the
+  MILP's incumbent (path MILP-incumbent) and the dive plan (path LP+repair) scores better ->
+  FEASIBLE;
 * anything that fails, raises, or yields a plan the checker rejects: the FALLBACK equal share.
 
 Every candidate plan goes through `optimizer.check.violations` before it is returned; the solver
@@ -56,7 +59,7 @@ from optimizer.model import (
     SolveStatus,
 )
 from optimizer.objective import cost_vector, reduced_energy_costs, score
-from optimizer.repair import round_to_minimum
+from optimizer.repair import below_minimum, fix_below_minimum, round_to_minimum
 from optimizer.validate import validate_problem
 
 __all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve"]
@@ -381,33 +384,60 @@ class _Routes:
         power = _power(arrays, x[:n_pairs])
         return self.checked(power, "MILP"), status == _OPTIMAL
 
-    def repair(self) -> FloatArray | None:
-        """LP relaxation -> `round_to_minimum` -> the LP again with that on/off pattern fixed."""
+    def repair(self) -> tuple[FloatArray | None, bool]:
+        """The dive of `optimizer.repair`, and whether its plan is proven optimal.
+
+        LP relaxation, then up to `repair_rounds` re-solves, each after fixing every power still
+        between 0 and its minimum on or off; whatever is still in between after the last one (or
+        after a re-solve that failed) is rounded by `round_to_minimum`. The relaxation's optimum
+        is a lower bound on every plan that respects the minimum rates, so a checked plan within
+        `milp_rel_gap` of it is optimal by the MILP's own stopping rule (`_within_gap`).
+        """
         lp, arrays = self.lp, self.arrays
         x = self.relaxation()
         if x is None:
-            return None
+            return None, False
+        bound = self.objective(_pairs(arrays, x, clear_noise=False))
         n_pairs = lp.cols.n_pairs
         pair_min = arrays.min_kw[arrays.pair_session]
-        p = np.clip(x[:n_pairs], 0.0, arrays.pair_ub_kw)
-        p[p < NOISE_KW] = 0.0
-        rounded, on = round_to_minimum(arrays, p)
         lb, ub = lp.lb.copy(), lp.ub.copy()
-        ub[:n_pairs][~on] = 0.0
-        lb[:n_pairs][on] = pair_min[on]
-        status, x2, message = self.optimum(lb, ub)
-        if status == _OPTIMAL and x2 is not None:
-            resolved = np.where(
-                on, np.maximum(x2[:n_pairs], pair_min), 0.0
-            )  # noise must not undo the minimum
-            power = self.checked(_power(arrays, resolved), "LP+repair re-solve")
-            if power is not None:
-                return power
-        else:
-            self.warnings.append(
-                f"repair re-solve gave no optimum (status {status}: {message}); using the rounding"
-            )
-        return self.checked(_power(arrays, rounded), "LP+repair")
+        p = _pairs(arrays, x)
+        for _ in range(self.options.repair_rounds):
+            if not below_minimum(arrays, p).any():
+                break
+            lb[:n_pairs], ub[:n_pairs], _ = fix_below_minimum(arrays, p, lb[:n_pairs], ub[:n_pairs])
+            status, x, message = self.optimum(lb, ub)
+            if status != _OPTIMAL or x is None:
+                self.warnings.append(
+                    f"repair re-solve gave no optimum (status {status}: {message}); rounding the last one"
+                )
+                break
+            # Noise must not undo a fixed minimum or a fixed 0.
+            p = np.clip(_pairs(arrays, x), lb[:n_pairs], ub[:n_pairs])
+        if below_minimum(arrays, p).any():
+            p, _ = round_to_minimum(arrays, p)
+        # Within MIN_RATE_TOLERANCE under the minimum is the minimum.
+        p = np.where(p > 0, np.maximum(p, pair_min), 0.0)
+        power = self.checked(_power(arrays, p), "LP+repair")
+        if power is None:
+            return None, False
+        value = self.objective(power[arrays.pair_session, arrays.pair_slot])
+        return power, value - bound <= self.options.milp_rel_gap * max(abs(value), 1.0)
+
+    def objective(self, pairs_kw: FloatArray) -> float:
+        """`score` of these pair powers under the LP's own objective (switching only if it has it)."""
+        arrays = self.arrays
+        power = np.zeros((arrays.n_sessions, arrays.n_slots))
+        power[arrays.pair_session, arrays.pair_slot] = pairs_kw
+        return score(arrays, power, self.options.fairness_segments, switching=self.lp.cols.n_switch > 0)
+
+
+def _pairs(arrays: SiteArrays, x: FloatArray, *, clear_noise: bool = True) -> FloatArray:
+    """The pair powers of a solution vector within [0, max], solver noise cleared unless told not to."""
+    p = np.clip(x[: arrays.n_pairs], 0.0, arrays.pair_ub_kw)
+    if clear_noise:
+        p[p < NOISE_KW] = 0.0
+    return p
 
 
 def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
@@ -466,6 +496,15 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
                 warnings += routes.warnings
                 return finish(power, SolveStatus.OPTIMAL, SolvePath.LP)
         else:
+            # The dive first unless the MILP is tiny: a few LPs, and on most sites its plan already
+            # meets the MILP's own stopping rule against the relaxation's bound, so branch and bound
+            # is not needed (README, "Minimum rates").
+            repaired: FloatArray | None = None
+            if n_semi > options.milp_first_max_variables:
+                repaired, repaired_optimal = routes.repair()
+                if repaired is not None and repaired_optimal:
+                    warnings += routes.warnings
+                    return finish(repaired, SolveStatus.OPTIMAL, SolvePath.LP_REPAIR)
             milp_power, proven = None, False
             if n_semi <= options.milp_max_variables:
                 milp_power, proven = routes.milp()
@@ -487,7 +526,8 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
                         SolvePath.MILP_INCUMBENT,
                     )
                 )
-            repaired = routes.repair()
+            if n_semi <= options.milp_first_max_variables:
+                repaired, _ = routes.repair()
             if repaired is not None:
                 candidates.append(
                     (score(arrays, repaired, options.fairness_segments), 1, repaired, SolvePath.LP_REPAIR)

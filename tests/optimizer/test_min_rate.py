@@ -9,6 +9,8 @@ import pytest
 import scipy.optimize
 
 from optimizer import SolveOptions, SolvePath, SolveStatus, solve
+from optimizer.arrays import site_arrays
+from optimizer.objective import score
 from tests.optimizer.support import assert_plan_valid, delivered_kwh, evse, power_matrix, problem, session
 
 # The module, not the function `optimizer.solve` that the package re-exports under the same name.
@@ -169,3 +171,62 @@ def test_a_poor_milp_incumbent_loses_to_the_lp_plus_repair(monkeypatch: pytest.M
     assert_plan_valid(p, plan)
     assert (plan.status, plan.path) == (SolveStatus.FEASIBLE, SolvePath.LP_REPAIR)
     assert delivered_kwh(plan) == pytest.approx(10.0)
+
+
+def six_cars(limit_kw: float, min_kw: float = 4.1) -> Any:
+    """Six 11 kW cars over 16 slots (72 powers with a minimum: the dive comes first)."""
+    return problem(
+        [session(f"S{i}", f"E{i}", i % 3, 12 + i % 4, 10.0 + i, max_kw=11.0, min_kw=min_kw) for i in range(6)],
+        [evse(f"E{i}", 11.0) for i in range(6)],
+        limit_kw=limit_kw,
+        n_slots=16,
+    )
+
+
+def test_a_dive_plan_within_the_gap_of_the_relaxation_is_optimal_without_the_milp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    p = six_cars(40.0)
+    by_milp = solve(p, SolveOptions(milp_first_max_variables=10**6))
+    assert (by_milp.status, by_milp.path) == (SolveStatus.OPTIMAL, SolvePath.MILP)
+
+    def must_not_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the MILP ran although the dive proved its plan")
+
+    replace_the_milp(monkeypatch, must_not_run)
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert (plan.status, plan.path) == (SolveStatus.OPTIMAL, SolvePath.LP_REPAIR)
+    assert delivered_kwh(plan) == pytest.approx(75.0)
+    # As good as the MILP's optimum by the MILP's own measure (its relative gap).
+    arrays = site_arrays(p)
+    dive = score(arrays, power_matrix(plan), 10)
+    exact = score(arrays, power_matrix(by_milp), 10)
+    assert dive <= exact + SolveOptions().milp_rel_gap * abs(exact)
+
+
+def test_a_dive_plan_the_bound_cannot_prove_goes_on_to_the_milp(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_milp(*args, **kwargs)
+
+    replace_the_milp(monkeypatch, counted)
+    p = six_cars(20.0)
+    plan = solve(p)
+    assert_plan_valid(p, plan)
+    assert calls == [1]
+    assert (plan.status, plan.path) == (SolveStatus.OPTIMAL, SolvePath.MILP)
+
+
+def test_the_dive_keeps_the_energy_a_one_shot_rounding_loses() -> None:
+    p = six_cars(12.0)
+    dive = solve(p, SolveOptions(milp_max_variables=0))
+    one_shot = solve(p, SolveOptions(milp_max_variables=0, repair_rounds=0))
+    for plan in (dive, one_shot):
+        assert_plan_valid(p, plan)
+        assert plan.path == SolvePath.LP_REPAIR
+    # 75 kWh fit the 12 kW over the stays; rounding the relaxation once strands a quarter of it.
+    assert delivered_kwh(dive) == pytest.approx(75.0)
+    assert delivered_kwh(one_shot) < 60.0

@@ -8,10 +8,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer import Circuit, ProblemError, SiteProblem, SolveStatus, solve
+from optimizer import Circuit, ProblemError, SiteProblem, SolveOptions, SolvePath, SolveStatus, solve
 from optimizer.arrays import site_arrays
 from optimizer.fallback import equal_share
-from tests.optimizer.support import assert_plan_valid, delivered_kwh, evse, max_energy_kwh, problem, session
+from optimizer.objective import score
+from tests.optimizer.support import (
+    assert_plan_valid,
+    delivered_kwh,
+    evse,
+    max_energy_kwh,
+    power_matrix,
+    problem,
+    session,
+)
 
 # Enough random sites to cover the corners (each solve takes a few ms) while the suite stays fast.
 EXAMPLES = 120
@@ -104,6 +113,24 @@ def test_plans_with_minimum_rates_keep_every_limit_and_charge_zero_or_at_least_t
         arrays = site_arrays(p)
         baseline = float(equal_share(arrays).sum() * arrays.slot_h)
         assert delivered_kwh(plan) >= baseline * (1 - 1e-3) - 1e-6
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites(min_rates=True))
+def test_the_dive_keeps_every_limit_and_what_it_calls_optimal_is_no_worse_than_the_milp(
+    p: SiteProblem,
+) -> None:
+    dive_first = solve(p, SolveOptions(milp_first_max_variables=0))
+    assert_plan_valid(p, dive_first)
+    dive_only = solve(p, SolveOptions(milp_first_max_variables=0, milp_max_variables=0))
+    assert_plan_valid(p, dive_only)
+    if dive_first.status == SolveStatus.OPTIMAL and dive_first.path == SolvePath.LP_REPAIR:
+        exact = solve(p, SolveOptions(milp_first_max_variables=10**6, milp_time_limit_s=30.0))
+        if exact.status == SolveStatus.OPTIMAL:
+            arrays = site_arrays(p)
+            mine, best = score(arrays, power_matrix(dive_first), 10), score(arrays, power_matrix(exact), 10)
+            # Both stop at the same relative gap from their bounds.
+            assert mine <= best + 2 * SolveOptions().milp_rel_gap * max(abs(best), 1.0) + 1e-6
 
 
 @settings(max_examples=EXAMPLES // 2, deadline=None)
