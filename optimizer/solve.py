@@ -390,8 +390,9 @@ class _Routes:
         LP relaxation, then up to `repair_rounds` re-solves, each after fixing every power still
         between 0 and its minimum on or off; whatever is still in between after the last one (or
         after a re-solve that failed) is rounded by `round_to_minimum`. The relaxation's optimum
-        is a lower bound on every plan that respects the minimum rates, so a checked plan within
-        `milp_rel_gap` of it is optimal by the MILP's own stopping rule (`_within_gap`).
+        (its `score`, which is the LP's objective value) is a lower bound on every plan that
+        respects the minimum rates, so a checked plan within `milp_rel_gap` of it (relative to the
+        plan's value, as HiGHS measures its gap) is optimal by the MILP's own stopping rule.
         """
         lp, arrays = self.lp, self.arrays
         x = self.relaxation()

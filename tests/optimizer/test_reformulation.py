@@ -224,3 +224,23 @@ def test_the_shortcut_costs_one_solve_on_a_network_and_none_without_one(monkeypa
     phases = _two_cars(limit_kw=20.0, n_slots=2, phase_limit_a=16.0)  # 3-phase: coefficients 1/3
     assert_plan_valid(phases, solve(phases, ALWAYS))
     assert calls == [False]  # no proof possible: straight to the full weight
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites(min_rates=True))
+def test_the_score_of_the_relaxation_is_its_lp_optimum(p: SiteProblem) -> None:
+    """The dive's proof compares a plan's `score` with the relaxation's: that must be the LP optimum
+    itself (a lower bound on every plan), not an evaluation that could sit above it."""
+    for options in (SolveOptions(), SolveOptions(smoothing=False)):
+        arrays = site_arrays(p)
+        lp = build(arrays, options)
+        if not lp.cols.n_pairs:
+            return
+        routes = _Routes(arrays, lp, options)
+        x = routes.relaxation()
+        assert x is not None
+        textbook = cost_vector(arrays, lp.cols, energy_on_shortfall=False)
+        pairs = solve_module._pairs(arrays, x, clear_noise=False)
+        # Far tighter than the proof's gap (milp_rel_gap, 1e-7), so the bound is not overstated.
+        bound, lp_value = routes.objective(pairs), float(textbook @ x)
+        assert abs(bound - lp_value) <= 1e-10 * max(abs(lp_value), 1.0) + 1e-6
