@@ -1,7 +1,8 @@
 """Benchmark of `optimizer.solve` on generated, realistic sites (not part of the test run).
 
 Run: `.venv/bin/python benchmarks/optimizer_bench.py` (or `make bench`); `--quick` skips the
-5,000-session cases, `--repeat N` takes the median of N runs.
+5,000-session cases, `--repeat N` takes the median of N runs (at least 15 for sites of up to 100
+sessions, whose milliseconds vary most; 1 run for 5,000 sessions).
 
 Every case runs in a fresh child process so the peak memory (ru_maxrss, whole process: interpreter,
 numpy/scipy and HiGHS included) belongs to that case alone. Columns: build and solve time of
@@ -295,7 +296,8 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
     for kind, n, fraction, min_kw in cases:
-        repeat = 1 if n >= 5000 else args.repeat
+        # Small sites take milliseconds and this machine's timings spread by +-30 %: more runs there.
+        repeat = 1 if n >= 5000 else max(args.repeat, 15) if n <= 100 else args.repeat
         out = subprocess.run(
             [sys.executable, __file__, "--case", f"{kind},{n},{fraction},{min_kw}", "--repeat", str(repeat)],
             capture_output=True,

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from optimizer.arrays import FloatArray, SiteArrays
 from optimizer.check import loads
 
-__all__ = ["MIN_RATE_TOLERANCE", "below_minimum", "fix_below_minimum", "round_to_minimum"]
+__all__ = ["MIN_RATE_TOLERANCE", "below_minimum", "fix_below_minimum", "round_to_minimum", "trim_to_limits"]
 
 # A power this close under its minimum (relative) counts as at the minimum: solver noise on a pair
 # whose lower bound is the minimum, lifted to it exactly by the caller.
@@ -147,3 +147,58 @@ def round_to_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> tuple[FloatArr
             if room.take(int(j), float(pair_min[j])):
                 repaired[j] = pair_min[j]
     return repaired, repaired > 0
+
+
+def _factor(load: FloatArray, cap: FloatArray, head: FloatArray) -> FloatArray:
+    """Per row, the share of its members' headroom to keep so the row fits: 1 where it fits."""
+    excess = np.maximum(load - cap, 0.0)
+    keep = np.ones_like(load)
+    over = excess > 0
+    keep[over] = np.clip(1.0 - excess[over] / np.maximum(head[over], 1e-300), 0.0, 1.0)
+    return keep
+
+
+def trim_to_limits(arrays: SiteArrays, power_kw: FloatArray) -> FloatArray:
+    """Take back the rounding a solver's tolerances leave above a limit, keeping every minimum.
+
+    A power that a solver returned a hair under its minimum (within `MIN_RATE_TOLERANCE`) is lifted
+    to it, and an LP's rows hold only to its feasibility tolerance, so a row can end a few mW
+    above its limit. The plan must not: every row (site, circuits, phases, EVSEs, each session's
+    need) still above its limit gives up that excess from its members' power above their floor
+    (the minimum of a power that is on, else 0), in proportion to it. A pair in several such rows
+    keeps the smallest share any of them allows, so every row ends within its limit; powers only
+    go down, so no other row is pushed over.
+
+    Args:
+        arrays: The problem's arrays.
+        power_kw: (N, T) powers, each 0 or at least its minimum.
+
+    Returns:
+        (N, T) powers within every limit up to floating-point rounding.
+    """
+    power = power_kw
+    floor = np.where(power > 0, np.minimum(arrays.min_kw[:, None], power), 0.0)
+    head = power - floor
+    load = loads(arrays, power)
+    keep = np.ones_like(power)
+    keep = np.minimum(keep, _factor(load.site_kw, arrays.site_cap_kw, head.sum(axis=0))[None, :])
+    circuit_head = np.asarray(arrays.circuit_session @ head, dtype=np.float64)
+    circuit_keep = _factor(load.circuit_kw, arrays.circuit_cap_kw, circuit_head)
+    members = arrays.circuit_session.tocsr()
+    for c in np.flatnonzero((circuit_keep < 1.0).any(axis=1)):
+        sessions = members.indices[members.indptr[c] : members.indptr[c + 1]]
+        keep[sessions] = np.minimum(keep[sessions], circuit_keep[c][None, :])
+    if arrays.phase_cap_kw is not None:
+        phase_keep = _factor(load.phase_kw, arrays.phase_cap_kw, arrays.phase_share.T @ head)
+        for phase in range(3):
+            on_phase = arrays.phase_share[:, phase] > 0
+            keep[on_phase] = np.minimum(keep[on_phase], phase_keep[phase][None, :])
+    evse_head = np.zeros_like(load.evse_kw)
+    np.add.at(evse_head, arrays.evse_index, head)
+    evse_keep = _factor(load.evse_kw, np.broadcast_to(arrays.evse_max_kw[:, None], load.evse_kw.shape), evse_head)
+    keep = np.minimum(keep, evse_keep[arrays.evse_index])
+    energy_keep = _factor(load.energy_kwh, arrays.need_kwh, head.sum(axis=1) * arrays.slot_h)
+    keep = np.minimum(keep, energy_keep[:, None])
+    if (keep >= 1.0).all():
+        return power
+    return np.asarray(floor + head * keep, dtype=np.float64)

@@ -59,7 +59,7 @@ from optimizer.model import (
     SolveStatus,
 )
 from optimizer.objective import cost_vector, reduced_energy_costs, score
-from optimizer.repair import below_minimum, fix_below_minimum, round_to_minimum
+from optimizer.repair import below_minimum, fix_below_minimum, round_to_minimum, trim_to_limits
 from optimizer.validate import validate_problem
 
 __all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve"]
@@ -417,9 +417,11 @@ class _Routes:
             p = np.clip(_pairs(arrays, x), lb[:n_pairs], ub[:n_pairs])
         if below_minimum(arrays, p).any():
             p, _ = round_to_minimum(arrays, p)
-        # Within MIN_RATE_TOLERANCE under the minimum is the minimum.
+        # Within MIN_RATE_TOLERANCE under the minimum is the minimum; what that and the LP's
+        # tolerances leave above a limit is taken back from the powers above their minimum.
         p = np.where(p > 0, np.maximum(p, pair_min), 0.0)
-        power = self.checked(_power(arrays, p), "LP+repair")
+        power = _power(arrays, p)
+        power = self.checked(None if power is None else trim_to_limits(arrays, power), "LP+repair")
         if power is None:
             return None, False
         value = self.objective(power[arrays.pair_session, arrays.pair_slot])

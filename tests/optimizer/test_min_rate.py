@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import numpy as np
 import pytest
 import scipy.optimize
 
 from optimizer import SolveOptions, SolvePath, SolveStatus, solve
 from optimizer.arrays import site_arrays
 from optimizer.objective import score
+from optimizer.repair import trim_to_limits
 from tests.optimizer.support import assert_plan_valid, delivered_kwh, evse, power_matrix, problem, session
 
 # The module, not the function `optimizer.solve` that the package re-exports under the same name.
@@ -230,3 +232,54 @@ def test_the_dive_keeps_the_energy_a_one_shot_rounding_loses() -> None:
     # 75 kWh fit the 12 kW over the stays; rounding the relaxation once strands a quarter of it.
     assert delivered_kwh(dive) == pytest.approx(75.0)
     assert delivered_kwh(one_shot) < 60.0
+
+
+def test_what_tolerances_leave_above_a_limit_is_taken_from_the_powers_above_their_minimum() -> None:
+    p = problem(
+        [session(f"S{i}", f"E{i}", 0, 2, 20.0, max_kw=11.0, min_kw=4.0) for i in range(3)],
+        [evse(f"E{i}", 11.0) for i in range(3)],
+        limit_kw=20.0,
+        n_slots=2,
+    )
+    arrays = site_arrays(p)
+    # Slot 0 is 1 mW over the site limit; slot 1 fits. S1 sits at its minimum in slot 0.
+    power = np.array([[5.000001, 11.0], [4.0, 4.0], [11.0, 5.0]])
+    trimmed = trim_to_limits(arrays, power)
+    assert trimmed[:, 0].sum() <= 20.0 + 1e-12
+    assert trimmed[1, 0] == 4.0  # at its minimum: gives nothing back
+    assert (trimmed[:, 0] >= 4.0).all()
+    assert np.abs(trimmed - power).max() < 1e-5
+    assert (trimmed[:, 1] == power[:, 1]).all()  # a row that fits is left alone
+
+
+def test_a_dive_plan_is_within_every_limit_even_when_the_lp_leaves_a_minimum_a_hair_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS may return a power 1e-7 under the minimum that is its lower bound, with the row it
+    shares exactly full: lifting it to the minimum must not put the site over its limit."""
+    real_optimum = solve_module._Routes.optimum
+    shifted = []
+
+    def a_hair_short(self: Any, lb: Any, ub: Any) -> Any:
+        status, x, message = real_optimum(self, lb, ub)
+        arrays = self.arrays
+        if x is not None:
+            x = x.copy()
+            for t in range(arrays.n_slots):
+                in_slot = np.flatnonzero(arrays.pair_slot == t)
+                at_min = [j for j in in_slot if lb[j] > 0 and abs(x[j] - lb[j]) < 1e-9]
+                above = [j for j in in_slot if x[j] > lb[j] + 1e-3 and x[j] < ub[j] - 1e-3]
+                if at_min and above:
+                    eps = 1e-7 * lb[at_min[0]]
+                    x[at_min[0]] -= eps
+                    x[above[0]] += eps
+                    shifted.append(t)
+        return status, x, message
+
+    monkeypatch.setattr(solve_module._Routes, "optimum", a_hair_short)
+    p = six_cars(12.0)
+    plan = solve(p, SolveOptions(milp_max_variables=0))
+    assert_plan_valid(p, plan)
+    assert shifted  # the fake did move something
+    arrays = site_arrays(p)
+    assert (power_matrix(plan).sum(axis=0) <= arrays.site_cap_kw + 1e-12).all()

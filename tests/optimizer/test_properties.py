@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from optimizer import Circuit, ProblemError, SiteProblem, SolveOptions, SolvePath, SolveStatus, solve
 from optimizer.arrays import site_arrays
+from optimizer.check import loads
 from optimizer.fallback import equal_share
 from optimizer.objective import score
 from tests.optimizer.support import (
@@ -124,10 +125,17 @@ def test_the_dive_keeps_every_limit_and_what_it_calls_optimal_is_no_worse_than_t
     assert_plan_valid(p, dive_first)
     dive_only = solve(p, SolveOptions(milp_first_max_variables=0, milp_max_variables=0))
     assert_plan_valid(p, dive_only)
+    # The plan the service shows and sends: within every limit without the checker's tolerance.
+    arrays = site_arrays(p)
+    for plan in (dive_first, dive_only) if p.sessions else ():
+        load = loads(arrays, power_matrix(plan))
+        assert (load.site_kw <= arrays.site_cap_kw + 1e-9).all()
+        assert (load.circuit_kw <= arrays.circuit_cap_kw + 1e-9).all()
+        if arrays.phase_cap_kw is not None:
+            assert (load.phase_kw <= arrays.phase_cap_kw + 1e-9).all()
     if dive_first.status == SolveStatus.OPTIMAL and dive_first.path == SolvePath.LP_REPAIR:
         exact = solve(p, SolveOptions(milp_first_max_variables=10**6, milp_time_limit_s=30.0))
         if exact.status == SolveStatus.OPTIMAL:
-            arrays = site_arrays(p)
             mine, best = score(arrays, power_matrix(dive_first), 10), score(arrays, power_matrix(exact), 10)
             # Both stop at the same relative gap from their bounds.
             assert mine <= best + 2 * SolveOptions().milp_rel_gap * max(abs(best), 1.0) + 1e-6
