@@ -3,18 +3,20 @@
 The route is a dive: solve the LP relaxation, then repeat
 
 1. every pair whose power lies strictly between 0 and its session's minimum is decided
-   (`fix_below_minimum`): at half its minimum or more it is fixed on (lower bound = the minimum),
-   highest LP power first (ties: session priority, then slot), wherever the minimums fixed so far
-   plus this one fit every row the pair belongs to (site, its circuits, its phases, its EVSE) and
-   its session's reachable energy; every other such pair is fixed off (upper bound 0);
+   (`fix_below_minimum`): it is fixed on (lower bound = the minimum), highest LP power first
+   (ties: session priority, then slot), wherever the minimums fixed so far plus this one fit every
+   row the pair belongs to (site, its circuits, its phases, its EVSE) and its session's reachable
+   energy; otherwise it is fixed off (upper bound 0). A pair already at or above its minimum keeps
+   the minimum as lower bound, so a pair that is on stays on;
 2. the LP is solved again with those bounds, so the other powers move into the capacity the
    decisions freed or took,
 
 until no power is left between 0 and its minimum. Fixing a pair on never makes the LP infeasible:
 the fixed minimums alone fit every row and every session's energy row (its shortfall takes the
-rest), and every other power may be 0. Each round decides every pair that is still in between, so
-a pair is decided at most once; the rounds are capped (`SolveOptions.repair_rounds`) and what is
-left after the last one is rounded by `round_to_minimum`.
+rest), and every other power may be 0. Each round decides every pair that is still in between, and
+a decided pair stays decided; the rounds are capped (`SolveOptions.repair_rounds`) and what is
+left after the last one is rounded by `round_to_minimum`. `trim_to_limits` then takes back what
+solver tolerances leave above a limit.
 
 `round_to_minimum` is the one-shot rule, safe on any power vector within the limits: every pair
 between 0 and its minimum is set to 0 (safe: every hard limit is an upper bound on a sum of
