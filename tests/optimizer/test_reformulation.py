@@ -244,3 +244,24 @@ def test_the_score_of_the_relaxation_is_its_lp_optimum(p: SiteProblem) -> None:
         # Far tighter than the proof's gap (milp_rel_gap, 1e-7), so the bound is not overstated.
         bound, lp_value = routes.objective(pairs), float(textbook @ x)
         assert abs(bound - lp_value) <= 1e-10 * max(abs(lp_value), 1.0) + 1e-6
+
+
+@settings(max_examples=EXAMPLES // 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites())
+def test_the_linprog_call_of_large_sites_finds_the_same_optimum_as_milp(p: SiteProblem) -> None:
+    options = SolveOptions()
+    arrays = site_arrays(p)
+    lp = build(arrays, options)
+    if not lp.cols.n_pairs:
+        return
+    status, x, _ = _lp(lp, lp.lb, lp.ub, options)
+    saved = solve_module.LINPROG_MIN_COLUMNS
+    solve_module.LINPROG_MIN_COLUMNS = 0  # every LP through linprog
+    try:
+        status_l, x_l, _ = _lp(lp, lp.lb, lp.ub, options)
+    finally:
+        solve_module.LINPROG_MIN_COLUMNS = saved
+    assert status == status_l == 0
+    assert x is not None and x_l is not None
+    assert _same(float(lp.c @ x), float(lp.c @ x_l))
+    assert (np.abs(lp.a @ x_l - np.clip(lp.a @ x_l, lp.row_lower, lp.row_upper)) <= 1e-6).all()
