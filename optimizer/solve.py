@@ -3,9 +3,9 @@
 `solve(problem, options) -> Plan` is the one entry point. Route:
 
 * no minimum rates: the LP (HiGHS dual simplex through `scipy.optimize.milp` without
-  integrality, or `linprog` from LINPROG_MIN_COLUMNS columns on; on large sites first with a reduced energy weight, kept only when the max-flow
-  check of `optimizer.flow` proves it energy-maximal, which makes it optimal for the full weight)
-  -> OPTIMAL (path LP);
+  integrality, or `linprog` from LINPROG_MIN_COLUMNS columns on; on large sites first with a
+  reduced energy weight, kept only when the max-flow check of `optimizer.flow` proves it
+  energy-maximal, which makes it optimal for the full weight) -> OPTIMAL (path LP);
 * minimum rates: first (above `milp_first_max_variables` of them) the dive of
   `optimizer.repair`: the LP relaxation, then rounds that fix every power between 0 and its
   minimum on (lower bound = the minimum, where the minimums fixed so far still fit every limit)
