@@ -116,6 +116,12 @@ class SiteArrays:
         rank[by_departure] = np.linspace(1.0, 0.0, n) if n > 1 else 1.0
         return rank
 
+    def matrix(self, pairs_kw: FloatArray) -> FloatArray:
+        """(P,) pair powers as the (N, T) power matrix (0 outside presence)."""
+        power = np.zeros((self.n_sessions, self.n_slots))
+        power[self.pair_session, self.pair_slot] = pairs_kw
+        return power
+
     def presence(self) -> npt.NDArray[np.bool_]:
         """(N, T) True where the session is present."""
         slots = np.arange(self.n_slots)

@@ -82,12 +82,6 @@ class _Room:
         return fits
 
 
-def _matrix(arrays: SiteArrays, pairs_kw: FloatArray) -> FloatArray:
-    power = np.zeros((arrays.n_sessions, arrays.n_slots))
-    power[arrays.pair_session, arrays.pair_slot] = pairs_kw
-    return power
-
-
 def _by_power(arrays: SiteArrays, pairs: npt.NDArray[np.intp], pairs_kw: FloatArray) -> npt.NDArray[np.intp]:
     """`pairs` highest power first; ties: session priority, then slot."""
     priority = arrays.priority()
@@ -97,7 +91,7 @@ def _by_power(arrays: SiteArrays, pairs: npt.NDArray[np.intp], pairs_kw: FloatAr
 
 def fix_below_minimum(
     arrays: SiteArrays, pairs_kw: FloatArray, lb_kw: FloatArray, ub_kw: FloatArray
-) -> tuple[FloatArray, FloatArray, int]:
+) -> tuple[FloatArray, FloatArray]:
     """One round of the dive: fix every pair between 0 and its minimum on or off.
 
     Args:
@@ -107,7 +101,7 @@ def fix_below_minimum(
         ub_kw: (P,) the pairs' upper bounds so far (0 for a pair fixed off).
 
     Returns:
-        The new (P,) lower and upper bounds and how many pairs were fixed on.
+        The new (P,) lower and upper bounds.
     """
     pair_min = arrays.min_kw[arrays.pair_session]
     lb, ub = lb_kw.copy(), ub_kw.copy()
@@ -116,15 +110,13 @@ def fix_below_minimum(
     # later round can push it back below its minimum and the dive ends in a few rounds.
     on = (pairs_kw >= pair_min * (1.0 - MIN_RATE_TOLERANCE)) & (pair_min > 0)
     lb[on] = np.maximum(lb[on], pair_min[on])
-    room = _Room(arrays, _matrix(arrays, lb), arrays.reach_kwh)
-    turned_on = 0
+    room = _Room(arrays, arrays.matrix(lb), arrays.reach_kwh)
     for j in _by_power(arrays, between, pairs_kw):
         if room.take(int(j), float(pair_min[j])):
             lb[j] = pair_min[j]
-            turned_on += 1
         else:
             ub[j] = 0.0
-    return lb, ub, turned_on
+    return lb, ub
 
 
 def round_to_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
@@ -143,7 +135,7 @@ def round_to_minimum(arrays: SiteArrays, pairs_kw: FloatArray) -> tuple[FloatArr
     repaired = np.where(between, 0.0, pairs_kw)
     candidates = np.flatnonzero(between)
     if candidates.size:
-        room = _Room(arrays, _matrix(arrays, repaired), arrays.need_kwh)
+        room = _Room(arrays, arrays.matrix(repaired), arrays.need_kwh)
         # One candidate at a time: each acceptance uses room the next ones compete for.
         for j in _by_power(arrays, candidates, pairs_kw):
             if room.take(int(j), float(pair_min[j])):
@@ -181,26 +173,22 @@ def trim_to_limits(arrays: SiteArrays, power_kw: FloatArray) -> FloatArray:
     power = power_kw
     floor = np.where(power > 0, np.minimum(arrays.min_kw[:, None], power), 0.0)
     head = power - floor
-    load = loads(arrays, power)
+    load, room = loads(arrays, power), loads(arrays, head)  # what each row carries, what it may give
     keep = np.ones_like(power)
-    keep = np.minimum(keep, _factor(load.site_kw, arrays.site_cap_kw, head.sum(axis=0))[None, :])
-    circuit_head = np.asarray(arrays.circuit_session @ head, dtype=np.float64)
-    circuit_keep = _factor(load.circuit_kw, arrays.circuit_cap_kw, circuit_head)
+    keep = np.minimum(keep, _factor(load.site_kw, arrays.site_cap_kw, room.site_kw)[None, :])
+    circuit_keep = _factor(load.circuit_kw, arrays.circuit_cap_kw, room.circuit_kw)
     members = arrays.circuit_session.tocsr()
     for c in np.flatnonzero((circuit_keep < 1.0).any(axis=1)):
         sessions = members.indices[members.indptr[c] : members.indptr[c + 1]]
         keep[sessions] = np.minimum(keep[sessions], circuit_keep[c][None, :])
     if arrays.phase_cap_kw is not None:
-        phase_keep = _factor(load.phase_kw, arrays.phase_cap_kw, arrays.phase_share.T @ head)
+        phase_keep = _factor(load.phase_kw, arrays.phase_cap_kw, room.phase_kw)
         for phase in range(3):
             on_phase = arrays.phase_share[:, phase] > 0
             keep[on_phase] = np.minimum(keep[on_phase], phase_keep[phase][None, :])
-    evse_head = np.zeros_like(load.evse_kw)
-    np.add.at(evse_head, arrays.evse_index, head)
-    evse_keep = _factor(load.evse_kw, np.broadcast_to(arrays.evse_max_kw[:, None], load.evse_kw.shape), evse_head)
-    keep = np.minimum(keep, evse_keep[arrays.evse_index])
-    energy_keep = _factor(load.energy_kwh, arrays.need_kwh, head.sum(axis=1) * arrays.slot_h)
-    keep = np.minimum(keep, energy_keep[:, None])
+    evse_cap = np.broadcast_to(arrays.evse_max_kw[:, None], load.evse_kw.shape)
+    keep = np.minimum(keep, _factor(load.evse_kw, evse_cap, room.evse_kw)[arrays.evse_index])
+    keep = np.minimum(keep, _factor(load.energy_kwh, arrays.need_kwh, room.energy_kwh)[:, None])
     if (keep >= 1.0).all():
         return power
     return np.asarray(floor + head * keep, dtype=np.float64)

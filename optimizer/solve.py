@@ -238,9 +238,7 @@ def _power(arrays: SiteArrays, pairs_kw: FloatArray | None) -> FloatArray | None
         return None
     p = np.clip(pairs_kw[: arrays.n_pairs], 0.0, arrays.pair_ub_kw)
     p[p < NOISE_KW] = 0.0
-    power = np.zeros((arrays.n_sessions, arrays.n_slots))
-    power[arrays.pair_session, arrays.pair_slot] = p
-    return power
+    return arrays.matrix(p)
 
 
 def jain_index(served: FloatArray) -> float | None:
@@ -410,7 +408,7 @@ class _Routes:
         x = self.relaxation()
         if x is None:
             return None, False
-        bound = self.objective(_pairs(arrays, x, clear_noise=False))
+        bound = self.objective(arrays.matrix(_pairs(arrays, x, clear_noise=False)))
         n_pairs = lp.cols.n_pairs
         pair_min = arrays.min_kw[arrays.pair_session]
         lb, ub = lp.lb.copy(), lp.ub.copy()
@@ -418,7 +416,7 @@ class _Routes:
         for _ in range(self.options.repair_rounds):
             if not below_minimum(arrays, p).any():
                 break
-            lb[:n_pairs], ub[:n_pairs], _ = fix_below_minimum(arrays, p, lb[:n_pairs], ub[:n_pairs])
+            lb[:n_pairs], ub[:n_pairs] = fix_below_minimum(arrays, p, lb[:n_pairs], ub[:n_pairs])
             status, x, message = self.optimum(lb, ub)
             if status != _OPTIMAL or x is None:
                 self.warnings.append(
@@ -436,15 +434,12 @@ class _Routes:
         power = self.checked(None if power is None else trim_to_limits(arrays, power), "LP+repair")
         if power is None:
             return None, False
-        value = self.objective(power[arrays.pair_session, arrays.pair_slot])
+        value = self.objective(power)
         return power, value - bound <= self.options.milp_rel_gap * max(abs(value), 1.0)
 
-    def objective(self, pairs_kw: FloatArray) -> float:
-        """`score` of these pair powers under the LP's own objective (switching only if it has it)."""
-        arrays = self.arrays
-        power = np.zeros((arrays.n_sessions, arrays.n_slots))
-        power[arrays.pair_session, arrays.pair_slot] = pairs_kw
-        return score(arrays, power, self.options.fairness_segments, switching=self.lp.cols.n_switch > 0)
+    def objective(self, power_kw: FloatArray) -> float:
+        """`score` of an (N, T) power matrix under the LP's own objective (switching only if it has it)."""
+        return score(self.arrays, power_kw, self.options.fairness_segments, switching=self.lp.cols.n_switch > 0)
 
 
 def _pairs(arrays: SiteArrays, x: FloatArray, *, clear_noise: bool = True) -> FloatArray:

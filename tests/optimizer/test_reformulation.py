@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from optimizer import Circuit, SiteProblem, SolveOptions, SolveStatus, solve
-from optimizer.arrays import site_arrays
+from optimizer.arrays import SiteArrays, site_arrays
 from optimizer.flow import Network, energy_is_maximal, network_rows
 from optimizer.objective import Weights, cost_vector, reduced_energy_costs
 from optimizer.solve import LinearProgram, _lp, _Routes, build
@@ -30,7 +30,7 @@ def _same(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
 
 
-def _lp_of(p: SiteProblem, options: SolveOptions) -> tuple[LinearProgram, object]:
+def _lp_of(p: SiteProblem, options: SolveOptions) -> tuple[LinearProgram, SiteArrays]:
     arrays = site_arrays(p)
     return build(arrays, options), arrays
 
@@ -232,8 +232,7 @@ def test_the_score_of_the_relaxation_is_its_lp_optimum(p: SiteProblem) -> None:
     """The dive's proof compares a plan's `score` with the relaxation's: that must be the LP optimum
     itself (a lower bound on every plan), not an evaluation that could sit above it."""
     for options in (SolveOptions(), SolveOptions(smoothing=False)):
-        arrays = site_arrays(p)
-        lp = build(arrays, options)
+        lp, arrays = _lp_of(p, options)
         if not lp.cols.n_pairs:
             return
         routes = _Routes(arrays, lp, options)
@@ -242,7 +241,7 @@ def test_the_score_of_the_relaxation_is_its_lp_optimum(p: SiteProblem) -> None:
         textbook = cost_vector(arrays, lp.cols, energy_on_shortfall=False)
         pairs = solve_module._pairs(arrays, x, clear_noise=False)
         # Far tighter than the proof's gap (milp_rel_gap, 1e-7), so the bound is not overstated.
-        bound, lp_value = routes.objective(pairs), float(textbook @ x)
+        bound, lp_value = routes.objective(arrays.matrix(pairs)), float(textbook @ x)
         assert abs(bound - lp_value) <= 1e-10 * max(abs(lp_value), 1.0) + 1e-6
 
 
@@ -250,8 +249,7 @@ def test_the_score_of_the_relaxation_is_its_lp_optimum(p: SiteProblem) -> None:
 @given(sites())
 def test_the_linprog_call_of_large_sites_finds_the_same_optimum_as_milp(p: SiteProblem) -> None:
     options = SolveOptions()
-    arrays = site_arrays(p)
-    lp = build(arrays, options)
+    lp, _ = _lp_of(p, options)
     if not lp.cols.n_pairs:
         return
     status, x, _ = _lp(lp, lp.lb, lp.ub, options)
