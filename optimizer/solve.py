@@ -173,8 +173,10 @@ def _lp(
     crossover, which still returns a vertex.
     """
     cost = lp.c if c is None else c
-    inequalities_only_below = bool(np.all(np.isneginf(lp.row_lower[lp.n_eq :])))
-    if lp.cols.total >= min(options.ipm_min_columns, LINPROG_MIN_COLUMNS) and inequalities_only_below:
+    large = lp.cols.total >= min(options.ipm_min_columns, LINPROG_MIN_COLUMNS)
+    # linprog takes the rows as A_ub x <= b_ub and A_eq x = b_eq: only rows without a lower bound
+    # beside the energy equalities (true of every row this builder emits; checked, not assumed).
+    if large and bool(np.all(np.isneginf(lp.row_lower[lp.n_eq :]))):
         # From LINPROG_MIN_COLUMNS on, `linprog` beats `milp`: milp hands HiGHS the integrality of
         # every column as a Python list (0.2-0.3 s at 220,000 columns), linprog none. Measured on
         # the 5,000-session workplace sites: 2.45-2.81 s against 2.87-3.14 s (30 % limit), 1.47 s
