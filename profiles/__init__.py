@@ -16,25 +16,12 @@ from profiles.build import (
 from profiles.compliance import Compliance, ComplianceVerdict, assess_compliance
 from profiles.dispatch import materially_different, resend_due
 from profiles.model import ElectricalFacts, ProfileSettings, facts_from_connector
-from profiles.ocpi import (
-    ActiveChargingProfile,
-    ChargingProfile,
-    ChargingProfilePeriod,
-    ChargingRateUnit,
-    OcpiObject,
-    spec_violations,
-)
 
 __all__ = [
     "LIMIT_STEP",
-    "ActiveChargingProfile",
-    "ChargingProfile",
-    "ChargingProfilePeriod",
-    "ChargingRateUnit",
     "Compliance",
     "ComplianceVerdict",
     "ElectricalFacts",
-    "OcpiObject",
     "ProfileSettings",
     "assess_compliance",
     "build_profile",
@@ -45,6 +32,5 @@ __all__ = [
     "materially_different",
     "profile_unit",
     "resend_due",
-    "spec_violations",
     "w_per_unit",
 ]

@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.types import to_ocpi_datetime
 from profiles.model import ElectricalFacts, ProfileSettings
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit, to_ocpi_datetime
 
 __all__ = [
     "LIMIT_STEP",

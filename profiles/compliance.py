@@ -27,9 +27,9 @@ from enum import StrEnum
 import msgspec
 import numpy as np
 
+from ocpi221.chargingprofiles import ActiveChargingProfile
 from profiles.build import build_profile, failsafe_time, w_per_unit
 from profiles.model import ElectricalFacts, ProfileSettings
-from profiles.ocpi import ActiveChargingProfile
 from profiles.timeline import as_utc, profile_steps, value_at
 
 __all__ = ["Compliance", "ComplianceVerdict", "assess_compliance"]

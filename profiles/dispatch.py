@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from ocpi221.chargingprofiles import ChargingProfile, ChargingRateUnit
 from profiles.model import ProfileSettings
-from profiles.ocpi import ChargingProfile, ChargingRateUnit
 from profiles.timeline import as_utc, profile_steps, value_at
 
 __all__ = ["materially_different", "resend_due"]

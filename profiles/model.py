@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from profiles.ocpi import ChargingRateUnit
+from ocpi221.chargingprofiles import ChargingRateUnit
 
 __all__ = ["ElectricalFacts", "ProfileSettings", "facts_from_connector"]
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from profiles.ocpi import ChargingProfile
+from ocpi221.chargingprofiles import ChargingProfile
 
 __all__ = ["Steps", "as_utc", "profile_steps", "value_at"]
 

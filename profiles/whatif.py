@@ -39,10 +39,10 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from ocpi221.chargingprofiles import ChargingProfile
 from optimizer import Evse, Phase, Plan, ProblemError, SiteProblem
 from profiles.build import build_profile, min_sendable_w
 from profiles.model import ElectricalFacts, ProfileSettings
-from profiles.ocpi import ChargingProfile
 
 __all__ = [
     "DEFAULT_FAILSAFE_FRACTION",

@@ -17,6 +17,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ControllerRouterHandler
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
+from ocpi221.credentials import CredentialsRole
+from ocpi221.types import BusinessDetails, InterfaceRole, Role
 from scsp import __version__
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
 from scsp.api.control import SessionControlController
@@ -32,7 +34,6 @@ from scsp.ocpi.hubclientinfo import HubClientInfoReceiver
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
 from scsp.ocpi.transport import OcpiEdge, caller_of, exception_response, ocpi_guard
-from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, Role
 from scsp.ocpi.versions import VersionsController
 from scsp.scheduling import Engine
 from scsp.storage import Store

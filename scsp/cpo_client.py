@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
+from ocpi221.types import OcpiResponse
 from scsp.errors import PeerError
 from scsp.models import Party
 from scsp.ocpi.transport import iso
-from scsp.ocpi.types import OcpiResponse
 
 log = logging.getLogger("scsp.client")
 

@@ -19,22 +19,24 @@ from urllib.parse import quote
 
 import msgspec
 
-from profiles import ElectricalFacts, assess_compliance, resend_due
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile, spec_violations
-from scsp import errors
-from scsp.config import Config, join_url
-from scsp.cpo_client import OcpiClient
-from scsp.events import SiteEvents
-from scsp.models import Party
-from scsp.ocpi.objects import (
+from ocpi221.chargingprofiles import (
+    ActiveChargingProfile,
     ActiveChargingProfileResult,
+    ChargingProfile,
     ChargingProfileResponse,
     ChargingProfileResponseType,
     ChargingProfileResult,
     ChargingProfileResultType,
     ClearProfileResult,
     SetChargingProfile,
+    spec_violations,
 )
+from profiles import ElectricalFacts, assess_compliance, resend_due
+from scsp import errors
+from scsp.config import Config, join_url
+from scsp.cpo_client import OcpiClient
+from scsp.events import SiteEvents
+from scsp.models import Party
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
 from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, SyncState, hard_max_w

@@ -6,7 +6,9 @@ from enum import StrEnum
 
 import msgspec
 
-from scsp.ocpi.types import CredentialsRole, Endpoint
+from ocpi221.credentials import CredentialsRole
+from ocpi221.hubclientinfo import ConnectionStatus
+from ocpi221.versions import Endpoint
 
 
 class PartyStatus(StrEnum):
@@ -16,15 +18,6 @@ class PartyStatus(StrEnum):
     PENDING = "PENDING"  # we are registering with the peer (our POST is in flight)
     REGISTERED = "REGISTERED"
     UNREGISTERED = "UNREGISTERED"
-
-
-class ConnectionStatus(StrEnum):
-    """mod_hub_client_info.asciidoc "ConnectionStatus"; CONNECTED unless a Hub says otherwise."""
-
-    CONNECTED = "CONNECTED"
-    OFFLINE = "OFFLINE"
-    PLANNED = "PLANNED"
-    SUSPENDED = "SUSPENDED"
 
 
 class TokenKind(StrEnum):

@@ -17,14 +17,15 @@ import msgspec
 import numpy as np
 
 import optimizer
+from ocpi221.chargingprofiles import ChargingProfile
+from ocpi221.locations import PowerType
+from ocpi221.sessions import Session
 from profiles import ElectricalFacts, build_profile, w_per_unit
 from profiles.build import min_sendable_w
-from profiles.ocpi import ChargingProfile
 from profiles.timeline import profile_steps, value_at
 from profiles.whatif import failsafe_shares_w, phase_draw_a_per_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
-from scsp.ocpi.objects import PowerType, Session
 from scsp.records import (
     Command,
     EvseFacts,

@@ -7,8 +7,9 @@ from typing import Any
 
 import msgspec
 
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile
-from scsp.ocpi.objects import CHARGING_PROFILE_CAPABLE, PHASES, Location, PowerType, Session
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
+from ocpi221.locations import CHARGING_PROFILE_CAPABLE, PHASES, Location, PowerType
+from ocpi221.sessions import Session
 
 
 def unix(moment: datetime | None) -> int | None:

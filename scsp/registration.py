@@ -13,19 +13,14 @@ import logging
 import secrets
 from collections.abc import Iterable
 
+from ocpi221.credentials import Credentials, CredentialsRole
+from ocpi221.types import OCPI_VERSION, Role
+from ocpi221.versions import Version, VersionDetails
 from scsp import errors
 from scsp.cpo_client import OcpiClient
 from scsp.models import Party, PartyStatus, TokenKind
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
-from scsp.ocpi.types import (
-    OCPI_VERSION,
-    Credentials,
-    CredentialsRole,
-    Role,
-    Version,
-    VersionDetails,
-)
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.registration")

@@ -28,8 +28,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from ocpi221.chargingprofiles import ChargingProfile, ChargingRateUnit
 from profiles import ProfileSettings
-from profiles.ocpi import ChargingProfile, ChargingRateUnit
 from profiles.timeline import profile_steps, value_at
 
 FloatArray = npt.NDArray[np.float64]

@@ -14,18 +14,10 @@ from typing import Any
 
 import msgspec
 
+from ocpi221.hubclientinfo import ClientInfo, ConnectionStatus
+from ocpi221.locations import EVSE, Connector, Location
+from ocpi221.sessions import Session, SessionPatch, SessionStatus
 from scsp import errors
-from scsp.models import ConnectionStatus
-from scsp.ocpi.objects import (
-    EVSE,
-    ClientInfo,
-    ConnectionStatusType,
-    Connector,
-    Location,
-    Session,
-    SessionPatch,
-    SessionStatus,
-)
 from scsp.ocpi.transport import Caller
 from scsp.storage import Store
 
@@ -327,7 +319,7 @@ def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: Cl
     direct = store.registered_party(cc, pid)
     if direct is not None and direct.id != caller.party.id:
         store.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=int(now.timestamp()))
-    if info.status == ConnectionStatusType.CONNECTED and previous is not None:
+    if info.status == ConnectionStatus.CONNECTED and previous is not None:
         for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
             store.update_sync_state(party, needs_resync=1)
     for stored in store.sessions(statuses=("ACTIVE",))[0]:

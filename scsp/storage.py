@@ -17,11 +17,14 @@ from typing import Any
 import msgspec
 from sqlite_utils import Database
 
+from ocpi221.credentials import CredentialsRole
+from ocpi221.hubclientinfo import ConnectionStatus
+from ocpi221.locations import Location
+from ocpi221.sessions import Session, SessionPatch
+from ocpi221.versions import Endpoint
 from scsp.errors import MethodNotAllowed
 from scsp.migrations import migrations
-from scsp.models import ConnectionStatus, Party, PartyStatus, TokenKind
-from scsp.ocpi.objects import Location, Session, SessionPatch
-from scsp.ocpi.types import CredentialsRole, Endpoint
+from scsp.models import Party, PartyStatus, TokenKind
 from scsp.records import EvseFacts, StoredLocation, StoredSession, evse_facts, json_text, unix
 from scsp.storage_api import ApiStoreMixin
 from scsp.storage_planning import PlanningStoreMixin

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from sqlite_utils import Database
 
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
 from scsp.records import (
     ActiveProfileRecord,
     Command,

@@ -11,11 +11,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from ocpi221.locations import Location
+from ocpi221.sessions import Session
 from scsp.cpo_client import OcpiClient
 from scsp.errors import PeerError
 from scsp.events import SiteEvents
 from scsp.models import Party
-from scsp.ocpi.objects import Location, Session
 from scsp.sites import plan_relevant_change, replan_party, site_id
 from scsp.storage import Store
 

@@ -99,8 +99,9 @@ def register_party(store: Store, country_code: str = "NL", party_id: str = "CPA"
     """A registered party created directly in the store; returns the token it calls us with and the party."""
     import time
 
+    from ocpi221.credentials import CredentialsRole
+    from ocpi221.types import BusinessDetails, Role
     from scsp.models import PartyStatus, TokenKind
-    from scsp.ocpi.types import BusinessDetails, CredentialsRole, Role
 
     token = f"tok-{country_code}{party_id}-{time.monotonic_ns()}"
     party = store.create_party(status=PartyStatus.INVITED, role=role, country_code=country_code,

@@ -16,7 +16,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
 from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles

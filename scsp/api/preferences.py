@@ -17,11 +17,11 @@ from litestar import get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
+from ocpi221.sessions import ProfileType
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, Forbidden, check_site, problem_responses, require_roles
 from scsp.api.common import ApiInput, FieldErrors, from_ts, to_ts, utcnow
 from scsp.events import SiteEvents
-from scsp.ocpi.objects import ProfileType
 from scsp.records import Preferences
 from scsp.sites import site_id
 from scsp.storage import Store

@@ -15,10 +15,10 @@ from litestar import Controller, Request, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
-from profiles.ocpi import ActiveChargingProfile
+from ocpi221.chargingprofiles import ActiveChargingProfile
+from ocpi221.types import OcpiResponse
 from scsp.dispatch import Dispatcher
 from scsp.ocpi.transport import Caller, ok
-from scsp.ocpi.types import OcpiResponse
 
 SessionId = Annotated[str, PathParameter(min_length=1, max_length=36)]
 CommandId = Annotated[str, PathParameter(min_length=1, max_length=64)]

@@ -9,11 +9,12 @@ from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
+from ocpi221.credentials import Credentials
+from ocpi221.types import OcpiResponse
 from scsp import registration
 from scsp.cpo_client import OcpiClient
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
-from scsp.ocpi.types import Credentials, OcpiResponse
 from scsp.storage import Store
 
 

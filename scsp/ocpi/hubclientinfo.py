@@ -14,11 +14,11 @@ from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
+from ocpi221.hubclientinfo import ClientInfo
+from ocpi221.types import OcpiResponse
 from scsp import errors, sites
 from scsp.events import SiteEvents
-from scsp.ocpi.objects import ClientInfo
 from scsp.ocpi.transport import Caller, ok
-from scsp.ocpi.types import OcpiResponse
 from scsp.storage import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]

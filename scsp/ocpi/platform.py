@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import msgspec
 
+from ocpi221.credentials import Credentials, CredentialsRole
+from ocpi221.types import OCPI_VERSION, InterfaceRole
+from ocpi221.versions import Endpoint, VersionDetails
 from scsp.config import join_url
-from scsp.ocpi.types import OCPI_VERSION, Credentials, CredentialsRole, Endpoint, InterfaceRole, VersionDetails
 
 
 class Platform(msgspec.Struct, frozen=True, kw_only=True):

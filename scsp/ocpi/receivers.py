@@ -13,11 +13,12 @@ from litestar import Controller, Response, get, patch, put
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
+from ocpi221.locations import EVSE, Connector, Location
+from ocpi221.sessions import Session, SessionPatch
+from ocpi221.types import OcpiResponse
 from scsp import sites
 from scsp.events import SiteEvents
-from scsp.ocpi.objects import EVSE, Connector, Location, Session, SessionPatch
 from scsp.ocpi.transport import Caller, ok
-from scsp.ocpi.types import OcpiResponse
 from scsp.storage import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]

@@ -33,9 +33,9 @@ from litestar.exceptions import (
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Response
 
+from ocpi221.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
 from scsp import errors, logs
 from scsp.models import Party, PartyStatus, TokenKind
-from scsp.ocpi.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
 from scsp.storage import Store
 
 log = logging.getLogger("scsp.http")

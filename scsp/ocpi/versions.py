@@ -7,9 +7,10 @@ from typing import Any
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
+from ocpi221.types import OCPI_VERSION, OcpiResponse
+from ocpi221.versions import Version
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import ACCESS_REGISTRATION, ok
-from scsp.ocpi.types import OCPI_VERSION, OcpiResponse, Version
 
 
 class VersionsController(Controller):

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from litestar import Litestar
 
+from ocpi221.credentials import CredentialsRole
+from ocpi221.types import BusinessDetails, InterfaceRole, Role
 from scsp.app import build_platform_app
 from scsp.config import SimulatorConfig
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import OcpiEdge
-from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, Role
 from scsp.simulator.control import SimControlController
 from scsp.simulator.gate import DowntimeGate
 from scsp.simulator.ocpi_cpo import ChargingProfilesController, LocationsController, SessionsController

@@ -16,10 +16,10 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
+from ocpi221.sessions import Session
 from scsp import registration
 from scsp.cpo_client import OcpiClient
 from scsp.models import Party, PartyStatus, TokenKind
-from scsp.ocpi.objects import Session
 from scsp.ocpi.platform import Platform
 from scsp.simulator.faults import ActiveFault, Fault
 from scsp.simulator.runtime import SimulatedCpo

@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 
+from ocpi221.types import OcpiResponse
 from scsp.ocpi.transport import OCPI_PREFIX, Receive, Scope, Send, utcnow
-from scsp.ocpi.types import OcpiResponse
 from scsp.simulator.runtime import SimulatedCpo
 
 

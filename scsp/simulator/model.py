@@ -18,23 +18,11 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.locations import EVSE, Connector, EvseStatus, GeoLocation, Location, PowerType
+from ocpi221.sessions import CdrDimension, CdrToken, ChargingPeriod, Session, SessionPatch, SessionStatus
 from scsp import errors
 from scsp.config import SimEvseConfig, SimSiteConfig, SimulatorConfig
-from scsp.ocpi.objects import (
-    EVSE,
-    CdrDimension,
-    CdrToken,
-    ChargingPeriod,
-    Connector,
-    EvseStatus,
-    GeoLocation,
-    Location,
-    PowerType,
-    Session,
-    SessionPatch,
-    SessionStatus,
-)
 from scsp.simulator.traffic import EvProfile, arrival_probability, draw_ev
 
 CHARGING_PROFILE_CAPABLE = "CHARGING_PROFILE_CAPABLE"

@@ -16,12 +16,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Response
 
-from profiles.ocpi import ChargingProfile
+from ocpi221.chargingprofiles import ChargingProfile, SetChargingProfile
+from ocpi221.types import OcpiResponse
 from scsp import errors
-from scsp.ocpi.objects import SetChargingProfile
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller, ok, page_headers, page_request
-from scsp.ocpi.types import OcpiResponse
 from scsp.simulator.runtime import SimulatedCpo
 
 Id36 = Annotated[str, PathParameter(min_length=1, max_length=36)]

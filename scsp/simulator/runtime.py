@@ -24,27 +24,25 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 
-from profiles.ocpi import ActiveChargingProfile, ChargingProfile, OcpiObject
-from scsp import errors
-from scsp.config import SimulatorConfig, join_url
-from scsp.cpo_client import OcpiClient
-from scsp.models import Party, PartyStatus
-from scsp.ocpi.objects import (
-    EVSE,
+from ocpi221.chargingprofiles import (
+    ActiveChargingProfile,
     ActiveChargingProfileResult,
+    ChargingProfile,
     ChargingProfileResponse,
     ChargingProfileResponseType,
     ChargingProfileResult,
     ChargingProfileResultType,
     ClearProfileResult,
-    Connector,
-    EvseStatus,
-    Location,
-    Session,
 )
+from ocpi221.locations import EVSE, Connector, EvseStatus, Location
+from ocpi221.sessions import Session
+from ocpi221.types import InterfaceRole, OcpiObject, Role
+from scsp import errors
+from scsp.config import SimulatorConfig, join_url
+from scsp.cpo_client import OcpiClient
+from scsp.models import Party, PartyStatus
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import PageRequest
-from scsp.ocpi.types import InterfaceRole, Role
 from scsp.simulator.faults import (
     DEFAULT_APPLY_FRACTION,
     DEFAULT_SLOW_CALLBACK_S,

@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from profiles.ocpi import ChargingProfile
-from scsp.ocpi.objects import ChargingProfileResponse
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfileResponse
 
 
 class PlugRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scsp.ocpi.types import Endpoint, InterfaceRole
+from ocpi221.types import InterfaceRole
+from ocpi221.versions import Endpoint
 from tests.conftest import Running, register_party, token_header
 
 

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from profiles import ChargingProfile, ElectricalFacts, ProfileSettings, build_profile  # noqa: E402
+from ocpi221.chargingprofiles import ChargingProfile  # noqa: E402
+from profiles import ElectricalFacts, ProfileSettings, build_profile  # noqa: E402
 
 CASES = Path(__file__).resolve().parent / "cases"
 

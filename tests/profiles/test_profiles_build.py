@@ -9,8 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from ocpi221.chargingprofiles import ChargingRateUnit
 from profiles import (
-    ChargingRateUnit,
     ElectricalFacts,
     ProfileSettings,
     build_profile,

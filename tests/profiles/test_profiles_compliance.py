@@ -7,18 +7,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from profiles import (
-    ActiveChargingProfile,
-    ChargingProfile,
-    ChargingProfilePeriod,
-    ChargingRateUnit,
-    Compliance,
-    ComplianceVerdict,
-    ElectricalFacts,
-    ProfileSettings,
-    assess_compliance,
-    build_profile,
-)
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from profiles import Compliance, ComplianceVerdict, ElectricalFacts, ProfileSettings, assess_compliance, build_profile
 
 START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 FACTS = ElectricalFacts(phases=3, voltage_v=230.0, max_amperage_a=32.0)

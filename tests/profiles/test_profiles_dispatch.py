@@ -6,16 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from profiles import (
-    ChargingProfile,
-    ChargingProfilePeriod,
-    ChargingRateUnit,
-    ElectricalFacts,
-    ProfileSettings,
-    build_profile,
-    materially_different,
-    resend_due,
-)
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from profiles import ElectricalFacts, ProfileSettings, build_profile, materially_different, resend_due
 
 START = datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
 SETTINGS = ProfileSettings(failsafe_delay_s=3600, resend_margin_s=900, material_a=1.0, material_s=60)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from profile_cases import CASES, as_wire, build, load
 
-from profiles import spec_violations
+from ocpi221.chargingprofiles import spec_violations
 
 CASE_FILES = sorted(CASES.glob("*.json"))
 

@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import msgspec
 import pytest
 
-from profiles.ocpi import (
+from ocpi221.chargingprofiles import (
     ActiveChargingProfile,
     ChargingProfile,
     ChargingProfilePeriod,
     ChargingRateUnit,
-    OcpiObject,
     spec_violations,
 )
+from ocpi221.types import OcpiObject
 
 
 def test_charging_rate_unit_values_are_the_spec_values_and_equal_their_names() -> None:

@@ -14,11 +14,14 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from profiles import (
+from ocpi221.chargingprofiles import (
     ActiveChargingProfile,
     ChargingProfile,
     ChargingProfilePeriod,
     ChargingRateUnit,
+    spec_violations,
+)
+from profiles import (
     ComplianceVerdict,
     ElectricalFacts,
     ProfileSettings,
@@ -27,7 +30,6 @@ from profiles import (
     coarsen_periods,
     failsafe_time,
     floor_to_step,
-    spec_violations,
     w_per_unit,
 )
 from profiles.build import REL_EPS, lost_energy

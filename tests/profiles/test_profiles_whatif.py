@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ocpi221.chargingprofiles import ChargingProfile, ChargingRateUnit, spec_violations
 from optimizer import (
     Evse,
     ObjectiveTerms,
@@ -22,7 +23,7 @@ from optimizer import (
     SolveStats,
     SolveStatus,
 )
-from profiles import ChargingProfile, ChargingRateUnit, ProfileSettings, spec_violations
+from profiles import ProfileSettings
 from profiles.build import REL_EPS
 from profiles.whatif import (
     DEFAULT_FAILSAFE_FRACTION,

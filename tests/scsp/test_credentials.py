@@ -16,12 +16,13 @@ import pytest
 from litestar import Litestar, Request, get, route
 from litestar.response import Response
 
+from ocpi221.types import InterfaceRole
+from ocpi221.versions import Endpoint
 from scsp import registration
 from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
 from scsp.errors import ClientApiUnusable
 from scsp.models import PartyStatus, TokenKind
-from scsp.ocpi.types import Endpoint, InterfaceRole
 from scsp.serving import ServerThread, bind
 from tests.conftest import Running, register_party, token_header
 

@@ -18,15 +18,17 @@ from litestar import Litestar, Request, get, put
 from litestar.params import FromPath
 from litestar.response import Response
 
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod
+from ocpi221.hubclientinfo import ClientInfo
+from ocpi221.sessions import Session
+from ocpi221.types import InterfaceRole
+from ocpi221.versions import Endpoint
 from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
 from scsp.models import TokenKind
-from scsp.ocpi.objects import ClientInfo, Session
 from scsp.ocpi.transport import Caller
-from scsp.ocpi.types import Endpoint, InterfaceRole
 from scsp.records import Command, PlanSession, SessionKey, StoredPlan
 from scsp.scheduling import Engine
 from scsp.serving import ServerThread, bind

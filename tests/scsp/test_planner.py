@@ -12,10 +12,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod
+from ocpi221.locations import Location
+from ocpi221.sessions import Session
 from scsp import planner
 from scsp.config import Config, DefaultsConfig, PlanningConfig
-from scsp.ocpi.objects import Location, Session
 from scsp.records import Command, Preferences, SessionKey, SignalPoint, SiteSettings
 from scsp.storage import Store
 from tests.conftest import EXAMPLES, register_party

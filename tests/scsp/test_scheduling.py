@@ -14,12 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from ocpi221.locations import Location
+from ocpi221.sessions import Session
 from scsp.app import scsp_platform
 from scsp.config import Config, OptimizerConfig, PlanningConfig
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
-from scsp.ocpi.objects import Location, Session
 from scsp.records import SiteSettings, StoredPlan
 from scsp.scheduling import Engine
 from scsp.storage import Store

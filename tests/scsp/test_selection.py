@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod
 from profiles import ProfileSettings
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod
 from scsp.selection import Candidate, select
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
 from scsp.records import Command, SessionKey
 from tests.conftest import EXAMPLES, Running, register_party, token_header
 

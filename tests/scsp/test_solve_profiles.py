@@ -9,7 +9,7 @@ from pathlib import Path
 
 import msgspec
 
-from profiles.ocpi import ChargingProfile, spec_violations
+from ocpi221.chargingprofiles import ChargingProfile, spec_violations
 
 PROBLEM = {
     "start": "2026-11-23T00:00:00Z", "slot_minutes": 15, "n_slots": 8,

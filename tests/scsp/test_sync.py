@@ -11,10 +11,11 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.response import Response
 
+from ocpi221.types import InterfaceRole
+from ocpi221.versions import Endpoint
 from scsp import sync
 from scsp.cpo_client import OcpiClient
 from scsp.events import SiteEvents
-from scsp.ocpi.types import Endpoint, InterfaceRole
 from scsp.serving import ServerThread, bind
 from tests.conftest import EXAMPLES, Running, register_party
 

@@ -18,6 +18,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Response
 
+from ocpi221.credentials import CredentialsRole
+from ocpi221.types import BusinessDetails, InterfaceRole, OcpiResponse, Role
 from scsp import registration
 from scsp.app import build_platform_app, edge
 from scsp.config import SimEvseConfig, SimSiteConfig, SimulatorConfig
@@ -25,7 +27,6 @@ from scsp.cpo_client import OcpiClient
 from scsp.models import Party
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import envelope_response, ok
-from scsp.ocpi.types import BusinessDetails, CredentialsRole, InterfaceRole, OcpiResponse, Role
 from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
 from scsp.storage import Store

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from profiles.ocpi import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
+from ocpi221.locations import EvseStatus
+from ocpi221.sessions import SessionStatus
 from scsp import errors
 from scsp.config import DEFAULT_CONFIG_PATH, Config, SimulatorConfig, load_config
-from scsp.ocpi.objects import EvseStatus, SessionStatus
 from scsp.simulator.model import CpoModel, EvseStatusChanged, SessionChanged, SessionStarted, profile_limit_at
 from scsp.simulator.traffic import arrival_rate_per_h, draw_ev
 from tests.simulator.conftest import TEST_SITES
