@@ -1,5 +1,9 @@
 """profiles: a session's planned power -> OCPI ChargingProfile, and compliance (pure).
 
+`build` (plan -> profile), `failsafe` (the site failsafe limit in whole-vehicle shares),
+`selection` (which of a site's new profiles to send), `dispatch` (materiality, re-send),
+`compliance` (ActiveChargingProfile vs the plan), `whatif` (`scsp solve --profiles`).
+
 No I/O and no clock: every time (`start`, `now`) is an argument. Imports only the standard
 library, numpy, msgspec and `optimizer` (DESIGN.md, one-way rule).
 """

@@ -32,6 +32,7 @@ from ocpi221.chargingprofiles import (
     spec_violations,
 )
 from profiles import ElectricalFacts, assess_compliance, resend_due
+from profiles.selection import Candidate, Choice, select
 from scsp import errors
 from scsp.config import Config, join_url
 from scsp.cpo_client import OcpiClient
@@ -40,7 +41,6 @@ from scsp.models import Party
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
 from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, SyncState, hard_max_w
-from scsp.selection import Candidate, Choice, select
 from scsp.sites import replan_party, site_id
 from scsp.storage import Store
 

@@ -22,8 +22,8 @@ from ocpi221.locations import PowerType
 from ocpi221.sessions import Session
 from profiles import ElectricalFacts, build_profile, w_per_unit
 from profiles.build import min_sendable_w
+from profiles.failsafe import failsafe_shares_w, phase_draw_a_per_w
 from profiles.timeline import profile_steps, value_at
-from profiles.whatif import failsafe_shares_w, phase_draw_a_per_w
 from scsp.config import Config
 from scsp.models import Party, PartyStatus
 from scsp.records import (

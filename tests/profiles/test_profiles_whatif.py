@@ -25,13 +25,8 @@ from optimizer import (
 )
 from profiles import ProfileSettings
 from profiles.build import REL_EPS
-from profiles.whatif import (
-    DEFAULT_FAILSAFE_FRACTION,
-    failsafe_shares_w,
-    site_failsafe_phase_a,
-    site_failsafe_w,
-    whatif_profiles,
-)
+from profiles.failsafe import failsafe_shares_w
+from profiles.whatif import DEFAULT_FAILSAFE_FRACTION, site_failsafe_phase_a, site_failsafe_w, whatif_profiles
 
 START = datetime(2024, 6, 1, 18, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod
 from profiles import ProfileSettings
-from scsp.selection import Candidate, select
+from profiles.selection import Candidate, select
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 25, 12, 1, tzinfo=UTC)
