@@ -41,11 +41,11 @@ from scsp.config import (  # noqa: E402
     ReadbackConfig,
     SimulatorConfig,
 )
-from scsp.models import PartyStatus, TokenKind  # noqa: E402
+from scsp.records.grid import ApiRole  # noqa: E402
+from scsp.records.parties import PartyStatus, TokenKind  # noqa: E402
 from scsp.registration import new_token  # noqa: E402
 from scsp.serving import ServerThread, bind  # noqa: E402
 from scsp.simulator.app import create_simulator_asgi  # noqa: E402
-from scsp.storage_api import ApiRole  # noqa: E402
 
 LIMITS_W = {"LOC-WORK": 45_000.0, "LOC-CITY": 120_000.0}
 
@@ -95,7 +95,7 @@ def main() -> int:
     sim_url, svc_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{svc_port}"
     try:
         token_a = new_token()
-        store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="SIM", token=token_a,
+        store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="SIM", token=token_a,
                            token_kind=TokenKind.A, now=int(time.time()))
         http.post(f"{sim_url}/sim/register", json={"versions_url": config.versions_url, "token_a": token_a}
                   ).raise_for_status()
@@ -121,13 +121,13 @@ def main() -> int:
             for location, evs in by_site.items():
                 load = sum(ev["power_w"] for ev in evs)
                 steerable = [ev for ev in evs if ev["evse_uid"] not in ("WRK-AC3-OLD", "CTY-AC1-OLD")]
-                plan = store.latest_plan(f"NL-SIM-{location}")
+                plan = store.plans.latest(f"NL-SIM-{location}")
                 last_arrival = max(parse(ev["plugged_at"]) for ev in evs)
                 # Settled: planned since the last arrival (which may be an EV we cannot steer), no profile
                 # request in flight, and every EV we steer applies what we asked.
                 ids = {ev["session_id"] for ev in evs}
                 in_flight = any(c.session_id in ids and c.kind == "set"
-                                for c in store.commands(states=("pending", "awaiting_result")))
+                                for c in store.commands.find(states=("pending", "awaiting_result")))
                 if plan is not None and plan.created_at > last_arrival + 1 and not in_flight and all(
                         ev["profile_source"] != "none" and ev["profile"] == ev["requested_profile"]
                         for ev in steerable):
@@ -155,9 +155,9 @@ def main() -> int:
             "delivered_kwh": round(sum(ev["kwh"] for ev in state["evs"]), 2),
         }
         outcomes = collections.Counter(f"{c.kind}:{c.response or '-'}:{c.result or c.state}"
-                                       for c in store.commands(limit=1_000_000))
+                                       for c in store.commands.find(limit=1_000_000))
         report["commands"] = dict(sorted(outcomes.items()))
-        plans = [p for loc in LIMITS_W for p in store.plan_history(f"NL-SIM-{loc}", since_ts=int(started))]
+        plans = [p for loc in LIMITS_W for p in store.plans.history(f"NL-SIM-{loc}", since_ts=int(started))]
         report["plans"] = {"count": len(plans), "by_status": dict(collections.Counter(p.status for p in plans)),
                            "by_path": dict(collections.Counter(p.path for p in plans))}
         print(json.dumps(report, indent=2))

@@ -18,8 +18,8 @@ from typing import Any
 from scsp.api.auth import issue_api_key
 from scsp.config import ConfigError, load_config
 from scsp.errors import OcpiError
-from scsp.storage import Store
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.records.grid import ApiKey, ApiRole
+from scsp.store import Store
 
 
 def _store(args: argparse.Namespace) -> Store:
@@ -67,13 +67,13 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print every key (revoked ones included) as JSON, without the keys themselves."""
-    print(json.dumps([key_json(k) for k in _store(args).api_keys()], indent=2))
+    print(json.dumps([key_json(k) for k in _store(args).grid.api_keys()], indent=2))
     return 0
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke a key by id: it stops working at once."""
-    revoked = _store(args).revoke_api_key(args.id, now=int(time.time()))
+    revoked = _store(args).grid.revoke_api_key(args.id, now=int(time.time()))
     if revoked is None:
         raise LookupError(f"no API key with id {args.id}")
     print(json.dumps(key_json(revoked), indent=2))

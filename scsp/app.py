@@ -36,7 +36,7 @@ from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
 from scsp.ocpi.transport import OcpiEdge, caller_of, exception_response, ocpi_guard
 from scsp.ocpi.versions import VersionsController
 from scsp.scheduling import Engine
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.app")
 

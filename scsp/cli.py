@@ -18,8 +18,8 @@ from scsp.config import Config, ConfigError, CountryCode, PartyId, load_config
 from scsp.cpo_client import OcpiClient
 from scsp.errors import OcpiError, PeerError
 from scsp.logs import setup_logging
-from scsp.models import Party, PartyStatus, TokenKind
-from scsp.storage import Store
+from scsp.records.parties import Party, PartyStatus, TokenKind
+from scsp.store import Store
 
 
 def _constrained(kind: Any, expected: str) -> Callable[[str], str]:
@@ -75,9 +75,9 @@ def _print(obj: Any) -> None:
 def find_party(store: Store, ref: str) -> Party:
     """A party by row id or by handle (`CC-PID`, `CC*PID` or `CC/PID`); the newest live one wins."""
     if ref.isdigit():
-        return store.party(int(ref))
+        return store.parties.get(int(ref))
     key = ref.upper().replace("*", "-").replace("/", "-")
-    matches = [p for p in store.parties() if p.handle == key]
+    matches = [p for p in store.parties.all() if p.handle == key]
     live = [p for p in matches if p.status != PartyStatus.UNREGISTERED]
     if not (live or matches):
         raise LookupError(f"no party {ref!r}")
@@ -106,7 +106,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
     config = _config(args)
     store = _store(config)
     token = registration.new_token()
-    store.create_party(status=PartyStatus.INVITED, role=args.role.upper(), country_code=args.country_code,
+    store.parties.create(status=PartyStatus.INVITED, role=args.role.upper(), country_code=args.country_code,
                        party_id=args.party_id, token=token, token_kind=TokenKind.A, now=int(time.time()))
     _print({"versions_url": config.versions_url, "token_a": token})
     return 0
@@ -138,7 +138,7 @@ def cmd_parties(args: argparse.Namespace) -> int:
     config = _config(args)
     store = _store(config)
     if args.action is None:
-        parties = store.parties()
+        parties = store.parties.all()
         if args.json:
             _print([party_json(p) for p in parties])
         else:

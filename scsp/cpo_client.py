@@ -20,8 +20,8 @@ import msgspec
 
 from ocpi221.types import OcpiResponse
 from scsp.errors import PeerError
-from scsp.models import Party
 from scsp.ocpi.transport import iso
+from scsp.records.parties import Party
 
 log = logging.getLogger("scsp.client")
 

@@ -14,12 +14,12 @@ from scsp import registration
 from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, SimSiteConfig, SimulatorConfig
-from scsp.records import Preferences, SiteSettings
+from scsp.records.grid import ApiRole, SiteSettings
+from scsp.records.sessions import Preferences
 from scsp.serving import bind, make_server, serve_all
 from scsp.simulator.app import create_simulator_asgi
 from scsp.sites import site_id
-from scsp.storage import Store
-from scsp.storage_api import ApiRole
+from scsp.store import Store
 
 # The demo's sites get a grid limit at this fraction of their uncontrolled peak (all EVSEs at their
 # maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.
@@ -44,9 +44,9 @@ def set_demo_limits(store: Store, config: Config, now: int) -> list[str]:
     named = []
     for site in config.simulator.sites:
         name = site_id(config.simulator.country_code, config.simulator.party_id, site.id)
-        if store.site_settings(name) is None:
+        if store.grid.settings(name) is None:
             limit = round(DEMO_LIMIT_FRACTION * uncontrolled_peak_w(site))
-            store.put_site_settings(SiteSettings(site_id=name, import_limit_w=limit,
+            store.grid.put_settings(SiteSettings(site_id=name, import_limit_w=limit,
                                                  failsafe_w=round(DEMO_FAILSAFE_FRACTION * limit), updated_at=now))
         named.append(name)
     return named
@@ -106,7 +106,7 @@ def run_demo(config: Config) -> int:
         plugged = await plug_demo_evs(sim_base, config.simulator)
         now = int(time.time())
         for session_id in plugged:  # what the drivers told their app, as an aggregator would submit it
-            store.put_preferences(Preferences(
+            store.grid.put_preferences(Preferences(
                 country_code=config.simulator.country_code.upper(), party_id=config.simulator.party_id.upper(),
                 session_id=session_id, profile_type="REGULAR", departure_ts=now + int(DEMO_EV["departure_s"]),
                 energy_kwh=DEMO_EV["energy_kwh"], source="demo", updated_at=now))

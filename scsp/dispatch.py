@@ -37,12 +37,14 @@ from scsp import errors
 from scsp.config import Config, join_url
 from scsp.cpo_client import OcpiClient
 from scsp.events import SiteEvents
-from scsp.models import Party
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
-from scsp.records import ActiveProfileRecord, Command, PlanSession, SessionKey, StoredPlan, SyncState, hard_max_w
+from scsp.records.commands import ActiveProfileRecord, Command
+from scsp.records.parties import Party, SyncState
+from scsp.records.plans import PlanSession, StoredPlan, hard_max_w
+from scsp.records.sessions import SessionKey
 from scsp.sites import replan_party, site_id
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.dispatch")
 
@@ -96,13 +98,13 @@ class Dispatcher:
     # -- decisions ------------------------------------------------------------------------------
     def send_gate(self) -> Callable[[Party, SessionKey], bool]:
         """`may_send` for many sessions at once: the store is read once per party, not per session."""
-        offline = self.store.offline_parties()
+        offline = self.store.sync.offline_parties()
         states: dict[int, SyncState] = {}
 
         def may_send(party: Party, key: SessionKey) -> bool:
             if not party.reachable:
                 return False
-            state = states.get(party.id) or states.setdefault(party.id, self.store.sync_state(party.id))
+            state = states.get(party.id) or states.setdefault(party.id, self.store.sync.state(party.id))
             if state.unreachable_since is not None or state.needs_resync:
                 return False
             return (party.id, key.country_code.upper(), key.party_id.upper()) not in offline
@@ -123,7 +125,7 @@ class Dispatcher:
     def _maybe_applied(self, key: SessionKey) -> bool:
         """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
         # Readback GETs come every few minutes: look past them to the newest set or clear.
-        newest = next(iter(self.store.commands(key=key, kinds=("set", "clear"), limit=1)), None)
+        newest = next(iter(self.store.commands.find(key=key, kinds=("set", "clear"), limit=1)), None)
         return newest is not None and newest.kind == "set" and newest.state in ("pending", "awaiting_result",
                                                                                  "unknown")
 
@@ -138,7 +140,7 @@ class Dispatcher:
             if not row.controllable or row.profile is None:
                 continue
             key = _key(row)
-            control = self.store.session_control(key)
+            control = self.store.commands.control(key)
             held = [control.accepted_profile] if control.accepted_profile is not None else []
             if control.sent_profile is not None and control.sent_profile not in held and self._maybe_applied(key):
                 # Sent without a definite outcome yet: the charge point may be applying it.
@@ -156,7 +158,7 @@ class Dispatcher:
                 resend=control.accepted_profile is not None and resend_due(control.accepted_profile,
                                                                            settings, now=now),
                 blocked=(control.backoff_until is not None and control.backoff_until > _unix(now))
-                or self.store.in_flight(key)))
+                or self.store.commands.in_flight(key)))
         choices = select(candidates, limit_w=plan.limit_w, fixed_w=plan.fixed_load_w,
                          start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s, now=now,
                          settings=settings, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
@@ -185,7 +187,7 @@ class Dispatcher:
                     count("held_back")
                 if not choice.send:
                     continue
-                party = await asyncio.to_thread(self.store.party, row.party)
+                party = await asyncio.to_thread(self.store.parties.get, row.party)
                 if not await asyncio.to_thread(may_send, party, _key(row)):
                     count("unreachable")
                     if choice.lowers:
@@ -205,7 +207,7 @@ class Dispatcher:
             await self._wait_for_results(lowered)
         refused: set[int] = set()
         for command in lowered:
-            current = await asyncio.to_thread(self.store.command, command.id)
+            current = await asyncio.to_thread(self.store.commands.get, command.id)
             if current is None or current.response != "ACCEPTED" or current.result not in (None, "ACCEPTED") \
                     or current.state in ("failed", "unknown"):
                 refused.add(command.plan or 0)
@@ -242,7 +244,7 @@ class Dispatcher:
         while waiting and loop.time() < deadline:
             await asyncio.sleep(RESULT_POLL_S)
             for command_id in list(waiting):
-                current = await asyncio.to_thread(self.store.command, command_id)
+                current = await asyncio.to_thread(self.store.commands.get, command_id)
                 if current is None or current.state != "awaiting_result" or (
                         current.timeout_at is not None and current.timeout_at <= _unix(datetime.now(UTC))):
                     waiting.discard(command_id)
@@ -266,7 +268,7 @@ class Dispatcher:
         command = Command(id=uuid.uuid4().hex, kind=kind, party=party.id, country_code=key.country_code,
                           party_id=key.party_id, session_id=key.session_id, state="pending",
                           created_at=_unix(now), plan=plan_id, profile=profile)
-        if not await asyncio.to_thread(self.store.create_command, command):
+        if not await asyncio.to_thread(self.store.commands.create, command):
             return None  # at most one command in flight per session
         try:
             url = self._receiver_url(party, key.session_id)
@@ -290,11 +292,12 @@ class Dispatcher:
                     routing_to=(key.country_code, key.party_id), correlation_id=command.id)
         except errors.PeerError as exc:
             await asyncio.to_thread(self._failed, party, command, exc, now)
-            return await asyncio.to_thread(self.store.command, command.id)
+            return await asyncio.to_thread(self.store.commands.get, command.id)
         if data is None:
-            await asyncio.to_thread(self.store.record_failure, command.id, error="no ChargingProfileResponse in reply",
+            await asyncio.to_thread(self.store.commands.record_failure, command.id,
+                                    error="no ChargingProfileResponse in reply",
                                     now=_unix(datetime.now(UTC)))
-            return await asyncio.to_thread(self.store.command, command.id)
+            return await asyncio.to_thread(self.store.commands.get, command.id)
         return await asyncio.to_thread(self._responded, command, data)
 
     async def send_set(self, party: Party, key: SessionKey, profile: ChargingProfile, plan_id: int | None,
@@ -321,19 +324,19 @@ class Dispatcher:
         return await self._send("clear", party, key, now)
 
     def _failed(self, party: Party, command: Command, exc: errors.PeerError, now: datetime) -> None:
-        self.store.record_failure(command.id, error=exc.message, now=_unix(now))
+        self.store.commands.record_failure(command.id, error=exc.message, now=_unix(now))
         key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
                          session_id=command.session_id)
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
             # transport_and_format "Offline behaviour": no queueing; resync by GET when it is back.
-            state = self.store.sync_state(party.id)
+            state = self.store.sync.state(party.id)
             if state.unreachable_since is None:
                 log.warning("CPO unreachable: traffic stops until it answers again",
                             extra={"party": party.handle, "error": exc.message})
-                self.store.update_sync_state(party.id, unreachable_since=_unix(now), needs_resync=1)
+                self.store.sync.update_sync_state(party.id, unreachable_since=_unix(now), needs_resync=1)
                 replan_party(self.store, party.id, self.events.site_changed)
         else:
-            self.store.update_control(key, backoff_until=_unix(now) + RETRY_AFTER_S)
+            self.store.commands.update_control(key, backoff_until=_unix(now) + RETRY_AFTER_S)
             log.warning("ChargingProfiles request failed", extra={"party": party.handle, "error": exc.message})
 
     def _responded(self, command: Command, data: ChargingProfileResponse) -> Command:
@@ -345,7 +348,7 @@ class Dispatcher:
         if result == ChargingProfileResponseType.ACCEPTED:
             control = {"too_often": 0, "backoff_until": None}
         elif result == ChargingProfileResponseType.TOO_OFTEN:
-            count = self.store.session_control(key).too_often
+            count = self.store.commands.control(key).too_often
             control = {"too_often": count + 1,
                        "backoff_until": now + TOO_OFTEN_BACKOFF_S[min(count, len(TOO_OFTEN_BACKOFF_S) - 1)]}
         elif result in (ChargingProfileResponseType.NOT_SUPPORTED, ChargingProfileResponseType.REJECTED):
@@ -358,7 +361,7 @@ class Dispatcher:
             control = {"backoff_until": now + RETRY_AFTER_S}
         # ocpi-notes §10.9: `timeout` is required even when not ACCEPTED; only ACCEPTED waits for a result.
         timeout = data.timeout if data.timeout > 0 else DEFAULT_TIMEOUT_S
-        updated = self.store.record_response(command.id, response=result.value, timeout_s=timeout, now=now,
+        updated = self.store.commands.record_response(command.id, response=result.value, timeout_s=timeout, now=now,
                                              control=control)
         if "controllable" in control:
             self._replan(command)
@@ -367,7 +370,7 @@ class Dispatcher:
         return updated
 
     def _replan(self, command: Command) -> None:
-        for stored in self.store.sessions_by_id(command.party, command.session_id):
+        for stored in self.store.sessions.by_id(command.party, command.session_id):
             s = stored.session
             self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 
@@ -378,10 +381,10 @@ class Dispatcher:
         mod_charging_profiles DELETE "Clears the ChargingProfile set by the eMSP [Sender] on the given
         session", e.g. when the driver wants maximum speed. The session is then planned as fixed load.
         """
-        party = await asyncio.to_thread(self.store.party, key.party)
-        if await asyncio.to_thread(self.store.in_flight, key):
+        party = await asyncio.to_thread(self.store.parties.get, key.party)
+        if await asyncio.to_thread(self.store.commands.in_flight, key):
             return None
-        await asyncio.to_thread(self.store.set_controllable, key, False, RELEASED)
+        await asyncio.to_thread(self.store.commands.set_controllable, key, False, RELEASED)
         self._replan_key(key)
         if not await asyncio.to_thread(self.may_send, party, key):
             raise errors.PeerError(f"{party.handle} is not reachable: the profile stays until it is back")
@@ -389,18 +392,18 @@ class Dispatcher:
 
     def resume(self, key: SessionKey) -> None:
         """Steer a released session again (the next plan sends it a profile)."""
-        self.store.set_controllable(key, True, None)
+        self.store.commands.set_controllable(key, True, None)
         self._replan_key(key)
 
     def _replan_key(self, key: SessionKey) -> None:
-        for stored in self.store.sessions_by_id(key.party, key.session_id):
+        for stored in self.store.sessions.by_id(key.party, key.session_id):
             s = stored.session
             self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 
     # -- what the CPO sends us ------------------------------------------------------------------
     def on_result(self, caller: Caller, command_id: str, body: Any, now: datetime) -> None:
         """A result POSTed to one of our response_urls (bare object or, tolerantly, an envelope)."""
-        command = self.store.command(command_id)
+        command = self.store.commands.get(command_id)
         if command is None or command.party != caller.party.id:
             raise errors.NotFound(f"no request {command_id!r} awaits a result from you")
         if isinstance(body, dict) and "status_code" in body and isinstance(body.get("data"), dict):
@@ -415,7 +418,7 @@ class Dispatcher:
         control: dict[str, Any] = {}
         # A late result (after the timeout made the command `unknown`, ocpi-notes §10.9) of a set or
         # clear that a newer one replaced is recorded, but says nothing of what is in force now.
-        newest = next(iter(self.store.commands(key=key, kinds=("set", "clear"), limit=1)), None)
+        newest = next(iter(self.store.commands.find(key=key, kinds=("set", "clear"), limit=1)), None)
         in_force = newest is not None and newest.id == command.id
         if in_force and command.kind == "set" and value == ChargingProfileResultType.ACCEPTED:
             control = {"accepted_profile": command.profile, "accepted_at": _unix(now)}
@@ -423,7 +426,7 @@ class Dispatcher:
             control = {"controllable": 0, "reason": "the charge point rejected the profile"}
         elif in_force and command.kind == "clear" and value == ChargingProfileResultType.ACCEPTED:
             control = {"accepted_profile": None, "accepted_at": None}
-        self.store.record_result(command_id, result=value.value, now=_unix(now), control=control)
+        self.store.commands.record_result(command_id, result=value.value, now=_unix(now), control=control)
         if "controllable" in control:
             self._replan(command)
         if isinstance(result, ActiveChargingProfileResult) and result.profile is not None \
@@ -432,7 +435,7 @@ class Dispatcher:
 
     def _accepted_plan(self, key: SessionKey) -> int | None:
         """The plan behind the newest profile the charge point accepted for the session, if any."""
-        for command in self.store.commands(key=key, kinds=("set", "clear"), limit=50):
+        for command in self.store.commands.find(key=key, kinds=("set", "clear"), limit=50):
             if command.kind == "set" and command.result == "ACCEPTED" and command.plan is not None:
                 return command.plan
             if command.kind == "clear" and command.result == "ACCEPTED":
@@ -442,7 +445,7 @@ class Dispatcher:
     def on_active_push(self, caller: Caller, session_id: str, active: ActiveChargingProfile,
                        owner: tuple[str, str] | None, now: datetime) -> None:
         """The CPO's PUT of a session's ActiveChargingProfile (our Sender interface)."""
-        matches = self.store.sessions_by_id(caller.party.id, session_id)
+        matches = self.store.sessions.by_id(caller.party.id, session_id)
         if owner is not None:
             matches = [m for m in matches if (m.session.country_code.upper(), m.session.party_id.upper()) == owner]
         if not matches:
@@ -458,7 +461,7 @@ class Dispatcher:
         That is the plan of the newest profile the charge point accepted: newer plans whose small changes
         were not worth a request (`scsp.selection`) are not what it was asked to apply.
         """
-        found = self.store.plan_row(key, plan_id=self._accepted_plan(key))
+        found = self.store.plans.row(key, plan_id=self._accepted_plan(key))
         verdict = worst = fraction = None
         detail: dict[str, Any] = {}
         plan_id = None
@@ -480,7 +483,7 @@ class Dispatcher:
                                         compliance.compliant_fraction)
             detail = {"first_slot": compliance.first_slot, "applied_w": compliance.applied_w,
                       "excess_w": compliance.excess_w, "shows_evse_maximum": compliance.shows_evse_maximum}
-        self.store.save_active_profile(ActiveProfileRecord(
+        self.store.commands.save_active_profile(ActiveProfileRecord(
             id=0, party=key.party, country_code=key.country_code, party_id=key.party_id, session_id=key.session_id,
             source=source, received_at=_unix(now), profile=active, plan=plan_id, verdict=verdict,
             worst_excess_w=worst, compliance=fraction, detail=detail))

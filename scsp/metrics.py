@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from scsp.storage import Store
+from scsp.store import Store
 
 
 class StoreCollector(Collector):
@@ -57,7 +57,7 @@ class StoreCollector(Collector):
         age = GaugeMetricFamily("scsp_site_plan_age_seconds", "Seconds since each site was last planned",
                                 labels=["site"])
         now = time.time()
-        for site, plan in sorted(self.store.latest_plans().items()):
+        for site, plan in sorted(self.store.plans.latest_all().items()):
             slot = min(max(int((now - plan.start_ts) // plan.slot_s), 0), plan.n_slots - 1)
             limit.add_metric([site], plan.limit_w[slot])
             planned.add_metric([site], plan.site_power_w[slot])

@@ -25,19 +25,13 @@ from profiles.build import min_sendable_w
 from profiles.failsafe import failsafe_shares_w, phase_draw_a_per_w
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config
-from scsp.models import Party, PartyStatus
-from scsp.records import (
-    Command,
-    EvseFacts,
-    PlanSession,
-    SessionControl,
-    SessionKey,
-    SignalPoint,
-    StoredPlan,
-    StoredSession,
-)
+from scsp.records.commands import Command, SessionControl
+from scsp.records.grid import SignalPoint
+from scsp.records.parties import Party, PartyStatus
+from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.sessions import EvseFacts, SessionKey, StoredSession
 from scsp.sites import PLANNED_STATUSES, site_id
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.planner")
 
@@ -265,7 +259,7 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     start, slot_s, n_slots = slot_grid(config, now)
     start_ts, end_ts, now_ts = int(start.timestamp()), int(start.timestamp()) + slot_s * n_slots, int(now.timestamp())
     stale_before = now_ts - int(config.planning.stale_session_h * 3600)
-    stored, _ = store.sessions(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
+    stored, _ = store.sessions.find(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
     by_site: dict[str, list[StoredSession]] = defaultdict(list)
     for row in stored:
         s = row.session
@@ -273,10 +267,10 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     if only is not None:
         for name in only:
             by_site.setdefault(name, [])
-    parties = {p.id: p for p in store.parties()
-               if p.status == PartyStatus.REGISTERED and store.sync_state(p.id).unreachable_since is None}
-    controls = store.all_session_control()
-    offline = store.offline_parties()
+    parties = {p.id: p for p in store.parties.all()
+               if p.status == PartyStatus.REGISTERED and store.sync.state(p.id).unreachable_since is None}
+    controls = store.commands.all_control()
+    offline = store.sync.offline_parties()
     sites = []
     for name, rows in sorted(by_site.items()):
         if only is not None and name not in only:
@@ -297,16 +291,16 @@ def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, 
 def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
                  controls: dict[tuple[int, str, str, str], SessionControl], offline: set[tuple[int, str, str]], *,
                  start: datetime, slot_s: int, n_slots: int, start_ts: int, end_ts: int, now_ts: int) -> SiteInput:
-    settings = store.site_settings(name)
+    settings = store.grid.settings(name)
     grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
               else config.defaults.site_limit_w)
-    limits = resample(store.signals(name, "import_limit", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+    limits = resample(store.grid.signals(name, "import_limit", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
                       start_ts, slot_s, n_slots, how="min")
     # DESIGN.md: the limit at t is the minimum of the grid connection and every valid import_limit signal.
     limit_w = [grid_w if v is None else min(grid_w, v) for v in limits]
-    price = _fill(resample(store.signals(name, "price", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+    price = _fill(resample(store.grid.signals(name, "price", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
                            start_ts, slot_s, n_slots, how="newest"))
-    carbon = _fill(resample(store.signals(name, "carbon", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+    carbon = _fill(resample(store.grid.signals(name, "carbon", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
                             start_ts, slot_s, n_slots, how="newest"))
     voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
     failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
@@ -316,9 +310,9 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     evses: dict[tuple[int, str, str, str], EvseFacts] = {
         (f.party, f.country_code, f.party_id, f.uid): f
         for location_id in {row.session.location_id for row in rows}
-        for f in store.evses(location_id=location_id)}
+        for f in store.sessions.evses(location_id=location_id)}
     fallback = default_facts(config)
-    previous = _previous_power(store.latest_plan(name), start_ts, slot_s, n_slots)
+    previous = _previous_power(store.plans.latest(name), start_ts, slot_s, n_slots)
     planned: list[PlannedSession] = []
     fixed_load = np.zeros(n_slots)
     for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
@@ -328,7 +322,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
         facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
-        prefs = store.preferences(key.country_code, key.party_id, s.id)
+        prefs = store.grid.preferences(key.country_code, key.party_id, s.id)
         default_departure = s.start_date_time + timedelta(hours=config.planning.default_departure_h)
         departure_ts = prefs.departure_ts if prefs and prefs.departure_ts else int(default_departure.timestamp())
         departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
@@ -346,7 +340,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         if reason is None:
             # Only for sessions we steer: one we cannot stays fixed load at the EVSE's maximum, since
             # nothing we send keeps it below what it showed so far.
-            history = store.commands(key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)
+            history = store.commands.find(key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)
             learned = vehicle_cap_w(s, profiles_in_force(history, complete=len(history) < PROFILE_HISTORY), facts)
             if learned is not None:
                 max_w = min(max_w, learned)

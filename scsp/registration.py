@@ -18,10 +18,10 @@ from ocpi221.types import OCPI_VERSION, Role
 from ocpi221.versions import Version, VersionDetails
 from scsp import errors
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party, PartyStatus, TokenKind
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import Caller
-from scsp.storage import Store
+from scsp.records.parties import Party, PartyStatus, TokenKind
+from scsp.store import Store
 
 log = logging.getLogger("scsp.registration")
 
@@ -110,7 +110,7 @@ async def accept_registration(store: Store, client: OcpiClient, me: Platform, ca
     token_c = new_token()
     # A blocking SQLite write (it may wait BUSY_TIMEOUT_S for the lock): never on the event loop.
     registered = await asyncio.to_thread(
-        store.complete_registration,
+        store.parties.complete_registration,
         party.id, roles=credentials.roles, identity=identity, versions_url=credentials.url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
         token_out=credentials.token, token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -134,7 +134,7 @@ async def accept_update(store: Store, client: OcpiClient, me: Platform, caller: 
         required=_required_for(credentials.roles))
     token_c = new_token()
     updated = await asyncio.to_thread(
-        store.update_credentials,
+        store.parties.update_credentials,
         party.id, roles=credentials.roles, versions_url=credentials.url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_out=credentials.token,
         token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -147,7 +147,7 @@ def accept_unregister(store: Store, caller: Caller, *, now: float) -> None:
     party = caller.party
     if caller.kind != TokenKind.C or party.status != PartyStatus.REGISTERED:
         raise errors.MethodNotAllowed("not registered")
-    store.unregister(party.id, now=_unix(now))
+    store.parties.unregister(party.id, now=_unix(now))
     log.info("party unregistered itself", extra={"party": party.handle})
 
 
@@ -168,7 +168,7 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
     assert credentials_url is not None  # fetch_version required it
     token_b = new_token()
     pending = await asyncio.to_thread(
-        store.create_party,
+        store.parties.create,
         status=PartyStatus.PENDING, role="?", country_code="??", party_id="???", token=token_b,
         token_kind=TokenKind.C, now=_unix(now), versions_url=versions_url, token_out=token_a,
         token_base64=use_base64)
@@ -178,12 +178,12 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
         if theirs is None:
             raise errors.PeerError("credentials POST returned no Credentials object")
     except BaseException:
-        await asyncio.to_thread(store.delete_party, pending.id)
+        await asyncio.to_thread(store.parties.delete_pending, pending.id)
         raise
     # The peer has registered us: token A is spent and token B is live on its side, so the party is
     # not deleted whatever fails from here on.
     party = await asyncio.to_thread(
-        store.complete_registration,
+        store.parties.complete_registration,
         pending.id, roles=theirs.roles, identity=_primary_role(theirs.roles), versions_url=versions_url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
         token_out=theirs.token, token_base64=use_base64, new_token=None, now=_unix(now))
@@ -207,17 +207,17 @@ async def rotate(store: Store, client: OcpiClient, me: Platform, party: Party, *
         raise errors.MethodNotAllowed(f"{party.handle} is {party.status}: only a registered party can rotate")
     url = _credentials_url(party)
     token = new_token()
-    await asyncio.to_thread(store.add_token, party.id, token, now=_unix(now))
+    await asyncio.to_thread(store.parties.add_token, party.id, token, now=_unix(now))
     try:
         theirs, _ = await client.call(party, "PUT", url, data_type=Credentials, body=me.credentials(token))
         if theirs is None:
             raise errors.PeerError("credentials PUT returned no Credentials object")
     except BaseException:
-        await asyncio.to_thread(store.revoke_token, token, now=_unix(now))
+        await asyncio.to_thread(store.parties.revoke_token, token, now=_unix(now))
         raise
     # The peer now holds our new token and has given us its own: keep both, or both directions break.
     updated = await asyncio.to_thread(
-        store.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
+        store.parties.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
         now=_unix(now))
     log.info("rotated credentials", extra={"party": updated.handle})
     return await _refresh_endpoints(store, client, updated, theirs.url, theirs.token, now=now)
@@ -236,7 +236,7 @@ async def _refresh_endpoints(store: Store, client: OcpiClient, party: Party, ver
                     extra={"party": party.handle})
         return party
     return await asyncio.to_thread(
-        store.update_credentials, party.id, versions_url=versions_url, version=version.version,
+        store.parties.update_credentials, party.id, versions_url=versions_url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_base64=use_base64, now=_unix(now))
 
 
@@ -251,7 +251,7 @@ async def unregister(store: Store, client: OcpiClient, party: Party, *, now: flo
             await client.call(party, "DELETE", _credentials_url(party))
         except errors.PeerError as exc:
             problem = exc.message
-    updated = await asyncio.to_thread(store.unregister, party.id, now=_unix(now))
+    updated = await asyncio.to_thread(store.parties.unregister, party.id, now=_unix(now))
     log.info("unregistered a peer", extra={"party": party.handle, "remote_ok": problem is None})
     return updated, problem
 

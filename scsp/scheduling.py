@@ -28,9 +28,10 @@ from scsp.config import Config
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
-from scsp.models import PartyStatus
-from scsp.records import SessionKey, StoredPlan
-from scsp.storage import Store
+from scsp.records.parties import PartyStatus
+from scsp.records.plans import StoredPlan
+from scsp.records.sessions import SessionKey
+from scsp.store import Store
 
 log = logging.getLogger("scsp.engine")
 
@@ -93,12 +94,12 @@ class Engine:
     async def start(self) -> None:
         """Reconcile after a restart, then start the jobs."""
         loop = asyncio.get_running_loop()
-        abandoned = await asyncio.to_thread(self.store.abandon_in_flight, now=int(_now().timestamp()))
+        abandoned = await asyncio.to_thread(self.store.commands.abandon_in_flight, now=int(_now().timestamp()))
         if abandoned:
             log.info("requests of the previous run marked unknown (never resent)", extra={"count": abandoned})
-        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
             if party.status == PartyStatus.REGISTERED:
-                await asyncio.to_thread(self.store.update_sync_state, party.id, needs_resync=1)
+                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
         self.events.bind(loop, self._on_event)
         planning, readback = self.config.planning, self.config.readback
         self.scheduler.configure(event_loop=loop)
@@ -171,7 +172,7 @@ class Engine:
             plans = []
             for site, plan in zip(sites, solved, strict=True):
                 record = planner.plan_record(site, plan, self.config, now)
-                plan_id = await asyncio.to_thread(self.store.save_plan, record)
+                plan_id = await asyncio.to_thread(self.store.plans.save, record)
                 plans.append(StoredPlan(**{**{f: getattr(record, f) for f in record.__struct_fields__}, "id": plan_id}))
             self.cycles += 1
             outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
@@ -212,16 +213,16 @@ class Engine:
     async def readback(self) -> int:
         """GET the ActiveChargingProfile of every session we manage; returns how many were asked."""
         now = _now()
-        controls = await asyncio.to_thread(self.store.all_session_control)
+        controls = await asyncio.to_thread(self.store.commands.all_control)
         may_send = await asyncio.to_thread(self.dispatcher.send_gate)
         asked = 0
         for (party_id, cc, pid, sid), control in controls.items():
             if not control.controllable or control.accepted_profile is None:
                 continue
-            stored = await asyncio.to_thread(self.store.session, party_id, cc, pid, sid)
+            stored = await asyncio.to_thread(self.store.sessions.get, party_id, cc, pid, sid)
             if stored is None or stored.session.status != "ACTIVE":
                 continue
-            party = await asyncio.to_thread(self.store.party, party_id)
+            party = await asyncio.to_thread(self.store.parties.get, party_id)
             key = SessionKey(party=party_id, country_code=cc, party_id=pid, session_id=sid)
             if not await asyncio.to_thread(may_send, party, key):
                 continue
@@ -232,22 +233,22 @@ class Engine:
     async def housekeeping(self) -> None:
         """Expire commands, resync parties that need it, probe unreachable ones."""
         now = _now()
-        expired = await asyncio.to_thread(self.store.expire_commands, now=int(now.timestamp()))
+        expired = await asyncio.to_thread(self.store.commands.expire, now=int(now.timestamp()))
         for command in expired:
             log.warning("no result before the timeout: outcome unknown",
                         extra={"command": command.id, "kind": command.kind, "session": command.session_id})
             if command.kind == "set":
                 # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
-                party = await asyncio.to_thread(self.store.party, command.party)
+                party = await asyncio.to_thread(self.store.parties.get, command.party)
                 key = SessionKey(party=command.party, country_code=command.country_code,
                                  party_id=command.party_id, session_id=command.session_id)
                 if await asyncio.to_thread(self.dispatcher.may_send, party, key):
                     await self.dispatcher.send_get(party, key, now)
         loop = asyncio.get_running_loop()
-        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
             if party.status != PartyStatus.REGISTERED or not party.reachable:
                 continue
-            state = await asyncio.to_thread(self.store.sync_state, party.id)
+            state = await asyncio.to_thread(self.store.sync.state, party.id)
             if state.unreachable_since is not None:
                 last = self._last_probe.get(party.id, 0.0)
                 if loop.time() - last < PROBE_INTERVAL_S:
@@ -256,20 +257,20 @@ class Engine:
                 if not await sync.answers(self.client, party):
                     continue
                 log.info("CPO answers again: resync", extra={"party": party.handle})
-                await asyncio.to_thread(self.store.update_sync_state, party.id, needs_resync=1)
-                state = await asyncio.to_thread(self.store.sync_state, party.id)
+                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
+                state = await asyncio.to_thread(self.store.sync.state, party.id)
             if state.needs_resync:
                 await sync.resync(self.store, self.client, party, self.events, now=now)
 
     async def pull_all(self) -> None:
         """The slow pull of every reachable party."""
         now = _now()
-        for party in await asyncio.to_thread(self.store.parties, include_unregistered=False):
-            state = await asyncio.to_thread(self.store.sync_state, party.id)
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
+            state = await asyncio.to_thread(self.store.sync.state, party.id)
             if party.status == PartyStatus.REGISTERED and party.reachable and state.unreachable_since is None:
                 await sync.resync(self.store, self.client, party, self.events, now=now)
 
     async def prune(self) -> None:
         """Drop old plans (each site's newest stays)."""
         before = int((_now() - timedelta(seconds=PLAN_RETENTION_S)).timestamp())
-        await asyncio.to_thread(self.store.prune_plans, before_ts=before)
+        await asyncio.to_thread(self.store.plans.prune, before_ts=before)

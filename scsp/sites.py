@@ -19,7 +19,7 @@ from ocpi221.locations import EVSE, Connector, Location
 from ocpi221.sessions import Session, SessionPatch, SessionStatus
 from scsp import errors
 from scsp.ocpi.transport import Caller
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.sites")
 
@@ -71,7 +71,7 @@ def plan_relevant_change(old: Session | None, new: Session) -> bool:
 def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str) -> Session:
     """The stored session (the CPO validates what we hold)."""
     _owned(caller, cc, pid)
-    stored = store.session(caller.party.id, cc, pid, session_id)
+    stored = store.sessions.get(caller.party.id, cc, pid, session_id)
     if stored is None:
         raise errors.NotFound(f"no session {session_id!r}")
     return stored.session
@@ -85,8 +85,8 @@ def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
     _same("party_id", pid, session.party_id)
     if session.id != session_id:
         raise errors.InvalidParameters(f"id: {session.id!r} in the body differs from {session_id!r} in the URL")
-    before = store.session(caller.party.id, cc, pid, session_id)
-    created, applied = store.put_session(caller.party.id, session, now=int(now.timestamp()))
+    before = store.sessions.get(caller.party.id, cc, pid, session_id)
+    created, applied = store.sessions.put(caller.party.id, session, now=int(now.timestamp()))
     if applied and plan_relevant_change(before.session if before else None, session):
         changed(site_id(cc, pid, session.location_id))
         if before is not None and before.session.location_id != session.location_id:
@@ -102,9 +102,9 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
         value = getattr(patch, field)
         if value is not msgspec.UNSET and value.upper() != url_value.upper():
             raise errors.InvalidParameters(f"{field}: {value!r} in the body differs from {url_value!r} in the URL")
-    before = store.session(caller.party.id, cc, pid, session_id)
+    before = store.sessions.get(caller.party.id, cc, pid, session_id)
     try:
-        merged = store.patch_session(caller.party.id, cc, pid, session_id, patch, now=int(now.timestamp()))
+        merged = store.sessions.patch(caller.party.id, cc, pid, session_id, patch, now=int(now.timestamp()))
     except msgspec.ValidationError as exc:
         raise errors.InvalidParameters(f"the patched session is invalid: {exc}") from None
     if merged is None:
@@ -120,7 +120,7 @@ def get_location_object(store: Store, caller: Caller, cc: str, pid: str, locatio
                         evse_uid: str | None = None, connector_id: str | None = None) -> Any:
     """The stored Location, EVSE or Connector."""
     _owned(caller, cc, pid)
-    location = store.location(caller.party.id, cc, pid, location_id)
+    location = store.sessions.location(caller.party.id, cc, pid, location_id)
     if location is None:
         raise errors.UnknownLocation(f"no location {location_id!r}")
     if evse_uid is None:
@@ -153,7 +153,7 @@ def put_location(store: Store, caller: Caller, cc: str, pid: str, location_id: s
     _same("party_id", pid, location.party_id)
     if location.id != location_id:
         raise errors.InvalidParameters(f"id: {location.id!r} in the body differs from {location_id!r} in the URL")
-    created, applied = store.put_location(caller.party.id, location)
+    created, applied = store.sessions.put_location(caller.party.id, location)
     if applied:
         changed(site_id(cc, pid, location_id))
     return created
@@ -192,7 +192,7 @@ def put_evse(store: Store, caller: Caller, cc: str, pid: str, location_id: str, 
         applied = True
         return _replace_evse(current, evse)
 
-    store.update_location(caller.party.id, cc, pid, location_id, change)
+    store.sessions.update_location(caller.party.id, cc, pid, location_id, change)
     if applied:
         changed(site_id(cc, pid, location_id))
     return created
@@ -221,7 +221,7 @@ def put_connector(store: Store, caller: Caller, cc: str, pid: str, location_id: 
                                           last_updated=_later(evse.last_updated, connector.last_updated))
         return _replace_evse(current, updated)
 
-    store.update_location(caller.party.id, cc, pid, location_id, change)
+    store.sessions.update_location(caller.party.id, cc, pid, location_id, change)
     if applied:
         changed(site_id(cc, pid, location_id))
     return created
@@ -276,14 +276,14 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
             last_updated=_later(evse.last_updated, new_connector.last_updated))
         return _replace_evse(current, parent)
 
-    store.update_location(caller.party.id, cc, pid, location_id, change)
+    store.sessions.update_location(caller.party.id, cc, pid, location_id, change)
     if applied:
         changed(site_id(cc, pid, location_id))
 
 
 def replan_party(store: Store, party_id: int, changed: SiteChanged) -> None:
     """Re-plan every site with an active session that came through the connection `party_id`."""
-    for stored in store.sessions(party=party_id, statuses=("ACTIVE",))[0]:
+    for stored in store.sessions.find(party=party_id, statuses=("ACTIVE",))[0]:
         s = stored.session
         changed(site_id(s.country_code, s.party_id, s.location_id))
 
@@ -312,17 +312,17 @@ def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: Cl
     require_hub(caller)
     if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
         raise errors.InvalidParameters("country_code/party_id: the body differs from the URL")
-    previous, applied = store.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
+    previous, applied = store.sync.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
                                               int(info.last_updated.timestamp()))
     if not applied or previous == info.status:
         return previous is None
-    direct = store.registered_party(cc, pid)
+    direct = store.parties.registered(cc, pid)
     if direct is not None and direct.id != caller.party.id:
-        store.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=int(now.timestamp()))
+        store.parties.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=int(now.timestamp()))
     if info.status == ConnectionStatus.CONNECTED and previous is not None:
         for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
-            store.update_sync_state(party, needs_resync=1)
-    for stored in store.sessions(statuses=("ACTIVE",))[0]:
+            store.sync.update_sync_state(party, needs_resync=1)
+    for stored in store.sessions.find(statuses=("ACTIVE",))[0]:
         s = stored.session
         if (s.country_code.upper(), s.party_id.upper()) == (cc.upper(), pid.upper()):
             changed(site_id(s.country_code, s.party_id, s.location_id))

@@ -16,9 +16,9 @@ from ocpi221.sessions import Session
 from scsp.cpo_client import OcpiClient
 from scsp.errors import PeerError
 from scsp.events import SiteEvents
-from scsp.models import Party
+from scsp.records.parties import Party
 from scsp.sites import plan_relevant_change, replan_party, site_id
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.sync")
 
@@ -40,7 +40,7 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
     Raises:
         PeerError: the party did not answer properly (the caller decides what that means).
     """
-    state = await asyncio.to_thread(store.sync_state, party.id)
+    state = await asyncio.to_thread(store.sync.state, party.id)
     counts = {"sessions": 0, "locations": 0}
     changed: set[str] = set()
     routing = (party.country_code, party.party_id)
@@ -51,10 +51,10 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
                  if state.locations_pulled_at else None)
         async for location in client.get_all(party, locations_url, Location, date_from=since, routing_to=routing):
             if _takes(party, location.country_code, location.party_id):
-                await asyncio.to_thread(store.put_location, party.id, location)
+                await asyncio.to_thread(store.sessions.put_location, party.id, location)
                 changed.add(site_id(location.country_code, location.party_id, location.id))
                 counts["locations"] += 1
-        await asyncio.to_thread(store.update_sync_state, party.id, locations_pulled_at=int(now.timestamp()))
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, locations_pulled_at=int(now.timestamp()))
     sessions_url = party.endpoint("sessions", "SENDER")
     if sessions_url:
         # ocpi-notes §10.15: Sessions GET marks date_from as required: always send it.
@@ -62,13 +62,13 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
                  else now - timedelta(days=FIRST_PULL_DAYS))
         async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
             if _takes(party, session.country_code, session.party_id):
-                before = await asyncio.to_thread(store.session, party.id, session.country_code, session.party_id,
+                before = await asyncio.to_thread(store.sessions.get, party.id, session.country_code, session.party_id,
                                                  session.id)
-                _, applied = await asyncio.to_thread(store.put_session, party.id, session, now=int(now.timestamp()))
+                _, applied = await asyncio.to_thread(store.sessions.put, party.id, session, now=int(now.timestamp()))
                 if applied and plan_relevant_change(before.session if before else None, session):
                     changed.add(site_id(session.country_code, session.party_id, session.location_id))
                 counts["sessions"] += 1
-        await asyncio.to_thread(store.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
     for name in changed:
         events.site_changed(name)
     return counts
@@ -76,21 +76,21 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
 
 async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> bool:
     """Pull after registration, start-up or a return; True when the party answered."""
-    before = await asyncio.to_thread(store.sync_state, party.id)
+    before = await asyncio.to_thread(store.sync.state, party.id)
     try:
         counts = await pull(store, client, party, events, now=now)
     except PeerError as exc:
         log.warning("resync failed", extra={"party": party.handle, "error": exc.message})
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
             if before.unreachable_since is None:
-                await asyncio.to_thread(store.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
+                await asyncio.to_thread(store.sync.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
             return False
         # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
         # will learn. Steering may go on; the slow pull schedule tries again.
-        await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0)
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0)
         await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
         return False
-    await asyncio.to_thread(store.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
+    await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
     log.info("resynced", extra={"party": party.handle, **counts})
     if before.unreachable_since is not None or before.needs_resync:
         # Its sessions were planned as fixed load while it was away, or not sent while the resync

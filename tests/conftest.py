@@ -15,7 +15,7 @@ from scsp.app import create_app, edge
 from scsp.config import Config, HttpConfig, PartyConfig, SimulatorConfig
 from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
-from scsp.storage import Store
+from scsp.store import Store
 
 
 class Running:
@@ -101,14 +101,14 @@ def register_party(store: Store, country_code: str = "NL", party_id: str = "CPA"
 
     from ocpi221.credentials import CredentialsRole
     from ocpi221.types import BusinessDetails, Role
-    from scsp.models import PartyStatus, TokenKind
+    from scsp.records.parties import PartyStatus, TokenKind
 
     token = f"tok-{country_code}{party_id}-{time.monotonic_ns()}"
-    party = store.create_party(status=PartyStatus.INVITED, role=role, country_code=country_code,
+    party = store.parties.create(status=PartyStatus.INVITED, role=role, country_code=country_code,
                                party_id=party_id, token=token, token_kind=TokenKind.C, now=int(time.time()))
     credentials_role = CredentialsRole(role=Role(role), country_code=country_code, party_id=party_id,
                                        business_details=BusinessDetails(name=party_id))
-    party = store.complete_registration(
+    party = store.parties.complete_registration(
         party.id, roles=[credentials_role], identity=credentials_role, versions_url=versions_url,
         version="2.2.1", version_url=versions_url.rsplit("/", 1)[0] + "/2.2.1", endpoints=endpoints or [],
         token_out=token_out, token_base64=True, new_token=None, now=int(time.time()))

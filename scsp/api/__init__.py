@@ -27,7 +27,7 @@ from scsp.api.auth import (
 from scsp.api.preferences import PreferencesController
 from scsp.api.settings import GridSettingsController
 from scsp.api.signals import SignalsController
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.records.grid import ApiKey, ApiRole
 
 API_CONTROLLERS: list[ControllerRouterHandler] = [
     GridSettingsController,

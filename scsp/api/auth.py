@@ -35,8 +35,8 @@ from litestar.types import Guard
 
 from scsp import errors
 from scsp.ocpi.transport import problem_response
-from scsp.storage import Store
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.records.grid import ApiKey, ApiRole
+from scsp.store import Store
 
 # The name of the security scheme in the OpenAPI document.
 BEARER_SCHEME = "BearerToken"
@@ -124,7 +124,7 @@ def issue_api_key(
     if any(not s for s in cleaned):
         raise errors.InvalidParameters("sites: a site id must not be empty")
     key = new_api_key()
-    return key, store.create_api_key(key, role=role, sites=cleaned, label=label, now=now)
+    return key, store.grid.create_api_key(key, role=role, sites=cleaned, label=label, now=now)
 
 
 def bearer_key(header: str | None) -> str | None:
@@ -141,7 +141,7 @@ def authenticate_api_key(store: Store, header: str | None) -> ApiKey:
     key = bearer_key(header)
     if key is None:
         raise errors.Unauthorized("missing API key: send 'Authorization: Bearer <API key>'")
-    found = store.api_key(key)
+    found = store.grid.api_key(key)
     if found is None:
         raise errors.Unauthorized("unknown or revoked API key")
     return found

@@ -13,10 +13,10 @@ from litestar.params import PathParameter
 from scsp import errors
 from scsp.api.auth import ApiController, check_site, problem_responses, require_roles
 from scsp.dispatch import Dispatcher
-from scsp.records import SessionKey
+from scsp.records.grid import ApiKey, ApiRole
+from scsp.records.sessions import SessionKey
 from scsp.sites import site_id
-from scsp.storage import Store
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
 PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]
@@ -43,7 +43,7 @@ class CommandInFlight(errors.OcpiError):
 
 
 def _key(store: Store, api_key: ApiKey, cc: str, pid: str, session_id: str) -> SessionKey:
-    matches = store.sessions_by_owner(cc, pid, session_id)
+    matches = store.sessions.by_owner(cc, pid, session_id)
     if not matches:
         raise errors.NotFound(f"no session {cc.upper()}/{pid.upper()}/{session_id}")
     stored = matches[0]
@@ -74,7 +74,7 @@ class SessionControlController(ApiController):
             raise errors.Conflict(exc.message) from None
         if command is None:
             raise CommandInFlight("a request for this session awaits its answer: try again shortly")
-        control = store.session_control(key)
+        control = store.commands.control(key)
         return SessionControlOut(country_code=key.country_code, party_id=key.party_id, session_id=session_id,
                                  controllable=control.controllable, reason=control.reason, command_id=command.id,
                                  response=command.response or command.state)
@@ -87,6 +87,6 @@ class SessionControlController(ApiController):
         """Steer the session again: the next plan sends it a profile (also after a CPO refused once)."""
         key = _key(store, api_key, country_code, party_id, session_id)
         dispatcher.resume(key)
-        control = store.session_control(key)
+        control = store.commands.control(key)
         return SessionControlOut(country_code=key.country_code, party_id=key.party_id, session_id=session_id,
                                  controllable=control.controllable, reason=control.reason)

@@ -21,9 +21,10 @@ from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
 from scsp.api.common import SiteId
-from scsp.records import SessionKey, StoredPlan, hard_max_w
-from scsp.storage import Store
-from scsp.storage_api import ApiKey
+from scsp.records.grid import ApiKey
+from scsp.records.plans import StoredPlan, hard_max_w
+from scsp.records.sessions import SessionKey
+from scsp.store import Store
 
 
 class ComplianceOut(msgspec.Struct, kw_only=True):
@@ -119,7 +120,7 @@ def _ts(ts: int) -> datetime:
 def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
     keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
             for r in plan.sessions]
-    actives = store.latest_active_profiles(keys)
+    actives = store.commands.latest_active_profiles(keys)
     reasons: dict[str, str] = plan.detail.get("reasons", {})
     sessions = []
     for key, row in zip(keys, plan.sessions, strict=True):
@@ -141,11 +142,11 @@ def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
 
 def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
     """Every site the key may see."""
-    plans = store.latest_plans()
+    plans = store.plans.latest_all()
     locations = {f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}": s.location
-                 for s in store.locations()}
+                 for s in store.sessions.locations()}
     out = []
-    for name in sorted(store.site_ids()):
+    for name in sorted(store.plans.site_ids()):
         if not may_access(key, name):
             continue
         out.append(_site_out(store, name, plans.get(name), locations.get(name)))
@@ -153,7 +154,7 @@ def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
 
 
 def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Any) -> SiteOut:
-    full = store.plan(plan.id) if plan is not None else None
+    full = store.plans.get(plan.id) if plan is not None else None
     return SiteOut(
         site_id=name, name=getattr(location, "name", None), address=getattr(location, "address", None),
         time_zone=getattr(location, "time_zone", None),
@@ -181,13 +182,13 @@ def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, info: dict[str, 
 
 def site_compliance(store: Store, name: str) -> SiteComplianceOut:
     """Sum what the charge points of a site report applied, slot by slot, against the plan's limit."""
-    plan = store.latest_plan(name)
+    plan = store.plans.latest(name)
     if plan is None:
         return SiteComplianceOut(site_id=name, plan_id=None, start=None, slot_s=None, limit_w=[], applied_w=[],
                                  over_limit_w=0.0, sessions=[])
     keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
             for r in plan.sessions]
-    actives = store.latest_active_profiles(keys)
+    actives = store.commands.latest_active_profiles(keys)
     applied: list[float | None] = [None] * plan.n_slots
     sessions = []
     for key in keys:
@@ -227,12 +228,12 @@ class PlansController(ApiController):
     def site(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId) -> SiteOut:
         """One site at a glance."""
         check_site(api_key, site_id)
-        if site_id not in store.site_ids():
+        if site_id not in store.plans.site_ids():
             raise errors.NotFound(f"no site {site_id!r}")
-        location = next((s.location for s in store.locations()
+        location = next((s.location for s in store.sessions.locations()
                          if f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}"
                          == site_id), None)
-        return _site_out(store, site_id, store.latest_plan(site_id), location)
+        return _site_out(store, site_id, store.plans.latest(site_id), location)
 
     @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
          responses=problem_responses(401, 403, 404))
@@ -245,7 +246,7 @@ class PlansController(ApiController):
         the next planning cycle.
         """
         check_site(api_key, site_id)
-        plan = store.latest_plan(site_id)
+        plan = store.plans.latest(site_id)
         if plan is None:
             raise errors.NotFound(f"no plan for site {site_id!r} yet")
         etag = f'"plan-{plan.id}"'
@@ -272,4 +273,4 @@ class PlansController(ApiController):
                              limit_w=p.limit_w[0] if p.limit_w else 0.0,
                              planned_w=p.site_power_w[0] if p.site_power_w else 0.0,
                              fixed_load_w=p.fixed_load_w[0] if p.fixed_load_w else 0.0)
-                for p in store.plan_history(site_id, since_ts=since)]
+                for p in store.plans.history(site_id, since_ts=since)]

@@ -22,10 +22,10 @@ from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, Forbidden, check_site, problem_responses, require_roles
 from scsp.api.common import ApiInput, FieldErrors, from_ts, to_ts, utcnow
 from scsp.events import SiteEvents
-from scsp.records import Preferences
+from scsp.records.grid import ApiKey, ApiRole
+from scsp.records.sessions import Preferences
 from scsp.sites import site_id
-from scsp.storage import Store
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.store import Store
 
 CountryCode = Annotated[
     str,
@@ -102,7 +102,7 @@ def session_sites(store: Store, country_code: str, party_id: str, session_id: st
     """The sites a session is at as far as we know (none before the CPO told us about it)."""
     return [
         site_id(country_code, party_id, location)
-        for location in store.session_locations(country_code, party_id, session_id)
+        for location in store.sessions.session_locations(country_code, party_id, session_id)
     ]
 
 
@@ -125,7 +125,7 @@ def get_preferences(
 ) -> SessionPreferences:
     """A session's stored preferences, or `NotFound`."""
     _check_scope(key, session_sites(store, country_code, party_id, session_id), session_id)
-    prefs = store.preferences(country_code, party_id, session_id)
+    prefs = store.grid.preferences(country_code, party_id, session_id)
     if prefs is None:
         raise errors.NotFound(
             f"no preferences for session {country_code.upper()}/{party_id.upper()}/{session_id}"
@@ -165,7 +165,7 @@ def put_preferences(
         source=f"apikey:{key.id}",
         updated_at=now_ts,
     )
-    store.put_preferences(prefs)
+    store.grid.put_preferences(prefs)
     # Looked up again after the write: a session that arrived meanwhile is re-planned with these preferences.
     for site in session_sites(store, country_code, party_id, session_id):
         changed(site)

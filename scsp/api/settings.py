@@ -16,9 +16,8 @@ from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
 from scsp.api.common import ApiInput, FieldErrors, SiteId, from_ts, to_ts, utcnow
 from scsp.events import SiteEvents
-from scsp.records import SiteSettings
-from scsp.storage import Store
-from scsp.storage_api import ApiKey, ApiRole
+from scsp.records.grid import ApiKey, ApiRole, SiteSettings
+from scsp.store import Store
 
 # Upper bounds that no real grid connection reaches: they reject unit mistakes (mW for W) and keep
 # the optimizer's coefficients in a well-conditioned range.
@@ -115,7 +114,7 @@ def _out(settings: SiteSettings) -> GridSettings:
 def get_grid_settings(store: Store, key: ApiKey, site_id: str) -> GridSettings:
     """The stored grid settings of a site, or `NotFound` (the configured defaults apply)."""
     check_site(key, site_id)
-    stored = store.site_settings(site_id)
+    stored = store.grid.settings(site_id)
     if stored is None:
         raise errors.NotFound(f"no grid settings for site {site_id!r}: the configured defaults apply")
     return _out(stored)
@@ -139,7 +138,7 @@ def put_grid_settings(
         phase_assignment={uid: phase.value for uid, phase in body.phase_assignment.items()},
         updated_at=to_ts(now),
     )
-    store.put_site_settings(settings)
+    store.grid.put_settings(settings)
     changed(site_id)
     return _out(settings)
 

@@ -21,9 +21,8 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
 from scsp.api.common import ApiInput, FieldErrors, SiteId, from_ts, to_ts, utcnow
 from scsp.events import SiteEvents
-from scsp.records import SignalPoint
-from scsp.storage import Store
-from scsp.storage_api import ApiKey
+from scsp.records.grid import ApiKey, SignalPoint
+from scsp.store import Store
 
 
 class SignalKind(StrEnum):
@@ -220,7 +219,7 @@ def submit_signals(
     """Validate and store a submission (see `SUBMISSION_RULES`); the site is re-planned when it changed."""
     check_site(key, site_id)
     points = validate_submission(kind, body, now=now)
-    was_changed, stored = store.replace_signals(site_id, points, now_ts=to_ts(now))
+    was_changed, stored = store.grid.replace_signals(site_id, points, now_ts=to_ts(now))
     if was_changed:
         changed(site_id)
     return SignalSubmissionResult(
@@ -240,7 +239,7 @@ def read_signals(
 ) -> SiteSignals:
     """The unexpired points of a site (of one kind, or all)."""
     check_site(key, site_id)
-    points = store.site_signals(site_id, kind.value if kind else None, now_ts=to_ts(now))
+    points = store.grid.site_signals(site_id, kind.value if kind else None, now_ts=to_ts(now))
     return SiteSignals(
         site_id=site_id,
         signals=[

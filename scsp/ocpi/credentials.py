@@ -15,7 +15,7 @@ from scsp import registration
 from scsp.cpo_client import OcpiClient
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
-from scsp.storage import Store
+from scsp.store import Store
 
 
 class CredentialsController(Controller):

@@ -19,7 +19,7 @@ from ocpi221.types import OcpiResponse
 from scsp import errors, sites
 from scsp.events import SiteEvents
 from scsp.ocpi.transport import Caller, ok
-from scsp.storage import Store
+from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
 PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]
@@ -35,7 +35,7 @@ class HubClientInfoReceiver(Controller):
              party_id: PartyId) -> OcpiResponse[Any]:
         """The ClientInfo we hold for that party (as reported by the caller)."""
         sites.require_hub(caller)
-        rows = store.client_info(caller.party.id, country_code.upper(), party_id.upper())
+        rows = store.sync.client_info(caller.party.id, country_code.upper(), party_id.upper())
         if not rows:
             raise errors.NotFound(f"no client info for {country_code}/{party_id}")
         row = rows[0]

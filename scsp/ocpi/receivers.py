@@ -19,7 +19,7 @@ from ocpi221.types import OcpiResponse
 from scsp import sites
 from scsp.events import SiteEvents
 from scsp.ocpi.transport import Caller, ok
-from scsp.storage import Store
+from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
 PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]

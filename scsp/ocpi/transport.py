@@ -35,8 +35,8 @@ from litestar.response import Response
 
 from ocpi221.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
 from scsp import errors, logs
-from scsp.models import Party, PartyStatus, TokenKind
-from scsp.storage import Store
+from scsp.records.parties import Party, PartyStatus, TokenKind
+from scsp.store import Store
 
 log = logging.getLogger("scsp.http")
 
@@ -120,7 +120,7 @@ def authenticate(store: Store, header: str | None) -> Caller:
     if not candidates:
         raise errors.Unauthorized("missing or malformed Authorization header (expected 'Token <token>')")
     for token, was_base64 in candidates:
-        found = store.party_by_token(token)
+        found = store.parties.by_token(token)
         if found is not None:
             party, kind = found
             if party.status == PartyStatus.UNREGISTERED:

@@ -16,7 +16,7 @@ from scsp.simulator.control import SimControlController
 from scsp.simulator.gate import DowntimeGate
 from scsp.simulator.ocpi_cpo import ChargingProfilesController, LocationsController, SessionsController
 from scsp.simulator.runtime import SimulatedCpo
-from scsp.storage import Store
+from scsp.store import Store
 
 # Exactly what the simulator implements: (ModuleID, our InterfaceRole, path under /ocpi/2.2.1).
 CPO_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (

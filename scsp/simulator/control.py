@@ -19,12 +19,12 @@ from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 from ocpi221.sessions import Session
 from scsp import registration
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party, PartyStatus, TokenKind
 from scsp.ocpi.platform import Platform
+from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.simulator.faults import ActiveFault, Fault
 from scsp.simulator.runtime import SimulatedCpo
 from scsp.simulator.views import CommandRecord, EvView, MeterView, PlugRequest, StateView
-from scsp.storage import Store
+from scsp.store import Store
 
 
 class InviteRequest(msgspec.Struct, kw_only=True):
@@ -86,7 +86,7 @@ class SimControlController(Controller):
     ) -> Invitation:
         """Issue a token A for a platform that will register with the simulator."""
         token = registration.new_token()
-        store.create_party(
+        store.parties.create(
             status=PartyStatus.INVITED,
             role=data.role.upper(),
             country_code=data.country_code,
@@ -114,7 +114,7 @@ class SimControlController(Controller):
     @get("/parties", sync_to_thread=True)
     def parties(self, store: NamedDependency[Store]) -> list[PartyView]:
         """Every party the simulator knows."""
-        return [party_view(p) for p in store.parties()]
+        return [party_view(p) for p in store.parties.all()]
 
     @post("/parties/{party:int}/rotate", status_code=200)
     async def rotate(
@@ -126,7 +126,7 @@ class SimControlController(Controller):
     ) -> PartyView:
         """Rotate credentials with a registered party (credentials PUT)."""
         return party_view(
-            await registration.rotate(store, client, platform, store.party(party), now=time.time())
+            await registration.rotate(store, client, platform, store.parties.get(party), now=time.time())
         )
 
     @post("/parties/{party:int}/unregister", status_code=200)
@@ -134,7 +134,7 @@ class SimControlController(Controller):
         self, party: FromPath[int], store: NamedDependency[Store], client: NamedDependency[OcpiClient]
     ) -> dict[str, Any]:
         """Unregister from a party (credentials DELETE)."""
-        updated, problem = await registration.unregister(store, client, store.party(party), now=time.time())
+        updated, problem = await registration.unregister(store, client, store.parties.get(party), now=time.time())
         return {"party": party_view(updated), "remote_error": problem}
 
     # -- the living CPO ----------------------------------------------------------------------------

@@ -40,9 +40,9 @@ from ocpi221.types import InterfaceRole, OcpiObject, Role
 from scsp import errors
 from scsp.config import SimulatorConfig, join_url
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party, PartyStatus
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import PageRequest
+from scsp.records.parties import Party, PartyStatus
 from scsp.simulator.faults import (
     DEFAULT_APPLY_FRACTION,
     DEFAULT_SLOW_CALLBACK_S,
@@ -62,7 +62,7 @@ from scsp.simulator.views import (
     SiteMeterView,
     StateView,
 )
-from scsp.storage import Store
+from scsp.store import Store
 
 log = logging.getLogger("scsp.simulator")
 
@@ -205,7 +205,7 @@ class SimulatedCpo:
 
     async def _refresh_parties(self) -> None:
         """Re-read the registered SCSPs; push our Locations to each new one (right after registration)."""
-        parties = await asyncio.to_thread(self.store.parties, include_unregistered=False)
+        parties = await asyncio.to_thread(self.store.parties.all, include_unregistered=False)
         scsps = {p.id: p for p in parties if p.status == PartyStatus.REGISTERED and p.role == Role.SCSP}
         with self.lock:
             self._scsps = scsps
@@ -550,7 +550,7 @@ class SimulatedCpo:
     async def _party(self, party_id: int) -> Party | None:
         """The party as stored now (its token may have rotated since the request)."""
         try:
-            party = await asyncio.to_thread(self.store.party, party_id)
+            party = await asyncio.to_thread(self.store.parties.get, party_id)
         except LookupError:
             return None
         return party if party.status == PartyStatus.REGISTERED else None

@@ -19,7 +19,7 @@ from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS, BEARER_SCHEME, Api
 from scsp.app import create_app, edge
 from scsp.events import SiteEvents
 from scsp.serving import ServerThread, bind
-from scsp.storage import Store
+from scsp.store import Store
 from tests.conftest import EXAMPLES, Running, register_party, service_config
 
 
@@ -83,7 +83,7 @@ class Api:
         location_id: str = "LOC1",
     ) -> None:
         """A session the CPO (country_code, party_id) told us about, at `location_id`."""
-        token_party = self.store.registered_party(country_code, party_id)
+        token_party = self.store.parties.registered(country_code, party_id)
         party = (
             token_party if token_party is not None else register_party(self.store, country_code, party_id)[1]
         )
@@ -97,7 +97,7 @@ class Api:
             location_id=location_id,
             status="ACTIVE",
         )
-        self.store.put_session(party.id, msgspec.convert(doc, Session), now=int(time.time()))
+        self.store.sessions.put(party.id, msgspec.convert(doc, Session), now=int(time.time()))
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scsp.storage import hash_token
-from scsp.storage_api import hash_api_key
+from scsp.store.db import hash_token
+from scsp.store.grid import hash_api_key
 from tests.api.conftest import Api, bearer, iso
 
 SITE = "NL-CPA-LOC1"
@@ -42,7 +42,7 @@ def test_a_request_without_a_key_is_a_401_problem(api: Api, client: httpx.Client
     reply = client.put(f"{api.url}/api/v1/sites/{SITE}/grid", json=grid_body())
     assert_problem(reply, 401, "Bearer")
     assert reply.headers["www-authenticate"].startswith("Bearer")
-    assert api.store.site_settings(SITE) is None
+    assert api.store.grid.settings(SITE) is None
 
 
 @pytest.mark.parametrize(
@@ -72,9 +72,9 @@ def test_an_ocpi_token_is_not_an_api_key(api: Api, client: httpx.Client) -> None
 def test_a_revoked_key_stops_working_at_once(api: Api, client: httpx.Client) -> None:
     key = api.key("admin")
     assert client.get(f"{api.url}/api/v1/sites/{SITE}/signals", headers=bearer(key)).status_code == 200
-    live = api.store.api_key(key)
+    live = api.store.grid.api_key(key)
     assert live is not None
-    revoked = api.store.revoke_api_key(live.id, now=int(time.time()))
+    revoked = api.store.grid.revoke_api_key(live.id, now=int(time.time()))
     assert revoked is not None and revoked.revoked_at is not None
     assert_problem(client.get(f"{api.url}/api/v1/sites/{SITE}/signals", headers=bearer(key)), 401, "revoked")
     assert_problem(
@@ -112,9 +112,9 @@ def test_each_role_may_write_only_what_it_is_allowed_to(
         assert reply.status_code == 200, reply.text
     else:
         assert_problem(reply, 403, role)
-        assert api.store.site_settings(SITE) is None
-        assert api.store.preferences("NL", "CPA", "S1") is None
-        assert api.store.site_signals(SITE, None, now_ts=int(time.time())) == []
+        assert api.store.grid.settings(SITE) is None
+        assert api.store.grid.preferences("NL", "CPA", "S1") is None
+        assert api.store.grid.site_signals(SITE, None, now_ts=int(time.time())) == []
 
 
 @pytest.mark.parametrize("role", ["aggregator", "dso", "admin"])
@@ -149,8 +149,8 @@ def test_a_key_limited_to_sites_may_touch_only_those(api: Api, client: httpx.Cli
     )
     assert_problem(client.get(f"{api.url}/api/v1/sites/{other}/signals", headers=headers), 403, other)
     assert_problem(client.get(f"{api.url}/api/v1/sites/{other}/grid", headers=headers), 403, other)
-    assert api.store.site_settings(other) is None
-    assert api.store.site_signals(other, None, now_ts=int(time.time())) == []
+    assert api.store.grid.settings(other) is None
+    assert api.store.grid.site_signals(other, None, now_ts=int(time.time())) == []
 
 
 def test_a_site_limited_key_sets_preferences_only_of_known_sessions_at_its_sites(
@@ -165,8 +165,8 @@ def test_a_site_limited_key_sets_preferences_only_of_known_sessions_at_its_sites
     assert_problem(
         client.put(url.format("UNKNOWN"), json=prefs_body(), headers=headers), 403, "not known yet"
     )
-    assert api.store.preferences("NL", "CPA", "OUT") is None
-    assert api.store.preferences("NL", "CPA", "UNKNOWN") is None
+    assert api.store.grid.preferences("NL", "CPA", "OUT") is None
+    assert api.store.grid.preferences("NL", "CPA", "UNKNOWN") is None
     # A key without site limits may set preferences ahead of the session.
     assert (
         client.put(url.format("UNKNOWN"), json=prefs_body(), headers=api.auth("aggregator")).status_code

@@ -78,4 +78,4 @@ def test_revoke_stops_the_key_and_an_unknown_id_is_an_error(
 def test_an_unknown_role_is_refused_by_the_parser(api: Api, tmp_path: Path) -> None:
     done = apikey(api, tmp_path, "create", "--role", "root")
     assert done.returncode == 2 and "invalid choice" in done.stderr
-    assert api.store.api_keys() == []
+    assert api.store.grid.api_keys() == []

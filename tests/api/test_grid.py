@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scsp.records import SiteSettings
+from scsp.records.grid import SiteSettings
 from tests.api.conftest import Api
 
 SITE = "NL-CPA-LOC1"
@@ -33,7 +33,7 @@ def test_grid_settings_are_stored_whole_and_read_back(api: Api, client: httpx.Cl
     assert {k: body[k] for k in FULL} == {**FULL, "import_limit_w": 44000.0}
     assert body["site_id"] == SITE and body["updated_at"].endswith("Z")
     assert client.get(grid_url(api), headers=headers).json() == body
-    stored = api.store.site_settings(SITE)
+    stored = api.store.grid.settings(SITE)
     assert stored == SiteSettings(
         site_id=SITE,
         import_limit_w=44000.0,
@@ -51,7 +51,7 @@ def test_a_put_replaces_every_field_so_left_out_ones_fall_back_to_defaults(
     headers = api.auth("dso")
     client.put(grid_url(api), json=FULL, headers=headers).raise_for_status()
     client.put(grid_url(api), json={"import_limit_w": 30000}, headers=headers).raise_for_status()
-    stored = api.store.site_settings(SITE)
+    stored = api.store.grid.settings(SITE)
     assert stored is not None
     assert (stored.import_limit_w, stored.phase_limit_a, stored.voltage_v, stored.failsafe_w) == (
         30000.0,

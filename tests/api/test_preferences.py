@@ -30,7 +30,7 @@ def test_preferences_in_the_ocpi_shape_are_stored_and_read_back(api: Api, client
     assert {k: answer[k] for k in body} == body
     assert (answer["country_code"], answer["party_id"], answer["session_id"]) == ("NL", "CPA", "S1")
     assert client.get(prefs_url(api), headers=api.auth("dso")).json() == answer
-    stored = api.store.preferences("NL", "CPA", "S1")
+    stored = api.store.grid.preferences("NL", "CPA", "S1")
     assert stored is not None
     assert (stored.profile_type, stored.energy_kwh, stored.discharge_allowed) == ("GREEN", 32.5, True)
     assert iso(stored.departure_ts or 0) == departure
@@ -45,7 +45,7 @@ def test_only_profile_type_is_required_and_a_put_replaces_everything(api: Api, c
     ).raise_for_status()
     reply = client.put(prefs_url(api), json={"profile_type": "CHEAP"}, headers=headers)
     assert reply.json()["departure_time"] is None and reply.json()["energy_need"] is None
-    stored = api.store.preferences("nl", "cpa", "S1")  # country code and party id are case-insensitive
+    stored = api.store.grid.preferences("nl", "cpa", "S1")  # country code and party id are case-insensitive
     assert stored is not None and (stored.profile_type, stored.energy_kwh, stored.discharge_allowed) == (
         "CHEAP",
         None,
@@ -57,7 +57,7 @@ def test_preferences_of_an_unknown_session_are_kept_without_a_replan(api: Api, c
     client.put(
         prefs_url(api, "LATER"), json={"profile_type": "FAST"}, headers=api.auth("admin")
     ).raise_for_status()
-    assert api.store.preferences("NL", "CPA", "LATER") is not None
+    assert api.store.grid.preferences("NL", "CPA", "LATER") is not None
     assert api.events.calls == []
 
 
@@ -96,7 +96,7 @@ def test_invalid_preferences_name_the_field_and_store_nothing(
     reply = client.put(prefs_url(api), json=body, headers=api.auth("aggregator"))
     assert reply.status_code == 422, reply.text
     assert field in reply.json()["detail"]
-    assert api.store.preferences("NL", "CPA", "S1") is None
+    assert api.store.grid.preferences("NL", "CPA", "S1") is None
     assert api.events.calls == []
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scsp.records import SignalPoint
+from scsp.records.grid import SignalPoint
 from tests.api.conftest import Api, iso
 
 SITE = "NL-CPA-LOC1"
@@ -39,7 +39,7 @@ def stored(
     now = int(time.time()) if now_ts is None else now_ts
     return [
         (p.source, p.start_ts, p.end_ts, p.value)
-        for p in api.store.signals(SITE, kind, start_ts=now - 8 * 86400, end_ts=now + 8 * 86400, now_ts=now)
+        for p in api.store.grid.signals(SITE, kind, start_ts=now - 8 * 86400, end_ts=now + 8 * 86400, now_ts=now)
     ]
 
 
@@ -168,16 +168,16 @@ def test_the_planner_read_honours_expiry_and_the_window(api: Api, client: httpx.
     assert stored(api, now_ts=b + HOUR) == [("B", b, b + HOUR, 20.0)]
     assert stored(api, now_ts=b + 2 * HOUR) == []
     # The window selects points overlapping [start, end).
-    window = api.store.signals(SITE, "import_limit", start_ts=b + HOUR, end_ts=b + 2 * HOUR, now_ts=now)
+    window = api.store.grid.signals(SITE, "import_limit", start_ts=b + HOUR, end_ts=b + 2 * HOUR, now_ts=now)
     assert [(p.source, p.start_ts, p.value) for p in window] == [("A", b + HOUR, 11.0)]
-    assert api.store.signals(SITE, "price", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
-    assert api.store.signals("NL-CPA-LOC2", "import_limit", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
+    assert api.store.grid.signals(SITE, "price", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
+    assert api.store.grid.signals("NL-CPA-LOC2", "import_limit", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
 
 
 def test_reading_signals_hides_expired_points_and_filters_by_kind(api: Api, client: httpx.Client) -> None:
     b, headers = base_ts(), api.auth("dso")
     old = int(time.time()) - 2 * HOUR
-    api.store.replace_signals(
+    api.store.grid.replace_signals(
         SITE,
         [
             SignalPoint(

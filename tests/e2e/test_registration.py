@@ -11,7 +11,7 @@ import pytest
 from scsp import registration
 from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party, PartyStatus, TokenKind
+from scsp.records.parties import Party, PartyStatus, TokenKind
 from tests.conftest import Running, token_header
 
 
@@ -36,14 +36,14 @@ def register_service_with_simulator(service: Running, simulator: Running, http: 
 def invite(service: Running, role: str = "CPO", cc: str = "NL", pid: str = "SIM") -> str:
     token = registration.new_token()
     assert service.store is not None
-    service.store.create_party(status=PartyStatus.INVITED, role=role, country_code=cc, party_id=pid,
+    service.store.parties.create(status=PartyStatus.INVITED, role=role, country_code=cc, party_id=pid,
                                token=token, token_kind=TokenKind.A, now=int(time.time()))
     return token
 
 
 def sim_party(simulator: Running, handle: str) -> Party:
     assert simulator.store is not None
-    return next(p for p in reversed(simulator.store.parties()) if p.handle == handle)
+    return next(p for p in reversed(simulator.store.parties.all()) if p.handle == handle)
 
 
 def test_the_service_registers_with_the_simulator_and_both_hold_working_tokens(
@@ -69,7 +69,7 @@ def test_the_simulator_registers_with_the_service_using_an_invitation(
     reply = http.post(f"{simulator.url}/sim/register", json={"versions_url": service.versions_url, "token_a": token_a})
     assert reply.status_code == 201, reply.text
     assert service.store is not None
-    ours = next(p for p in service.store.parties() if p.handle == "NL-SIM")
+    ours = next(p for p in service.store.parties.all() if p.handle == "NL-SIM")
     assert ours.status == PartyStatus.REGISTERED and ours.endpoint("credentials")
     # Token A is single use: it no longer opens anything, not even versions.
     assert http.get(service.versions_url, headers=token_header(token_a)).status_code == 401
@@ -119,7 +119,7 @@ def test_rotation_and_unregistration_started_by_the_peer(
     gone = http.post(f"{simulator.url}/sim/parties/{theirs.id}/unregister").raise_for_status().json()
     assert gone["remote_error"] is None and gone["party"]["status"] == "UNREGISTERED"
     assert service.store is not None
-    assert next(p for p in service.store.parties() if p.handle == "NL-SIM").status == PartyStatus.UNREGISTERED
+    assert next(p for p in service.store.parties.all() if p.handle == "NL-SIM").status == PartyStatus.UNREGISTERED
     # After unregistering, the old token gets 401 everywhere.
     assert http.get(service.versions_url, headers=token_header(new_token)).status_code == 401
     assert http.get(f"{service.url}/ocpi/2.2.1/credentials", headers=token_header(new_token)).status_code == 401

@@ -22,12 +22,12 @@ from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, PlanningConfig, ReadbackConfig, SimulatorConfig
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party
-from scsp.records import SessionKey
+from scsp.records.grid import ApiRole
+from scsp.records.parties import Party
+from scsp.records.sessions import SessionKey
 from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
-from scsp.storage import Store
-from scsp.storage_api import ApiRole
+from scsp.store import Store
 from tests.conftest import Running, service_config
 
 T = TypeVar("T")
@@ -74,7 +74,8 @@ class Loop:
         self.party = asyncio.run(self._register(invitation))
         key, _ = issue_api_key(self.store, role=ApiRole.admin, sites=(), label="e2e", now=int(time.time()))
         self.api = {"Authorization": f"Bearer {key}"}
-        wait_for(lambda: len(self.store.evses()) >= 24, timeout=30, what="the simulator's locations to be pulled")
+        wait_for(lambda: len(self.store.sessions.evses()) >= 24, timeout=30,
+                 what="the simulator's locations to be pulled")
 
     def _start_service(self, port: int) -> Running:
         sock = bind("127.0.0.1", port)
@@ -158,9 +159,9 @@ class Loop:
 
     def planned_at(self, received: dict[str, Any]) -> float:
         """When the plan behind a request the simulator received was made (from our response_url's id)."""
-        command = self.store.command(received["response_url"].rstrip("/").rsplit("/", 1)[-1])
+        command = self.store.commands.get(received["response_url"].rstrip("/").rsplit("/", 1)[-1])
         assert command is not None and command.plan is not None
-        plan = self.store.plan(command.plan)
+        plan = self.store.plans.get(command.plan)
         assert plan is not None
         return float(plan.created_at)
 
@@ -247,10 +248,10 @@ def test_every_fault_ends_in_its_documented_state_and_nothing_stays_pending(loop
     session = {kind: loop.plug(WORK, uid) for kind, uid in zip(FAULTS, evses, strict=True)}
 
     def commands(kind: str) -> list[Any]:
-        return loop.store.commands(key=loop.key(session[kind]))
+        return loop.store.commands.find(key=loop.key(session[kind]))
 
     def control(kind: str) -> Any:
-        return loop.store.session_control(loop.key(session[kind]))
+        return loop.store.commands.control(loop.key(session[kind]))
 
     wait_for(lambda: all(commands(k) for k in FAULTS), what="a command for every session")
     # TOO_OFTEN: refused, backed off (no second PUT while the backoff lasts).
@@ -259,10 +260,10 @@ def test_every_fault_ends_in_its_documented_state_and_nothing_stays_pending(loop
     # REJECTED / NOT_SUPPORTED / RESULT_REJECTED: no longer steered, planned as fixed load.
     for kind in ("REJECTED", "NOT_SUPPORTED", "RESULT_REJECTED"):
         wait_for(lambda k=kind: not control(k).controllable, what=f"{kind} session to become fixed load")
-    plan = loop.store.latest_plan(f"NL-SIM-{WORK}")
+    plan = loop.store.plans.latest(f"NL-SIM-{WORK}")
     assert plan is not None
     rows = {r.session_id: r for r in plan.sessions}
-    wait_for(lambda: not next(r for r in loop.store.latest_plan(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
+    wait_for(lambda: not next(r for r in loop.store.plans.latest(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
                               if r.session_id == session["REJECTED"]).controllable, what="a re-plan")
     # UNKNOWN_SESSION: refused and paused.
     assert commands("UNKNOWN_SESSION")[-1].response == "UNKNOWN_SESSION" and control("UNKNOWN_SESSION").backoff_until
@@ -275,12 +276,12 @@ def test_every_fault_ends_in_its_documented_state_and_nothing_stays_pending(loop
     wait_for(lambda: any(c.kind == "set" and c.result == "ACCEPTED" for c in commands("SLOW_CALLBACK")),
              timeout=30, what="the late result")
     # APPLY_LOWER: the applied profile is judged below plan.
-    wait_for(lambda: any(r.verdict == "UNDER_PLAN" for r in loop.store.active_profiles()
+    wait_for(lambda: any(r.verdict == "UNDER_PLAN" for r in loop.store.commands.active_profiles()
                          if r.session_id == session["APPLY_LOWER"]), timeout=30, what="an UNDER_PLAN verdict")
     assert rows  # the plan listed every session
     # Nothing stays pending: every command in flight has a timeout that has not passed.
     now = time.time()
-    for command in loop.store.commands(states=("pending", "awaiting_result")):
+    for command in loop.store.commands.find(states=("pending", "awaiting_result")):
         assert command.timeout_at is None or command.timeout_at > now - 6, command
 
 
@@ -290,14 +291,14 @@ def test_a_cpo_that_was_down_gets_no_replay_one_resync_and_the_current_plan(loop
     wait_for(lambda: loop.all_applied(WORK), what="first profiles")
     loop.faults([{"kind": "DOWNTIME"}])
     loop.grid(WORK, 20_000, failsafe_w=6_000)  # a change while the CPO is away
-    wait_for(lambda: loop.store.sync_state(loop.party.id).unreachable_since, what="the CPO to be seen as down")
+    wait_for(lambda: loop.store.sync.state(loop.party.id).unreachable_since, what="the CPO to be seen as down")
     received_during = len(loop.commands())
     time.sleep(3.0)  # a few planning cycles while it is down
     assert len(loop.commands()) == received_during  # nothing got through, nothing is queued
     pulls_before = loop.state()["pulls"]["sessions"]
     back = time.time()
     loop.http.delete(f"{loop.sim}/sim/faults").raise_for_status()
-    wait_for(lambda: loop.store.sync_state(loop.party.id).unreachable_since is None, timeout=60,
+    wait_for(lambda: loop.store.sync.state(loop.party.id).unreachable_since is None, timeout=60,
              what="the resync after the CPO came back")
     wait_for(lambda: all(any(c["method"] == "PUT" and c["received_at"] >= time.strftime(
         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(back - 1)) for c in loop.commands(s)) for s in sessions),
@@ -317,10 +318,10 @@ def test_a_restarted_service_resumes_planning_and_sends_nothing_stale(loop: Loop
     loop.grid(WORK, 30_000, failsafe_w=9_000)
     sessions = [loop.plug(WORK, e["uid"]) for e in loop.evses(WORK)[:4]]
     wait_for(lambda: loop.all_applied(WORK), what="first profiles")
-    plan_before = loop.store.latest_plan(f"NL-SIM-{WORK}")
+    plan_before = loop.store.plans.latest(f"NL-SIM-{WORK}")
     assert plan_before is not None
     stopped, _ = loop.restart_service()
-    wait_for(lambda: (p := loop.store.latest_plan(f"NL-SIM-{WORK}")) is not None and p.id > plan_before.id,
+    wait_for(lambda: (p := loop.store.plans.latest(f"NL-SIM-{WORK}")) is not None and p.id > plan_before.id,
              what="a plan after the restart")
     loop.grid(WORK, 15_000, failsafe_w=5_000)
     wait_for(lambda: allowed_w(loop.evs(WORK)) <= 15_000 + TOLERANCE_W,
@@ -331,7 +332,7 @@ def test_a_restarted_service_resumes_planning_and_sends_nothing_stale(loop: Loop
             if c["method"] == "PUT" and c["received_at"] >= stamp:
                 assert loop.planned_at(c) >= stopped - 1  # built after the restart
     # Requests in flight at the restart became `unknown`; none is left pending (only ones just sent).
-    assert all(c.created_at >= time.time() - 10 for c in loop.store.commands(states=("pending",)))
+    assert all(c.created_at >= time.time() - 10 for c in loop.store.commands.find(states=("pending",)))
 
 
 def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Loop) -> None:
@@ -351,16 +352,16 @@ def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Lo
     body = reply.json()
     assert body["controllable"] is False and body["response"] == "ACCEPTED"
     wait_for(lambda: any(c.kind == "clear" and c.result == "ACCEPTED"
-                         for c in loop.store.commands(key=loop.key(released))), what="the clear result")
+                         for c in loop.store.commands.find(key=loop.key(released))), what="the clear result")
     assert any(c["method"] == "DELETE" for c in loop.commands(released))
-    assert loop.store.session_control(loop.key(released)).accepted_profile is None
+    assert loop.store.commands.control(loop.key(released)).accepted_profile is None
     # It is now fixed load in the plan, and the others keep the site within its limit.
-    wait_for(lambda: not next(r for r in loop.store.latest_plan(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
+    wait_for(lambda: not next(r for r in loop.store.plans.latest(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
                               if r.session_id == released).controllable, what="a re-plan with the released session")
     # Only admins may do this.
     aggregator, _ = issue_api_key(loop.store, role=ApiRole.aggregator, sites=(), label="agg", now=int(time.time()))
     assert loop.http.post(f"{url}/manage", headers={"Authorization": f"Bearer {aggregator}"}).status_code == 403
     resumed = loop.http.post(f"{url}/manage", headers=loop.api)
     assert resumed.status_code == 200 and resumed.json()["controllable"] is True
-    wait_for(lambda: loop.store.session_control(loop.key(released)).accepted_profile is not None,
+    wait_for(lambda: loop.store.commands.control(loop.key(released)).accepted_profile is not None,
              what="a profile for the session again")

@@ -22,7 +22,7 @@ from scsp import registration
 from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
 from scsp.errors import ClientApiUnusable
-from scsp.models import PartyStatus, TokenKind
+from scsp.records.parties import PartyStatus, TokenKind
 from scsp.serving import ServerThread, bind
 from tests.conftest import Running, register_party, token_header
 
@@ -91,7 +91,7 @@ def peers() -> Iterator[list[FakePeer]]:
 def invitation(service: Running) -> str:
     assert service.store is not None
     token = f"token-a-{time.monotonic_ns()}"
-    service.store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="FAK",
+    service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="FAK",
                                token=token, token_kind=TokenKind.A, now=int(time.time()))
     return token
 
@@ -124,7 +124,7 @@ def test_registration_errors_follow_the_spec(service: Running, http: httpx.Clien
         headers=token_header(invitation(service)))
     assert reply.json()["status_code"] == 2001
     assert service.store is not None
-    assert all(p.status != PartyStatus.REGISTERED for p in service.store.parties())  # nothing registered
+    assert all(p.status != PartyStatus.REGISTERED for p in service.store.parties.all())  # nothing registered
 
 
 def test_the_405_cases_of_the_credentials_module(service: Running, http: httpx.Client) -> None:
@@ -179,7 +179,7 @@ def test_a_registration_that_fails_stores_nothing_and_raises(service: Running, p
 
     with pytest.raises(ClientApiUnusable):
         asyncio.run(run())
-    assert service.store is not None and service.store.parties() == []
+    assert service.store is not None and service.store.parties.all() == []
 
 
 def client_side(call: Callable[[OcpiClient], Awaitable[Any]]) -> Any:
@@ -213,7 +213,7 @@ def test_a_rotation_whose_endpoint_refetch_fails_keeps_both_new_tokens_and_the_o
     # The peer took our PUT, so it now calls us with the token we sent and we call it with "token-c".
     assert len(peer.received) == 1
     new_token = peer.received[0]["token"]
-    stored = store.party(party.id)
+    stored = store.parties.get(party.id)
     assert rotated == stored and stored.status == PartyStatus.REGISTERED
     assert stored.token_out == "token-c" and [r.party_id for r in stored.roles] == ["FAK"]
     assert http.get(service.versions_url, headers=token_header(new_token)).status_code == 200
@@ -239,7 +239,7 @@ def test_a_registration_the_peer_accepted_stays_registered_when_a_later_step_fai
             store, client, scsp_platform(service.config), f"{peer.url}/versions", peer.token, now=time.time()))
 
     token_b = peer.received[0]["token"]
-    assert [p.id for p in store.parties()] == [party.id]
+    assert [p.id for p in store.parties.all()] == [party.id]
     assert (party.handle, party.status, party.token_out) == ("NL-FAK", PartyStatus.REGISTERED, "token-c")
     # What we know is kept: the endpoints from the versions URL that worked.
     assert party.versions_url == f"{peer.url}/versions"
@@ -265,7 +265,7 @@ def test_a_peer_registering_with_a_raw_token_a_is_accepted_and_called_back_raw(
     # The caller sent its token raw, so we called its versions raw first (ocpi-notes §1.1).
     assert peer.seen[0] == "Token token-b"
     assert service.store is not None
-    party = next(p for p in service.store.parties() if p.handle == "NL-FAK")
+    party = next(p for p in service.store.parties.all() if p.handle == "NL-FAK")
     assert party.status == PartyStatus.REGISTERED and party.token_base64 is False and party.token_out == "token-b"
     assert http.get(service.versions_url, headers=token_header(token_c, raw=True)).status_code == 200
     assert http.get(service.versions_url, headers=token_header(token_a, raw=True)).status_code == 401

@@ -27,9 +27,11 @@ from scsp.app import scsp_platform
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
-from scsp.models import TokenKind
 from scsp.ocpi.transport import Caller
-from scsp.records import Command, PlanSession, SessionKey, StoredPlan
+from scsp.records.commands import Command
+from scsp.records.parties import TokenKind
+from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.sessions import SessionKey
 from scsp.scheduling import Engine
 from scsp.serving import ServerThread, bind
 from scsp.sites import record_client_info
@@ -85,11 +87,11 @@ def test_a_result_that_arrives_before_the_synchronous_reply_is_kept(service: Run
 
         command = asyncio.run(run())
         assert command is not None
-        stored = service.store.command(command.id)
+        stored = service.store.commands.get(command.id)
         assert stored is not None
         assert (stored.response, stored.result, stored.state) == ("ACCEPTED", "ACCEPTED", "completed")
-        assert service.store.session_control(key).accepted_profile == profile
-        assert service.store.commands(states=("pending", "awaiting_result")) == []
+        assert service.store.commands.control(key).accepted_profile == profile
+        assert service.store.commands.find(states=("pending", "awaiting_result")) == []
 
 
 START = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -105,7 +107,7 @@ def two_session_plan(store: Any, party: Any, *, held: dict[str, float], new: dic
     """A stored plan of one site with 3-phase AC sessions holding `held` A and planned at `new` A."""
 
     for sid, limit in held.items():
-        store.update_control(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid),
+        store.commands.update_control(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid),
                              accepted_profile=amps(limit), accepted_at=int(START.timestamp()))
     detail = {"sessions": {f"{party.id}/NL/CPA/{s}": {"phases": 3, "voltage_v": 230.0, "max_w": max_w,
                                                       "evse_max_w": evse_max_w, "failsafe_w": 0.0}
@@ -116,7 +118,7 @@ def two_session_plan(store: Any, party: Any, *, held: dict[str, float], new: dic
                       sessions=[PlanSession(party=party.id, country_code="NL", party_id="CPA", session_id=s,
                                             controllable=True, power_w=[a * 690] * 4, energy_kwh=1.0,
                                             shortfall_kwh=0.0, profile=amps(a)) for s, a in new.items()])
-    return msgspec.structs.replace(plan, id=store.save_plan(plan))
+    return msgspec.structs.replace(plan, id=store.plans.save(plan))
 
 
 def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_learned_vehicle_maximum(
@@ -151,7 +153,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 10.0}, new={"S1": 16.0, "S2": 20.0},
                                 limit_w=26_000.0, max_w=22_080.0, evse_max_w=22_080.0)
-        service.store.update_sync_state(party.id, needs_resync=0)  # registered and resynced
+        service.store.sync.update_sync_state(party.id, needs_resync=0)  # registered and resynced
         events = SiteEvents()
 
         async def run() -> dict[str, int]:
@@ -186,26 +188,26 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     def sent(limit: float, at: int, timeout_s: int) -> Command:
         command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
                           session_id="S1", state="pending", created_at=at, profile=amps(limit))
-        assert store.create_command(command)
-        store.record_response(command.id, response="ACCEPTED", timeout_s=timeout_s, now=at)
+        assert store.commands.create(command)
+        store.commands.record_response(command.id, response="ACCEPTED", timeout_s=timeout_s, now=at)
         return command
 
     first = sent(16.0, now - 100, 10)
-    assert [c.id for c in store.expire_commands(now=now - 80)] == [first.id]
+    assert [c.id for c in store.commands.expire(now=now - 80)] == [first.id]
     second = sent(6.0, now - 50, 30)
     dispatcher.on_result(caller, second.id, {"result": "ACCEPTED"}, datetime.now(UTC))
-    assert store.session_control(key).accepted_profile == amps(6.0)
+    assert store.commands.control(key).accepted_profile == amps(6.0)
     # The first one's result arrives after all: recorded, but 6 A is what the charge point was last told.
     dispatcher.on_result(caller, first.id, {"result": "ACCEPTED"}, datetime.now(UTC))
-    late = store.command(first.id)
+    late = store.commands.get(first.id)
     assert late is not None and late.result == "ACCEPTED"
-    assert store.session_control(key).accepted_profile == amps(6.0)
+    assert store.commands.control(key).accepted_profile == amps(6.0)
     # A late REJECTED of a replaced profile does not stop the steering either.
     third = sent(8.0, now - 40, 10)
-    store.expire_commands(now=now - 20)
+    store.commands.expire(now=now - 20)
     sent(9.0, now - 10, 30)
     dispatcher.on_result(caller, third.id, {"result": "REJECTED"}, datetime.now(UTC))
-    assert store.session_control(key).controllable
+    assert store.commands.control(key).controllable
 
 
 def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: Running) -> None:
@@ -227,10 +229,10 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         doc = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
         doc.update(country_code="NL", party_id="CPA", id="S1", status="ACTIVE")
-        store.put_session(hub.id, msgspec.convert(doc, Session), now=int(time.time()))
+        store.sessions.put(hub.id, msgspec.convert(doc, Session), now=int(time.time()))
         key = SessionKey(party=hub.id, country_code="NL", party_id="CPA", session_id="S1")
-        store.update_control(key, accepted_profile=amps(10.0), accepted_at=int(time.time()))
-        store.update_sync_state(hub.id, needs_resync=0)
+        store.commands.update_control(key, accepted_profile=amps(10.0), accepted_at=int(time.time()))
+        store.sync.update_sync_state(hub.id, needs_resync=0)
         caller = Caller(party=hub, kind=TokenKind.C, base64=True)
 
         def report(status: str, stamp: str) -> None:
@@ -253,7 +255,7 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
         report("OFFLINE", "2026-01-01T10:00:00+00:00")
         assert asyncio.run(readback()) == 0 and asked == []
         report("CONNECTED", "2026-01-01T11:00:00+00:00")  # back: a resync is due before anything else
-        assert store.sync_state(hub.id).needs_resync
+        assert store.sync.state(hub.id).needs_resync
         assert asyncio.run(readback()) == 0 and asked == []
-        store.update_sync_state(hub.id, needs_resync=0)  # what a completed resync does
+        store.sync.update_sync_state(hub.id, needs_resync=0)  # what a completed resync does
         assert asyncio.run(readback()) == 1 and asked == ["S1"]

@@ -17,8 +17,10 @@ from ocpi221.locations import Location
 from ocpi221.sessions import Session
 from scsp import planner
 from scsp.config import Config, DefaultsConfig, PlanningConfig
-from scsp.records import Command, Preferences, SessionKey, SignalPoint, SiteSettings
-from scsp.storage import Store
+from scsp.records.commands import Command
+from scsp.records.grid import SignalPoint, SiteSettings
+from scsp.records.sessions import Preferences, SessionKey
+from scsp.store import Store
 from tests.conftest import EXAMPLES, register_party
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -60,16 +62,16 @@ def session(sid: str, evse_uid: str, kwh: float = 0.0, location_id: str = "LOC1"
 
 def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA", endpoints=[])
-    store.put_location(party.id, location([evse("E1"), evse("E2", "AC_1_PHASE", 32), evse("E3", capable=False),
+    store.sessions.put_location(party.id, location([evse("E1"), evse("E2", "AC_1_PHASE", 32), evse("E3", capable=False),
                                            evse("E4", "DC")]))
     for sid, uid in (("S1", "E1"), ("S2", "E2"), ("S3", "E3"), ("S4", "E4"), ("S5", "UNKNOWN-EVSE")):
-        store.put_session(party.id, session(sid, uid, kwh=2.0), now=1)
-    store.put_preferences(Preferences(country_code="NL", party_id="CPA", session_id="S1", profile_type="FAST",
+        store.sessions.put(party.id, session(sid, uid, kwh=2.0), now=1)
+    store.grid.put_preferences(Preferences(country_code="NL", party_id="CPA", session_id="S1", profile_type="FAST",
                                       departure_ts=int((NOW + timedelta(minutes=50)).timestamp()), energy_kwh=12.0))
-    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=10_000.0,
+    store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=10_000.0,
                                          phase_assignment={"E2": "L3"}, updated_at=1))
     start = int(NOW.timestamp())
-    store.replace_signals("NL-CPA-LOC1", [SignalPoint(kind="import_limit", source="dso", start_ts=start + 900,
+    store.grid.replace_signals("NL-CPA-LOC1", [SignalPoint(kind="import_limit", source="dso", start_ts=start + 900,
                                                       end_ts=start + 1800, value=20_000.0, expires_ts=start + 7200,
                                                       submitted_at=start)], now_ts=start)
     [site] = planner.gather(store, config(), NOW)
@@ -91,10 +93,10 @@ def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store
 
 def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse(f"E{i}") for i in range(6)]))
+    store.sessions.put_location(party.id, location([evse(f"E{i}") for i in range(6)]))
     for i in range(6):
-        store.put_session(party.id, session(f"S{i}", f"E{i}"), now=1)
-    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=1)
+    store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
                                          updated_at=1))
     cfg = config()
     [site] = planner.gather(store, cfg, NOW)
@@ -110,16 +112,16 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
     # Their failsafe tails add up to at most the site failsafe limit.
     tails = sum(p.charging_profile_period[-1].limit * 230 * 3 for p in profiles if p is not None)
     assert tails <= 9_000.0
-    plan_id = store.save_plan(record)
-    stored = store.plan_row(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S0"))
+    plan_id = store.plans.save(record)
+    stored = store.plans.row(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S0"))
     assert stored is not None and stored[0].id == plan_id and stored[1].profile == profiles[0]
 
 
 def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1")]))
-    store.put_session(party.id, session("S1", "E1"), now=1)
-    store.update_sync_state(party.id, unreachable_since=1)
+    store.sessions.put_location(party.id, location([evse("E1")]))
+    store.sessions.put(party.id, session("S1", "E1"), now=1)
+    store.sync.update_sync_state(party.id, unreachable_since=1)
     [site] = planner.gather(store, config(), NOW)
     [s1] = site.sessions
     assert not s1.controllable and s1.reason == "CPO unreachable"
@@ -141,18 +143,18 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
 
 def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1"), evse("E2")]))
-    store.put_session(party.id, session("FRESH", "E1"), now=1)
+    store.sessions.put_location(party.id, location([evse("E1"), evse("E2")]))
+    store.sessions.put(party.id, session("FRESH", "E1"), now=1)
     old = msgspec.structs.replace(session("LOST", "E2"), last_updated=datetime(2026, 11, 23, 12, tzinfo=UTC))
-    store.put_session(party.id, old, now=1)
+    store.sessions.put(party.id, old, now=1)
     [site] = planner.gather(store, config(), NOW)
     assert [s.key.session_id for s in site.sessions] == ["FRESH"]
 
 
 def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1")]))
-    store.put_session(party.id, session("S1", "E1"), now=1)
+    store.sessions.put_location(party.id, location([evse("E1")]))
+    store.sessions.put(party.id, session("S1", "E1"), now=1)
     cfg = msgspec.structs.replace(config(), party_profiles={"NL-CPA": {"ac_charging_rate_unit": "W",
                                                                           "max_periods": 3}})
     [site] = planner.gather(store, cfg, NOW)
@@ -164,12 +166,12 @@ def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
 
 def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
+    store.sessions.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
     for i in range(4):
-        store.put_session(party.id, session(f"S{i}", f"E{i}"), now=1)
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=1)
     # Four single-phase EVSEs on L2 behind a 20 A phase limit; a 20 kW failsafe limit would give each
     # 5 kW (21.7 A): 87 A on L2 if the service vanished.
-    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=20_000.0,
+    store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=20_000.0,
                                          phase_limit_a=20.0, phase_assignment={f"E{i}": "L2" for i in range(4)},
                                          updated_at=1))
     cfg = config()
@@ -198,19 +200,19 @@ def learning(store: Store, power_kw: dict[tuple[int, int], float], accepted: lis
     """A 22 kW EVSE whose session drew `power_kw` from each (minute, second) on, under our `accepted`
     profiles, each (sent, accepted, profile); returns the party and the session's key."""
     _, party = register_party(store, "NL", "CPA")
-    store.put_location(party.id, location([evse("E1", amps=32)]))
+    store.sessions.put_location(party.id, location([evse("E1", amps=32)]))
     doc = msgspec.to_builtins(session("S1", "E1"))
     doc["charging_periods"] = [
         {"start_date_time": at(m, sec).isoformat().replace("+00:00", "Z"),
          "dimensions": [{"type": "POWER", "volume": kw}]} for (m, sec), kw in sorted(power_kw.items())]
-    store.put_session(party.id, msgspec.convert(doc, Session), now=1)
+    store.sessions.put(party.id, msgspec.convert(doc, Session), now=1)
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
     for sent, taken, profile in accepted:
         command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
                           session_id="S1", state="pending", created_at=int(sent.timestamp()), profile=profile)
-        assert store.create_command(command)
-        store.record_response(command.id, response="ACCEPTED", timeout_s=60, now=int(sent.timestamp()))
-        store.record_result(command.id, result="ACCEPTED", now=int(taken.timestamp()))
+        assert store.commands.create(command)
+        store.commands.record_response(command.id, response="ACCEPTED", timeout_s=60, now=int(sent.timestamp()))
+        store.commands.record_result(command.id, result="ACCEPTED", now=int(taken.timestamp()))
     return party, key
 
 
@@ -265,7 +267,7 @@ def test_before_our_first_profile_the_vehicle_shows_its_own_maximum(store: Store
 
 def test_a_session_we_cannot_steer_stays_fixed_load_at_the_evse_maximum(store: Store) -> None:
     _, key = learning(store, {(1, 0): 7.0, (2, 0): 7.2}, [])
-    store.set_controllable(key, False, "CPO answered NOT_SUPPORTED")
+    store.commands.set_controllable(key, False, "CPO answered NOT_SUPPORTED")
     [site] = planner.gather(store, config(), NOW)
     assert not site.sessions[0].controllable and site.sessions[0].max_w == 230 * 32 * 3
 

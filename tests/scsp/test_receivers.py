@@ -33,7 +33,7 @@ def test_a_pushed_session_is_created_then_replaced_and_read_back(service: Runnin
     assert http.put(session_url(service), json=session, headers=auth).status_code == 200
     read = http.get(session_url(service), headers=auth).json()
     assert read["data"]["kwh"] == 3.5 and read["data"]["last_updated"] == "2020-03-09T10:30:00Z"
-    stored = service.store.session(party.id, "NL", "STK", "101")
+    stored = service.store.sessions.get(party.id, "NL", "STK", "101")
     assert stored is not None and stored.session.kwh == 3.5
 
 
@@ -91,7 +91,7 @@ def test_a_session_missing_a_required_field_is_refused_and_not_stored(service: R
     del session["status"]
     reply = http.put(session_url(service), json=session, headers=token_header(token))
     assert reply.json()["status_code"] == 2001 and "status" in reply.json()["status_message"]
-    assert service.store.sessions()[1] == 0
+    assert service.store.sessions.find()[1] == 0
 
 
 def location_url(service: Running, *parts: str) -> str:
@@ -104,7 +104,7 @@ def test_locations_evses_and_connectors_are_pushed_patched_and_read(service: Run
     auth = token_header(token)
     location = example("location_example.json")
     assert http.put(location_url(service, "LOC1"), json=location, headers=auth).status_code == 201
-    facts = {f.uid: f for f in service.store.evses(location_id="LOC1")}
+    facts = {f.uid: f for f in service.store.sessions.evses(location_id="LOC1")}
     assert set(facts) == {e["uid"] for e in location["evses"]}
     first = location["evses"][0]
     assert facts[first["uid"]].phases == 3 and facts[first["uid"]].capable is False
@@ -120,13 +120,13 @@ def test_locations_evses_and_connectors_are_pushed_patched_and_read(service: Run
     connector = dict(first["connectors"][0], max_amperage=32, last_updated="2030-01-02T00:00:00Z")
     reply = http.put(location_url(service, "LOC1", first["uid"], connector["id"]), json=connector, headers=auth)
     assert reply.status_code == 200
-    assert {f.uid: f for f in service.store.evses(location_id="LOC1")}[first["uid"]].max_amperage_a == 32
+    assert {f.uid: f for f in service.store.sessions.evses(location_id="LOC1")}[first["uid"]].max_amperage_a == 32
     assert http.get(location_url(service, "LOC1"), headers=auth).json()["data"]["last_updated"] == \
         "2030-01-02T00:00:00Z"
 
     capable = dict(first, uid="NEW-1", capabilities=["CHARGING_PROFILE_CAPABLE"], last_updated="2030-01-03T00:00:00Z")
     assert http.put(location_url(service, "LOC1", "NEW-1"), json=capable, headers=auth).status_code == 201
-    assert {f.uid: f for f in service.store.evses(location_id="LOC1")}["NEW-1"].capable is True
+    assert {f.uid: f for f in service.store.sessions.evses(location_id="LOC1")}["NEW-1"].capable is True
 
 
 def test_bad_location_updates_are_refused_whole(service: Running, http: httpx.Client) -> None:
@@ -174,7 +174,8 @@ def test_a_location_patch_cannot_move_the_location_to_another_owner(service: Run
         assert reply.status_code == 200 and reply.json()["status_code"] == 2001, field
         assert field in reply.json()["status_message"]
     # Nothing stored half-way: one location, still BE/BEC.
-    assert [(s.location.country_code, s.location.party_id) for s in service.store.locations(party=party.id)] == \
+    stored = service.store.sessions.locations(party=party.id)
+    assert [(s.location.country_code, s.location.party_id) for s in stored] == \
         [("BE", "BEC")]
 
 
@@ -214,7 +215,7 @@ def test_a_hub_forwards_the_sessions_of_the_parties_behind_it(service: Running, 
     session = dict(example("session_example_1_simple_start.json"), country_code="NL", party_id="XYZ", id="H1")
     reply = http.put(session_url(service, "NL", "XYZ", "H1"), json=session, headers=token_header(hub_token))
     assert reply.status_code == 201 and reply.json()["status_code"] == 1000
-    assert service.store.session(hub.id, "NL", "XYZ", "H1") is not None
+    assert service.store.sessions.get(hub.id, "NL", "XYZ", "H1") is not None
     # A CPO still pushes only its own.
     cpo_token, _ = register_party(service.store, "NL", "CPA")
     foreign = http.put(session_url(service, "NL", "XYZ", "H2"), json=dict(session, id="H2"),

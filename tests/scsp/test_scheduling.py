@@ -21,9 +21,10 @@ from scsp.config import Config, OptimizerConfig, PlanningConfig
 from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
-from scsp.records import SiteSettings, StoredPlan
+from scsp.records.grid import SiteSettings
+from scsp.records.plans import StoredPlan
 from scsp.scheduling import Engine
-from scsp.storage import Store
+from scsp.store import Store
 from tests.conftest import EXAMPLES, register_party
 
 
@@ -39,14 +40,14 @@ def site_with_sessions(tmp_path: Path, executor: str) -> tuple[Store, Config]:
              for i in range(6)]
     doc = json.loads((EXAMPLES / "location_example.json").read_text())
     doc.update(country_code="NL", party_id="CPA", id="LOC1", evses=evses)
-    store.put_location(party.id, msgspec.convert(doc, Location))
+    store.sessions.put_location(party.id, msgspec.convert(doc, Location))
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # charging now: planned by a real clock
     for i in range(6):
         s = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
         s.update(country_code="NL", party_id="CPA", id=f"S{i}", evse_uid=f"E{i}", location_id="LOC1",
                  status="ACTIVE", kwh=0.0, start_date_time=stamp, last_updated=stamp)
-        store.put_session(party.id, msgspec.convert(s, Session), now=1)
-    store.put_site_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
+        store.sessions.put(party.id, msgspec.convert(s, Session), now=1)
+    store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
                                          updated_at=1))
     config = Config(db_path=str(tmp_path / f"{executor}.db"),
                     planning=PlanningConfig(horizon_h=2.0, slot_minutes=15),

@@ -9,7 +9,8 @@ import uuid
 import httpx
 
 from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
-from scsp.records import Command, SessionKey
+from scsp.records.commands import Command
+from scsp.records.sessions import SessionKey
 from tests.conftest import EXAMPLES, Running, register_party, token_header
 
 
@@ -26,8 +27,8 @@ def command(service: Running, party: int, kind: str, sid: str = "S1") -> Command
                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=10.0)])
     cmd = Command(id=uuid.uuid4().hex, kind=kind, party=party, country_code="NL", party_id="CPA", session_id=sid,
                   state="pending", created_at=int(time.time()), profile=profile if kind == "set" else None)
-    assert service.store.create_command(cmd)
-    service.store.record_response(cmd.id, response="ACCEPTED", timeout_s=30, now=int(time.time()))
+    assert service.store.commands.create(cmd)
+    service.store.commands.record_response(cmd.id, response="ACCEPTED", timeout_s=30, now=int(time.time()))
     return cmd
 
 
@@ -40,17 +41,17 @@ def test_results_are_taken_bare_or_wrapped_and_told_apart_by_the_url(service: Ru
     reply = http.post(url, json={"result": "ACCEPTED"}, headers=token_header(token))
     assert reply.status_code == 200 and reply.json()["status_code"] == 1000 and "data" not in reply.json()
     assert reply.headers["ocpi-to-party-id"] == "CPA"  # a functional module: routing headers
-    stored = service.store.command(set_cmd.id)
+    stored = service.store.commands.get(set_cmd.id)
     assert stored is not None and (stored.state, stored.result) == ("completed", "ACCEPTED")
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
-    assert service.store.session_control(key).accepted_profile == set_cmd.profile
+    assert service.store.commands.control(key).accepted_profile == set_cmd.profile
 
     clear_cmd = command(service, party.id, "clear")
     wrapped = {"data": {"result": "ACCEPTED"}, "status_code": 1000, "timestamp": "2026-01-01T00:00:00Z"}
     reply = http.post(f"{service.url}/ocpi/2.2.1/chargingprofiles/results/{clear_cmd.id}", json=wrapped,
                       headers=token_header(token))
     assert reply.json()["status_code"] == 1000
-    assert service.store.session_control(key).accepted_profile is None  # cleared
+    assert service.store.commands.control(key).accepted_profile is None  # cleared
 
     get_cmd = command(service, party.id, "get")
     active = {"result": "ACCEPTED", "profile": {"start_date_time": "2026-01-01T10:00:00", "charging_profile": {
@@ -58,7 +59,7 @@ def test_results_are_taken_bare_or_wrapped_and_told_apart_by_the_url(service: Ru
     reply = http.post(f"{service.url}/ocpi/2.2.1/chargingprofiles/results/{get_cmd.id}", json=active,
                       headers=token_header(token))
     assert reply.json()["status_code"] == 1000
-    [record] = service.store.active_profiles()
+    [record] = service.store.commands.active_profiles()
     assert record.source == "get" and record.profile.charging_profile.charging_profile_period[0].limit == 16
 
 
@@ -76,7 +77,7 @@ def test_bad_or_foreign_results_get_an_ocpi_error_never_a_server_error(service: 
     assert foreign.status_code == 404  # another CPO cannot answer our request to this one
     invalid = http.post(url, json={"result": "MAYBE"}, headers=token_header(token))
     assert invalid.status_code == 200 and invalid.json()["status_code"] == 2001
-    stored = service.store.command(cmd.id)
+    stored = service.store.commands.get(cmd.id)
     assert stored is not None and stored.state == "awaiting_result"  # nothing stored half-way
 
 
@@ -89,7 +90,7 @@ def test_an_active_profile_push_is_recorded_and_unknown_sessions_are_an_error(
         "charging_rate_unit": "W", "charging_profile_period": [{"start_period": 0, "limit": 7400.0}]}}
     reply = http.put(f"{service.url}/ocpi/2.2.1/chargingprofiles/S1", json=body, headers=token_header(token))
     assert reply.status_code == 200 and reply.json()["status_code"] == 1000 and "data" not in reply.json()
-    [record] = service.store.active_profiles()
+    [record] = service.store.commands.active_profiles()
     assert (record.source, record.session_id, record.verdict) == ("push", "S1", None)  # no plan yet
     unknown = http.put(f"{service.url}/ocpi/2.2.1/chargingprofiles/NOPE", json=body, headers=token_header(token))
     assert unknown.status_code == 404 and unknown.json()["status_code"] == 2000
@@ -97,11 +98,11 @@ def test_an_active_profile_push_is_recorded_and_unknown_sessions_are_an_error(
 
 def test_token_a_and_pending_tokens_never_open_a_functional_module(service: Running, http: httpx.Client) -> None:
     assert service.store is not None
-    from scsp.models import PartyStatus, TokenKind
+    from scsp.records.parties import PartyStatus, TokenKind
 
-    service.store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
+    service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
                                token="token-a", token_kind=TokenKind.A, now=1)
-    service.store.create_party(status=PartyStatus.PENDING, role="?", country_code="??", party_id="???",
+    service.store.parties.create(status=PartyStatus.PENDING, role="?", country_code="??", party_id="???",
                                token="token-b", token_kind=TokenKind.C, now=1)
     for token in ("token-a", "token-b"):
         for method, path in (("GET", "/ocpi/2.2.1/sessions/NL/INV/1"), ("PUT", "/ocpi/2.2.1/chargingprofiles/1"),
@@ -123,15 +124,15 @@ def test_a_hub_reporting_a_party_offline_stops_its_traffic_until_it_is_back(
     reply = http.put(url, json=client_info("OFFLINE", "2026-01-01T10:00:00Z"), headers=token_header(hub_token))
     assert reply.status_code == 201 and reply.json()["status_code"] == 1000
     assert not [h for h in reply.headers if h.lower().startswith("ocpi-")]  # configuration module: no routing
-    assert service.store.offline_parties() == {(hub.id, "NL", "CPA")}
+    assert service.store.sync.offline_parties() == {(hub.id, "NL", "CPA")}
     assert http.get(url, headers=token_header(hub_token)).json()["data"]["status"] == "OFFLINE"
     # Older news never overwrites newer.
     http.put(url, json=client_info("CONNECTED", "2026-01-01T09:00:00Z"), headers=token_header(hub_token))
-    assert service.store.offline_parties() == {(hub.id, "NL", "CPA")}
-    service.store.update_sync_state(hub.id, needs_resync=0)
+    assert service.store.sync.offline_parties() == {(hub.id, "NL", "CPA")}
+    service.store.sync.update_sync_state(hub.id, needs_resync=0)
     http.put(url, json=client_info("CONNECTED", "2026-01-01T11:00:00Z"), headers=token_header(hub_token))
-    assert service.store.offline_parties() == set()
-    assert service.store.sync_state(hub.id).needs_resync  # back: resync by GET
+    assert service.store.sync.offline_parties() == set()
+    assert service.store.sync.state(hub.id).needs_resync  # back: resync by GET
     mismatch = http.put(url, json={**client_info("CONNECTED", "2026-01-01T12:00:00Z"), "party_id": "XYZ"},
                         headers=token_header(hub_token))
     assert mismatch.json()["status_code"] == 2001
@@ -146,5 +147,5 @@ def test_only_a_hub_may_report_client_info(service: Running, http: httpx.Client)
     assert reply.status_code == 404 and reply.json()["status_code"] == 2000
     assert http.get(url, headers=token_header(cpo_token)).status_code == 404
     # The directly connected party keeps its traffic.
-    assert service.store.offline_parties() == set()
-    assert service.store.party(victim.id).reachable
+    assert service.store.sync.offline_parties() == set()
+    assert service.store.parties.get(victim.id).reachable

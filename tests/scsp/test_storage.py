@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from scsp.migrations import migrations
-from scsp.models import PartyStatus, TokenKind
-from scsp.storage import Store, hash_token
+from scsp.records.parties import PartyStatus, TokenKind
+from scsp.store import Store
+from scsp.store.db import hash_token
+from scsp.store.migrations import migrations
 
 ALL = [m.name for m in migrations._migrations]
 
@@ -36,19 +37,19 @@ def test_an_upgrade_from_every_earlier_schema_version_keeps_the_data(tmp_path: P
     with Database(path) as db:
         migrations.apply(db, stop_before=stop_before)
     store = Store(path)
-    party = store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="nl", party_id="abc",
+    party = store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="nl", party_id="abc",
                                token="old-token", token_kind=TokenKind.A, now=1)
     store.migrate()
     assert store.applied_migrations() == ALL
-    assert store.party(party.id).handle == "NL-ABC"
-    found = store.party_by_token("old-token")
+    assert store.parties.get(party.id).handle == "NL-ABC"
+    found = store.parties.by_token("old-token")
     assert found is not None and found[1] == TokenKind.A
 
 
 def test_tokens_we_issue_are_stored_only_as_hashes(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.migrate()
-    store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
+    store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
                        token="secret-token-a", token_kind=TokenKind.A, now=int(time.time()))
     raw = b"".join(f.read_bytes() for f in tmp_path.glob("s.db*"))
     assert b"secret-token-a" not in raw
@@ -58,20 +59,20 @@ def test_tokens_we_issue_are_stored_only_as_hashes(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_nothing_half_stored(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.migrate()
-    store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
+    store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
                        token="dup", token_kind=TokenKind.A, now=1)
     with pytest.raises(sqlite3.IntegrityError):
         # Same token hash again: the party row inserted first must be rolled back with it.
-        store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="XYZ",
+        store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="XYZ",
                            token="dup", token_kind=TokenKind.A, now=1)
-    assert [p.handle for p in store.parties()] == ["NL-ABC"]
+    assert [p.handle for p in store.parties.all()] == ["NL-ABC"]
 
 
 def test_every_connection_of_the_store_syncs_fully(tmp_path: Path) -> None:
     """PRAGMA synchronous = FULL (2): a committed registration or token survives a power cut, even in WAL."""
     store = Store(tmp_path / "s.db")
     store.migrate()
-    with store._read() as db:
+    with store.db.read() as db:
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2
-    with store._write() as db:
+    with store.db.write() as db:
         assert db.execute("PRAGMA synchronous").fetchone()[0] == 2

@@ -44,7 +44,7 @@ def resync(service: Running, url: str) -> tuple[bool, set[str], Any]:
             await client.aclose()
 
     answered = asyncio.run(run())
-    return answered, events.drain(), service.store.sync_state(party.id)
+    return answered, events.drain(), service.store.sync.state(party.id)
 
 
 def test_a_resync_plans_the_sessions_it_brought_and_clears_the_flag(service: Running) -> None:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from scsp.models import PartyStatus, TokenKind
 from scsp.ocpi.transport import PageRequest, page_headers, page_request, token_candidates
+from scsp.records.parties import PartyStatus, TokenKind
 from tests.conftest import Running, register_party, token_header
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -26,7 +26,7 @@ def registered_token(service: Running, pid: str = "CPA") -> str:
 def invitation_token(service: Running) -> str:
     assert service.store is not None
     token = f"tokA-{time.monotonic_ns()}"
-    service.store.create_party(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
+    service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
                                token=token, token_kind=TokenKind.A, now=int(time.time()))
     return token
 
@@ -78,7 +78,7 @@ def test_the_auth_matrix_on_the_configuration_modules(service: Running, http: ht
 def test_a_revoked_token_gets_401(service: Running, http: httpx.Client) -> None:
     token = registered_token(service)
     assert service.store is not None
-    service.store.revoke_token(token, now=int(time.time()))
+    service.store.parties.revoke_token(token, now=int(time.time()))
     reply = http.get(service.versions_url, headers=token_header(token))
     assert reply.status_code == 401 and assert_envelope(reply)["status_code"] == 2000
 
@@ -166,7 +166,7 @@ def test_a_huge_body_on_a_functional_module_is_refused_with_an_envelope(
                      headers={**token_header(token), "Content-Type": "application/json"})
     assert reply.status_code == 413, reply.text
     assert assert_envelope(reply)["status_code"] == 2000
-    assert service.store is not None and service.store.sessions()[0] == []  # nothing stored
+    assert service.store is not None and service.store.sessions.find()[0] == []  # nothing stored
 
 
 def test_healthz_answers_without_a_token(service: Running, http: httpx.Client) -> None:

@@ -24,12 +24,12 @@ from scsp import registration
 from scsp.app import build_platform_app, edge
 from scsp.config import SimEvseConfig, SimSiteConfig, SimulatorConfig
 from scsp.cpo_client import OcpiClient
-from scsp.models import Party
 from scsp.ocpi.platform import Platform
 from scsp.ocpi.transport import envelope_response, ok
+from scsp.records.parties import Party
 from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
-from scsp.storage import Store
+from scsp.store import Store
 from tests.conftest import token_header
 
 T = TypeVar("T")

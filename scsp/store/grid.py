@@ -1,52 +1,31 @@
-"""Storage of what the JSON API (`/api/v1`) receives: API keys, site grid settings, signals, preferences.
+"""What the JSON API (`/api/v1`) receives: API keys, site grid settings, signals, preferences.
 
-`ApiStoreMixin` is mixed into `scsp.storage.Store` and uses its `_read()` / `_write()`: one
-connection per call, one `BEGIN IMMEDIATE` transaction per write, so a request is stored whole or
+One connection per call, one `BEGIN IMMEDIATE` transaction per write, so a request is stored whole or
 not at all. `site_settings`, `signals` and `preferences` are read by the planner every cycle for
 every site: each is one indexed query.
 """
 
 from __future__ import annotations
 
-import hashlib
 from contextlib import AbstractContextManager
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
+from sqlite_utils import Database
 
-from scsp.records import Preferences, SignalPoint, SiteSettings
-
-if TYPE_CHECKING:
-    from sqlite_utils import Database
-
-
-class ApiRole(StrEnum):
-    """What an API key may do (see `scsp.api.auth` for the permission of each endpoint)."""
-
-    aggregator = "aggregator"
-    dso = "dso"
-    admin = "admin"
-
-
-class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
-    """An API key as stored (never with the key itself: only its hash is kept)."""
-
-    id: int
-    role: ApiRole
-    # Site ids the key may touch; empty: every site.
-    sites: tuple[str, ...] = ()
-    label: str | None = None
-    created_at: int
-    revoked_at: int | None = None
+from scsp.records.grid import ApiKey, ApiRole, SignalPoint, SiteSettings
+from scsp.records.sessions import Preferences
+from scsp.store.db import Db, hash_token
 
 
 def hash_api_key(key: str) -> str:
-    """SHA-256 of an API key (hex), as `scsp.storage.hash_token`: 256-bit random keys need no slow hash."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """SHA-256 of an API key (hex): the same hash as for tokens (`scsp.store.db.hash_token`)."""
+    return hash_token(key)
 
 
 _decode_sites = msgspec.json.Decoder(tuple[str, ...]).decode
+
+
 _decode_phases = msgspec.json.Decoder(dict[str, str]).decode
 
 
@@ -84,25 +63,33 @@ def _same_points(stored: list[SignalPoint], new: list[SignalPoint]) -> bool:
 
 _SIGNAL_COLUMNS = "kind, source, start_ts, end_ts, value, expires_ts, submitted_at"
 
+
 # The planner's reads, run every cycle for every site: each one is an index lookup (a test checks the
 # query plans). Signals narrow on the (site_id, kind, end_ts) index; the rest are primary-key lookups.
 SITE_SETTINGS_SQL = "SELECT * FROM site_settings WHERE site_id = ?"
+
+
 SIGNALS_SQL = f"""SELECT {_SIGNAL_COLUMNS} FROM signals
     WHERE site_id = ? AND kind = ? AND end_ts > ? AND start_ts < ? AND expires_ts > ?
     ORDER BY start_ts, end_ts, submitted_at, source, id"""
+
+
 PREFERENCES_SQL = "SELECT * FROM preferences WHERE country_code = ? AND party_id = ? AND session_id = ?"
 
 
-class ApiStoreMixin:
-    """The API's tables; mixed into `Store`, which provides the connection plumbing."""
 
-    if TYPE_CHECKING:
+class GridStore:
+    """API keys, site grid settings, signals and preferences."""
 
-        def _read(self) -> AbstractContextManager[Database]: ...
+    def __init__(self, db: Db) -> None:
+        self._db = db
 
-        def _write(self) -> AbstractContextManager[Database]: ...
+    def _read(self) -> AbstractContextManager[Database]:
+        return self._db.read()
 
-    # -- API keys -------------------------------------------------------------------------------
+    def _write(self) -> AbstractContextManager[Database]:
+        return self._db.write()
+
     def create_api_key(
         self, key: str, *, role: ApiRole, sites: tuple[str, ...], label: str | None, now: int
     ) -> ApiKey:
@@ -137,8 +124,7 @@ class ApiStoreMixin:
             rows = list(db.query("SELECT * FROM api_keys WHERE id = ?", [key_id]))
             return _api_key(rows[0]) if rows else None
 
-    # -- site grid settings ---------------------------------------------------------------------
-    def site_settings(self, site_id: str) -> SiteSettings | None:
+    def settings(self, site_id: str) -> SiteSettings | None:
         """The grid connection of a site as set through the API; None when nobody set it."""
         with self._read() as db:
             rows = list(db.query(SITE_SETTINGS_SQL, [site_id]))
@@ -155,7 +141,7 @@ class ApiStoreMixin:
             updated_at=r["updated_at"],
         )
 
-    def put_site_settings(self, settings: SiteSettings) -> None:
+    def put_settings(self, settings: SiteSettings) -> None:
         """Replace the whole grid settings of a site."""
         with self._write() as db:
             db.execute(
@@ -176,7 +162,6 @@ class ApiStoreMixin:
                 ],
             )
 
-    # -- signals --------------------------------------------------------------------------------
     def signals(
         self, site_id: str, kind: str, *, start_ts: int, end_ts: int, now_ts: int
     ) -> list[SignalPoint]:
@@ -242,7 +227,6 @@ class ApiStoreMixin:
                 )
             return True, points
 
-    # -- preferences ----------------------------------------------------------------------------
     def preferences(self, country_code: str, party_id: str, session_id: str) -> Preferences | None:
         """A session's preferences as set through the API, if any."""
         with self._read() as db:
@@ -289,13 +273,3 @@ class ApiStoreMixin:
                     prefs.updated_at,
                 ],
             )
-
-    def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
-        """The location ids a session is at (one per connection that reported it; usually one, or none)."""
-        with self._read() as db:
-            rows = db.query(
-                "SELECT DISTINCT location_id FROM sessions WHERE country_code = ? AND party_id = ? AND id = ?"
-                " ORDER BY location_id",
-                [country_code.upper(), party_id.upper(), session_id],
-            )
-            return [r["location_id"] for r in rows]

@@ -1,4 +1,4 @@
-"""Domain records the service keeps (not OCPI wire objects: those live in `scsp.ocpi`)."""
+"""Connected platforms as the service keeps them: the party, its handshake state, its sync state."""
 
 from __future__ import annotations
 
@@ -81,3 +81,15 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
     def reachable(self) -> bool:
         """True when we may send this party traffic (registered and not reported offline by a Hub)."""
         return self.status == PartyStatus.REGISTERED and self.connection_status == ConnectionStatus.CONNECTED
+
+
+
+class SyncState(msgspec.Struct, frozen=True, kw_only=True):
+    """Per party: last pulls, reachability, pending resync."""
+
+    party: int
+    sessions_pulled_at: int | None = None
+    locations_pulled_at: int | None = None
+    unreachable_since: int | None = None
+    needs_resync: bool = True
+

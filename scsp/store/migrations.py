@@ -1,4 +1,4 @@
-"""Versioned schema migrations, applied at start-up (`Store.migrate`).
+"""Versioned schema migrations, applied at start-up (`Store.migrate`, `PartyStore` alone: `migrate_parties`).
 
 Every table is STRICT; columns filtered by time are INTEGER unix seconds. A migration is never
 edited once released: schema changes are new functions appended below.
@@ -10,8 +10,12 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("scsp")
+# The parties aggregate alone (the CPO simulator keeps only its registrations). The same set name
+# and migration, so a file migrated by either records m001 once.
+platform_migrations = Migrations("scsp")
 
 
+@platform_migrations()
 @migrations()
 def m001_parties_and_tokens(db: Database) -> None:
     """Connected platforms and the tokens we issued them (hashed)."""

@@ -1,0 +1,125 @@
+"""Plans: each site's plan per cycle, with one row per session."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlite_utils import Database
+
+from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.sessions import SessionKey
+from scsp.store.codec import KEY_SQL, decode_dict, decode_floats, json_text, key_args, profile_of
+from scsp.store.db import Db
+
+
+class PlanStore:
+    """Plans and their session rows."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def _read(self) -> AbstractContextManager[Database]:
+        return self._db.read()
+
+    def _write(self) -> AbstractContextManager[Database]:
+        return self._db.write()
+
+    def save(self, plan: StoredPlan) -> int:
+        """Persist one site's plan with its session rows; returns the plan id."""
+        with self._write() as db:
+            cursor = db.execute(
+                """INSERT INTO plans (site_id, created_at, start_ts, slot_s, n_slots, status, path, limit_w,
+                   site_power_w, fixed_load_w, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [plan.site_id, plan.created_at, plan.start_ts, plan.slot_s, plan.n_slots, plan.status, plan.path,
+                 json_text(plan.limit_w), json_text(plan.site_power_w), json_text(plan.fixed_load_w),
+                 json_text(plan.detail)])
+            plan_id = int(cursor.lastrowid or 0)
+            for row in plan.sessions:
+                db.execute(
+                    """INSERT INTO plan_sessions (plan, party, country_code, party_id, session_id, controllable,
+                       power_w, energy_kwh, shortfall_kwh, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [plan_id, row.party, row.country_code, row.party_id, row.session_id, int(row.controllable),
+                     json_text(row.power_w), row.energy_kwh, row.shortfall_kwh,
+                     json_text(row.profile) if row.profile is not None else None])
+            return plan_id
+
+    @staticmethod
+    def _plan(db: Database, row: dict[str, Any], with_sessions: bool = True) -> StoredPlan:
+        sessions = []
+        if with_sessions:
+            sessions = [
+                PlanSession(party=r["party"], country_code=r["country_code"], party_id=r["party_id"],
+                            session_id=r["session_id"], controllable=bool(r["controllable"]),
+                            power_w=decode_floats(r["power_w"]), energy_kwh=r["energy_kwh"],
+                            shortfall_kwh=r["shortfall_kwh"], profile=profile_of(r["profile"]))
+                for r in db.query("SELECT * FROM plan_sessions WHERE plan = ? ORDER BY session_id", [row["id"]])
+            ]
+        return StoredPlan(id=row["id"], site_id=row["site_id"], created_at=row["created_at"],
+                          start_ts=row["start_ts"], slot_s=row["slot_s"], n_slots=row["n_slots"],
+                          status=row["status"], path=row["path"], limit_w=decode_floats(row["limit_w"]),
+                          site_power_w=decode_floats(row["site_power_w"]),
+                          fixed_load_w=decode_floats(row["fixed_load_w"]), detail=decode_dict(row["detail"]),
+                          sessions=sessions)
+
+    def latest(self, site_id: str) -> StoredPlan | None:
+        """The newest plan of a site."""
+        with self._read() as db:
+            rows = list(db.query("SELECT * FROM plans WHERE site_id = ? ORDER BY id DESC LIMIT 1", [site_id]))
+            return self._plan(db, rows[0]) if rows else None
+
+    def latest_all(self) -> dict[str, StoredPlan]:
+        """Each site's newest plan, without session rows."""
+        with self._read() as db:
+            rows = db.query("SELECT * FROM plans WHERE id IN (SELECT max(id) FROM plans GROUP BY site_id)")
+            return {r["site_id"]: self._plan(db, r, with_sessions=False) for r in rows}
+
+    def site_ids(self) -> set[str]:
+        """Every site we know of: from Locations, planned Sessions, grid settings and plans."""
+        with self._read() as db:
+            ids = {r["site_id"] for r in db.query(
+                "SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
+                "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions "
+                "WHERE status = 'ACTIVE' "
+                "UNION SELECT site_id FROM site_settings UNION SELECT DISTINCT site_id FROM plans")}
+            return ids
+
+    def get(self, plan_id: int) -> StoredPlan | None:
+        """One plan by id."""
+        with self._read() as db:
+            rows = list(db.query("SELECT * FROM plans WHERE id = ?", [plan_id]))
+            return self._plan(db, rows[0]) if rows else None
+
+    def history(self, site_id: str, *, since_ts: int, limit: int = 500) -> list[StoredPlan]:
+        """A site's plans created since `since_ts`, oldest first, without session rows."""
+        with self._read() as db:
+            rows = list(db.query("SELECT * FROM plans WHERE site_id = ? AND created_at >= ? ORDER BY id DESC LIMIT ?",
+                                 [site_id, since_ts, limit]))
+            return [self._plan(db, r, with_sessions=False) for r in reversed(rows)]
+
+    def row(self, key: SessionKey, plan_id: int | None = None) -> tuple[StoredPlan, PlanSession] | None:
+        """A plan containing this session (that plan, else the newest) and the session's row in it."""
+        with self._read() as db:
+            rows = list(db.query(
+                f"SELECT plan FROM plan_sessions WHERE {KEY_SQL} AND (? IS NULL OR plan = ?) "
+                "ORDER BY plan DESC LIMIT 1",
+                [*key_args(key), plan_id, plan_id]))
+            if not rows and plan_id is not None:
+                rows = list(db.query(
+                    f"SELECT plan FROM plan_sessions WHERE {KEY_SQL} ORDER BY plan DESC LIMIT 1", key_args(key)))
+            if not rows:
+                return None
+            plan_rows = list(db.query("SELECT * FROM plans WHERE id = ?", [rows[0]["plan"]]))
+            plan = self._plan(db, plan_rows[0])
+            row = next(s for s in plan.sessions if (s.party, s.country_code, s.party_id, s.session_id)
+                       == (key.party, key.country_code, key.party_id, key.session_id))
+            return plan, row
+
+    def prune(self, *, before_ts: int) -> int:
+        """Delete plans created before `before_ts` except each site's newest; returns how many."""
+        with self._write() as db:
+            keep = "SELECT max(id) FROM plans GROUP BY site_id"
+            db.execute(f"DELETE FROM plan_sessions WHERE plan IN (SELECT id FROM plans WHERE created_at < ? "
+                       f"AND id NOT IN ({keep}))", [before_ts])
+            cursor = db.execute(f"DELETE FROM plans WHERE created_at < ? AND id NOT IN ({keep})", [before_ts])
+            return int(cursor.rowcount)

@@ -1,0 +1,222 @@
+"""Sessions and Locations as CPOs push them and we pull them (with the EVSE facts derived from each Location)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import msgspec
+from sqlite_utils import Database
+
+from ocpi221.locations import Location
+from ocpi221.sessions import Session, SessionPatch
+from scsp.records.sessions import EvseFacts, StoredLocation, StoredSession, evse_facts
+from scsp.store.codec import json_text, unix
+from scsp.store.db import Db
+
+
+class SessionStore:
+    """Sessions, locations and EVSE facts, keyed per connection and owner."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def _read(self) -> AbstractContextManager[Database]:
+        return self._db.read()
+
+    def _write(self) -> AbstractContextManager[Database]:
+        return self._db.write()
+
+    def get(self, party: int, country_code: str, party_id: str, session_id: str) -> StoredSession | None:
+        """One session as stored."""
+        with self._read() as db:
+            return self._session_row(db, party, country_code, party_id, session_id)
+
+    @staticmethod
+    def _session_row(db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
+        rows = list(db.query(
+            "SELECT doc, received_at FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
+            [party, cc.upper(), pid.upper(), sid]))
+        if not rows:
+            return None
+        return StoredSession(party=party, session=msgspec.json.decode(rows[0]["doc"], type=Session),
+                             received_at=rows[0]["received_at"])
+
+    @staticmethod
+    def _write_session(db: Database, party: int, session: Session, now: int) -> None:
+        db.execute(
+            """INSERT INTO sessions (party, country_code, party_id, id, doc, status, location_id, evse_uid,
+               connector_id, kwh, start_ts, end_ts, last_updated, received_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET doc = excluded.doc,
+               status = excluded.status, location_id = excluded.location_id, evse_uid = excluded.evse_uid,
+               connector_id = excluded.connector_id, kwh = excluded.kwh, start_ts = excluded.start_ts,
+               end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at""",
+            [party, session.country_code.upper(), session.party_id.upper(), session.id, json_text(session),
+             session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
+             unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), now])
+
+    def put(self, party: int, session: Session, *, now: int) -> tuple[bool, bool]:
+        """Create or replace a session; returns (created, applied).
+
+        An object whose `last_updated` is older than the stored one is not applied: older data never
+        overwrites newer (pushes and pulls may cross).
+        """
+        with self._write() as db:
+            current = self._session_row(db, party, session.country_code, session.party_id, session.id)
+            if current is not None and current.session.last_updated > session.last_updated:
+                return False, False
+            self._write_session(db, party, session, now)
+            return current is None, True
+
+    def patch(self, party: int, country_code: str, party_id: str, session_id: str,
+                      patch: SessionPatch, *, now: int) -> Session | None:
+        """Apply a PATCH; None when the session is unknown. Returns the session after the patch.
+
+        mod_sessions: `charging_periods` in a PATCH are appended to the existing ones. A patch older
+        than the stored object is ignored (the stored session is returned unchanged).
+        """
+        with self._write() as db:
+            current = self._session_row(db, party, country_code, party_id, session_id)
+            if current is None:
+                return None
+            if patch.last_updated < current.session.last_updated:
+                return current.session
+            changes = {f: getattr(patch, f) for f in patch.__struct_fields__
+                       if getattr(patch, f) is not msgspec.UNSET}
+            added = changes.pop("charging_periods", None)
+            if added:
+                changes["charging_periods"] = [*(current.session.charging_periods or []), *added]
+            merged = msgspec.structs.replace(current.session, **changes)
+            merged = msgspec.convert(msgspec.to_builtins(merged), Session)  # re-validate the whole object
+            self._write_session(db, party, merged, now)
+            return merged
+
+    def find(self, *, party: int | None = None, statuses: tuple[str, ...] | None = None,
+                 location_id: str | None = None, updated_from: int | None = None, updated_to: int | None = None,
+                 offset: int = 0, limit: int | None = None) -> tuple[list[StoredSession], int]:
+        """Sessions matching the filters, oldest `last_updated` first, and the total count."""
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if party is not None:
+            where.append("party = ?")
+            args.append(party)
+        if statuses:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args += list(statuses)
+        if location_id is not None:
+            where.append("location_id = ?")
+            args.append(location_id)
+        if updated_from is not None:
+            where.append("last_updated >= ?")
+            args.append(updated_from)
+        if updated_to is not None:
+            where.append("last_updated < ?")
+            args.append(updated_to)
+        clause = " AND ".join(where)
+        with self._read() as db:
+            total = db.execute(f"SELECT count(*) FROM sessions WHERE {clause}", args).fetchone()[0]
+            sql = f"SELECT party, doc, received_at FROM sessions WHERE {clause} ORDER BY last_updated, id"
+            page = args[:]
+            if limit is not None:
+                sql += " LIMIT ? OFFSET ?"
+                page += [limit, offset]
+            rows = [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
+                                  received_at=r["received_at"]) for r in db.query(sql, page)]
+            return rows, int(total)
+
+    def by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
+        """Sessions with these CPO ids, through any connection."""
+        with self._read() as db:
+            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
+                                  received_at=r["received_at"])
+                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE country_code = ? "
+                                      "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
+                                                                       session_id])]
+
+    def by_id(self, party: int, session_id: str) -> list[StoredSession]:
+        """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
+        with self._read() as db:
+            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
+                                  received_at=r["received_at"])
+                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE party = ? AND id = ?",
+                                      [party, session_id])]
+
+    def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
+        """The location ids a session is at (one per connection that reported it; usually one, or none)."""
+        with self._read() as db:
+            rows = db.query(
+                "SELECT DISTINCT location_id FROM sessions WHERE country_code = ? AND party_id = ? AND id = ?"
+                " ORDER BY location_id",
+                [country_code.upper(), party_id.upper(), session_id],
+            )
+            return [r["location_id"] for r in rows]
+
+    def location(self, party: int, country_code: str, party_id: str, location_id: str) -> Location | None:
+        """One location as stored."""
+        with self._read() as db:
+            return self._location_row(db, party, country_code, party_id, location_id)
+
+    @staticmethod
+    def _location_row(db: Database, party: int, cc: str, pid: str, lid: str) -> Location | None:
+        rows = list(db.query(
+            "SELECT doc FROM locations WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
+            [party, cc.upper(), pid.upper(), lid]))
+        return msgspec.json.decode(rows[0]["doc"], type=Location) if rows else None
+
+    @staticmethod
+    def _write_location(db: Database, party: int, location: Location) -> None:
+        cc, pid = location.country_code.upper(), location.party_id.upper()
+        db.execute(
+            """INSERT INTO locations (party, country_code, party_id, id, doc, time_zone, last_updated)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET
+               doc = excluded.doc, time_zone = excluded.time_zone, last_updated = excluded.last_updated""",
+            [party, cc, pid, location.id, json_text(location), location.time_zone, unix(location.last_updated)])
+        db.execute("DELETE FROM evses WHERE party = ? AND country_code = ? AND party_id = ? AND location_id = ?",
+                   [party, cc, pid, location.id])
+        for f in evse_facts(party, location):
+            db.execute(
+                """INSERT INTO evses (party, country_code, party_id, location_id, uid, status, capable, power_type,
+                   phases, voltage_v, max_amperage_a, max_power_w) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [f.party, f.country_code, f.party_id, f.location_id, f.uid, f.status, int(f.capable), f.power_type,
+                 f.phases, f.voltage_v, f.max_amperage_a, f.max_power_w])
+
+    def put_location(self, party: int, location: Location, *, replace_all: bool = True) -> tuple[bool, bool]:
+        """Create or replace a location; returns (created, applied). Older data never overwrites newer."""
+        with self._write() as db:
+            current = self._location_row(db, party, location.country_code, location.party_id, location.id)
+            if current is not None and current.last_updated > location.last_updated:
+                return False, False
+            self._write_location(db, party, location)
+            return current is None, True
+
+    def update_location(self, party: int, country_code: str, party_id: str, location_id: str,
+                        change: Callable[[Location | None], Location]) -> Location:
+        """Read-modify-write one location in a single transaction (EVSE/connector PUTs and PATCHes)."""
+        with self._write() as db:
+            current = self._location_row(db, party, country_code, party_id, location_id)
+            updated = change(current)
+            self._write_location(db, party, updated)
+            return updated
+
+    def locations(self, *, party: int | None = None) -> list[StoredLocation]:
+        """Every stored location."""
+        sql, args = "SELECT party, doc FROM locations", []
+        if party is not None:
+            sql, args = sql + " WHERE party = ?", [party]
+        with self._read() as db:
+            return [StoredLocation(party=r["party"], location=msgspec.json.decode(r["doc"], type=Location))
+                    for r in db.query(sql + " ORDER BY last_updated", args)]
+
+    def evses(self, *, location_id: str | None = None) -> list[EvseFacts]:
+        """EVSE facts, optionally of one location id (any connection)."""
+        sql, args = "SELECT * FROM evses", []
+        if location_id is not None:
+            sql, args = sql + " WHERE location_id = ?", [location_id]
+        with self._read() as db:
+            return [EvseFacts(party=r["party"], country_code=r["country_code"], party_id=r["party_id"],
+                              location_id=r["location_id"], uid=r["uid"], status=r["status"],
+                              capable=bool(r["capable"]), power_type=r["power_type"], phases=r["phases"],
+                              voltage_v=r["voltage_v"], max_amperage_a=r["max_amperage_a"],
+                              max_power_w=r["max_power_w"]) for r in db.query(sql, args)]
