@@ -41,10 +41,10 @@ from scsp.config import (  # noqa: E402
     ReadbackConfig,
     SimulatorConfig,
 )
+from scsp.platform.registration import new_token  # noqa: E402
+from scsp.platform.serving import ServerThread, bind  # noqa: E402
 from scsp.records.grid import ApiRole  # noqa: E402
 from scsp.records.parties import PartyStatus, TokenKind  # noqa: E402
-from scsp.registration import new_token  # noqa: E402
-from scsp.serving import ServerThread, bind  # noqa: E402
 from scsp.simulator.app import create_simulator_asgi  # noqa: E402
 
 LIMITS_W = {"LOC-WORK": 45_000.0, "LOC-CITY": 120_000.0}

@@ -1,40 +1,32 @@
-"""The Litestar applications: the service (role SCSP) and the shared OCPI platform scaffolding."""
+"""The service (role SCSP) as a Litestar application: the OCPI platform plus our modules, API and engine."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
-from litestar import Litestar, Request, Router, get
+from litestar import Litestar, get
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.types import ControllerRouterHandler
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, Role
-from scsp import __version__
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
 from scsp.api.control import SessionControlController
 from scsp.api.plans import PlansController
 from scsp.config import Config
-from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
 from scsp.metrics import registry_for
 from scsp.ocpi.chargingprofiles import ChargingProfilesSender
-from scsp.ocpi.credentials import CredentialsController
 from scsp.ocpi.hubclientinfo import HubClientInfoReceiver
-from scsp.ocpi.platform import Platform
 from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
-from scsp.ocpi.transport import OcpiEdge, caller_of, exception_response, ocpi_guard
-from scsp.ocpi.versions import VersionsController
+from scsp.platform.app import build_platform_app
+from scsp.platform.identity import Platform
+from scsp.platform.transport import OcpiEdge
 from scsp.scheduling import Engine
 from scsp.store import Store
 
@@ -65,21 +57,10 @@ def scsp_platform(config: Config) -> Platform:
     )
 
 
-def _from_state(key: str) -> Callable[[State], Any]:
-    def provide(state: State) -> Any:
-        return state[key]
-
-    return provide
 
 
-def _caller(request: Request[Any, Any, Any]) -> Any:
-    return caller_of(request)
 
 
-@get("/healthz", sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok", "version": __version__}
 
 
 @get("/metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -98,70 +79,8 @@ def dashboard() -> bytes:
     return DASHBOARD.read_bytes()
 
 
-@get("/readyz", sync_to_thread=True)
-def readyz(state: State) -> dict[str, Any]:
-    """Readiness: the database is reachable and migrated."""
-    store: Store = state.store
-    store.ping()
-    return {"status": "ready", "migrations": len(store.applied_migrations())}
 
 
-def build_platform_app(
-    *,
-    platform: Platform,
-    store: Store,
-    ocpi_handlers: Sequence[ControllerRouterHandler],
-    other_handlers: Sequence[ControllerRouterHandler] = (),
-    state: dict[str, Any] | None = None,
-    lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
-    max_body_bytes: int = 1_048_576,
-    connect_timeout_s: float = 5.0,
-    request_timeout_s: float = 20.0,
-    transport: httpx.AsyncBaseTransport | None = None,
-    title: str = "scsp",
-    openapi_components: Any = None,
-) -> Litestar:
-    """A Litestar app for one OCPI platform: Versions, Credentials, the given modules, the envelope rules.
-
-    State always holds `store`, `platform` and (during the lifespan) `client`, the outbound OcpiClient.
-    """
-
-    @asynccontextmanager
-    async def client_lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = OcpiClient(
-            country_code=platform.country_code, party_id=platform.party_id,
-            connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, transport=transport,
-        )
-        app.state.client = client
-        try:
-            yield
-        finally:
-            await client.aclose()
-
-    ocpi = Router(
-        path="/",
-        route_handlers=[VersionsController, CredentialsController, *ocpi_handlers],
-        guards=[ocpi_guard],
-        dependencies={"caller": Provide(_caller, sync_to_thread=False)},
-        include_in_schema=True,
-    )
-    return Litestar(
-        route_handlers=[ocpi, healthz, readyz, *other_handlers],
-        dependencies={
-            key: Provide(_from_state(key), sync_to_thread=False)
-            for key in ("store", "client", "platform", *(state or {}))
-        },
-        state=State({"store": store, "platform": platform, **(state or {})}),
-        lifespan=[client_lifespan, *lifespans],
-        exception_handlers={Exception: exception_response},
-        request_max_body_size=max_body_bytes,
-        openapi_config=OpenAPIConfig(
-            title=title, version=__version__, path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-            components=openapi_components or [],
-        ),
-        debug=False,
-    )
 
 
 def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
@@ -187,12 +106,12 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
 
     return build_platform_app(
         platform=platform,
-        store=store,
+        parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
         other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics, dashboard],
         openapi_components=API_OPENAPI_COMPONENTS,
-        state={"config": config, "events": events, "dispatcher": None, "engine": None, "metrics": registry,
-               "http_requests": http_requests},
+        state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
+               "metrics": registry, "http_requests": http_requests},
         lifespans=[engine_lifespan],
         max_body_bytes=config.http.max_body_bytes,
         connect_timeout_s=config.http.connect_timeout_s,

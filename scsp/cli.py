@@ -13,11 +13,12 @@ from typing import Any
 
 import msgspec
 
-from scsp import api_cli, registration, solve_cmd
+from scsp import api_cli, solve_cmd
 from scsp.config import Config, ConfigError, CountryCode, PartyId, load_config
-from scsp.cpo_client import OcpiClient
 from scsp.errors import OcpiError, PeerError
 from scsp.logs import setup_logging
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.store import Store
 
@@ -89,7 +90,7 @@ def find_party(store: Store, ref: str) -> Party:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the service."""
     from scsp.app import create_asgi
-    from scsp.serving import bind, make_server
+    from scsp.platform.serving import bind, make_server
 
     config = _config(args)
     setup_logging(config.log_level)
@@ -122,7 +123,7 @@ def cmd_register(args: argparse.Namespace) -> int:
     async def run() -> Party:
         client = _client(config)
         try:
-            return await registration.register_with(store, client, scsp_platform(config), args.versions_url,
+            return await registration.register_with(store.parties, client, scsp_platform(config), args.versions_url,
                                                     args.token_a, now=time.time())
         finally:
             await client.aclose()
@@ -159,9 +160,9 @@ def cmd_parties(args: argparse.Namespace) -> int:
         client = _client(config)
         try:
             if args.action == "rotate":
-                return party_json(await registration.rotate(store, client, scsp_platform(config), party,
+                return party_json(await registration.rotate(store.parties, client, scsp_platform(config), party,
                                                             now=time.time()))
-            updated, problem = await registration.unregister(store, client, party, now=time.time())
+            updated, problem = await registration.unregister(store.parties, client, party, now=time.time())
             return {**party_json(updated), "remote_error": problem}
         finally:
             await client.aclose()
@@ -172,7 +173,7 @@ def cmd_parties(args: argparse.Namespace) -> int:
 
 def cmd_simulate_cpo(args: argparse.Namespace) -> int:
     """Run the CPO simulator; optionally register it with an SCSP right away."""
-    from scsp.serving import bind, make_server, serve_all
+    from scsp.platform.serving import bind, make_server, serve_all
     from scsp.simulator.app import create_simulator_asgi
 
     config = _config(args)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import msgspec
 
-from scsp import registration
 from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, SimSiteConfig, SimulatorConfig
+from scsp.platform import registration
+from scsp.platform.serving import bind, make_server, serve_all
 from scsp.records.grid import ApiRole, SiteSettings
 from scsp.records.sessions import Preferences
-from scsp.serving import bind, make_server, serve_all
 from scsp.simulator.app import create_simulator_asgi
 from scsp.sites import site_id
 from scsp.store import Store
@@ -98,7 +98,7 @@ def run_demo(config: Config) -> int:
             invitation = reply.json()
         store: Store = app.state.store
         party = await registration.register_with(
-            store, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
+            store.parties, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
             now=time.time())
         sites = set_demo_limits(store, config, int(time.time()))
         # A read-only key for this run's dashboard link (stored hashed like any other; shown once, here).

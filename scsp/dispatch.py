@@ -35,10 +35,10 @@ from profiles import ElectricalFacts, assess_compliance, resend_due
 from profiles.selection import Candidate, Choice, select
 from scsp import errors
 from scsp.config import Config, join_url
-from scsp.cpo_client import OcpiClient
 from scsp.events import SiteEvents
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import Caller
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
+from scsp.platform.transport import Caller
 from scsp.records.commands import ActiveProfileRecord, Command
 from scsp.records.parties import Party, SyncState
 from scsp.records.plans import PlanSession, StoredPlan, hard_max_w

@@ -25,9 +25,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import optimizer
 from scsp import planner, sync
 from scsp.config import Config
-from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
+from scsp.platform.client import OcpiClient
 from scsp.records.parties import PartyStatus
 from scsp.records.plans import StoredPlan
 from scsp.records.sessions import SessionKey

@@ -18,7 +18,7 @@ from ocpi221.hubclientinfo import ClientInfo, ConnectionStatus
 from ocpi221.locations import EVSE, Connector, Location
 from ocpi221.sessions import Session, SessionPatch, SessionStatus
 from scsp import errors
-from scsp.ocpi.transport import Caller
+from scsp.platform.transport import Caller
 from scsp.store import Store
 
 log = logging.getLogger("scsp.sites")

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session
-from scsp.cpo_client import OcpiClient
 from scsp.errors import PeerError
 from scsp.events import SiteEvents
+from scsp.platform.client import OcpiClient
 from scsp.records.parties import Party
 from scsp.sites import plan_relevant_change, replan_party, site_id
 from scsp.store import Store

@@ -13,7 +13,7 @@ import pytest
 
 from scsp.app import create_app, edge
 from scsp.config import Config, HttpConfig, PartyConfig, SimulatorConfig
-from scsp.serving import ServerThread, bind
+from scsp.platform.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
 from scsp.store import Store
 

@@ -34,7 +34,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Guard
 
 from scsp import errors
-from scsp.ocpi.transport import problem_response
+from scsp.platform.transport import problem_response
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.store import Store
 

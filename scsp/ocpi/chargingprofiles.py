@@ -18,7 +18,7 @@ from litestar.params import JSONBody, PathParameter
 from ocpi221.chargingprofiles import ActiveChargingProfile
 from ocpi221.types import OcpiResponse
 from scsp.dispatch import Dispatcher
-from scsp.ocpi.transport import Caller, ok
+from scsp.platform.transport import Caller, ok
 
 SessionId = Annotated[str, PathParameter(min_length=1, max_length=36)]
 CommandId = Annotated[str, PathParameter(min_length=1, max_length=64)]

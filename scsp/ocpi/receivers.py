@@ -18,7 +18,7 @@ from ocpi221.sessions import Session, SessionPatch
 from ocpi221.types import OcpiResponse
 from scsp import sites
 from scsp.events import SiteEvents
-from scsp.ocpi.transport import Caller, ok
+from scsp.platform.transport import Caller, ok
 from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]

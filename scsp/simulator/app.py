@@ -8,15 +8,15 @@ from litestar import Litestar
 
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, Role
-from scsp.app import build_platform_app
 from scsp.config import SimulatorConfig
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import OcpiEdge
+from scsp.platform.app import build_platform_app
+from scsp.platform.identity import Platform
+from scsp.platform.transport import OcpiEdge
 from scsp.simulator.control import SimControlController
 from scsp.simulator.gate import DowntimeGate
 from scsp.simulator.ocpi_cpo import ChargingProfilesController, LocationsController, SessionsController
 from scsp.simulator.runtime import SimulatedCpo
-from scsp.store import Store
+from scsp.store.parties import PartyStore
 
 # Exactly what the simulator implements: (ModuleID, our InterfaceRole, path under /ocpi/2.2.1).
 CPO_MODULES: tuple[tuple[str, InterfaceRole, str], ...] = (
@@ -43,13 +43,12 @@ def simulator_platform(settings: SimulatorConfig) -> Platform:
 
 def create_simulator_app(settings: SimulatorConfig) -> Litestar:
     """Build the simulated CPO; `app.state.sim` is its live state, run by the app's lifespan."""
-    store = Store(settings.db_path)
-    store.migrate()
+    parties = PartyStore.open(settings.db_path)
     platform = simulator_platform(settings)
-    sim = SimulatedCpo(settings, platform, store, now=datetime.now(UTC))
+    sim = SimulatedCpo(settings, platform, parties, now=datetime.now(UTC))
     return build_platform_app(
         platform=platform,
-        store=store,
+        parties=parties,
         ocpi_handlers=[LocationsController, SessionsController, ChargingProfilesController],
         other_handlers=[SimControlController],
         state={"settings": settings, "sim": sim},

@@ -17,14 +17,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from ocpi221.sessions import Session
-from scsp import registration
-from scsp.cpo_client import OcpiClient
-from scsp.ocpi.platform import Platform
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.simulator.faults import ActiveFault, Fault
 from scsp.simulator.runtime import SimulatedCpo
 from scsp.simulator.views import CommandRecord, EvView, MeterView, PlugRequest, StateView
-from scsp.store import Store
+from scsp.store.parties import PartyStore
 
 
 class InviteRequest(msgspec.Struct, kw_only=True):
@@ -81,12 +81,12 @@ class SimControlController(Controller):
     def invite(
         self,
         data: JSONBody[InviteRequest],
-        store: NamedDependency[Store],
+        parties: NamedDependency[PartyStore],
         platform: NamedDependency[Platform],
     ) -> Invitation:
         """Issue a token A for a platform that will register with the simulator."""
         token = registration.new_token()
-        store.parties.create(
+        parties.create(
             status=PartyStatus.INVITED,
             role=data.role.upper(),
             country_code=data.country_code,
@@ -101,40 +101,40 @@ class SimControlController(Controller):
     async def register(
         self,
         data: JSONBody[RegisterRequest],
-        store: NamedDependency[Store],
+        parties: NamedDependency[PartyStore],
         client: NamedDependency[OcpiClient],
         platform: NamedDependency[Platform],
     ) -> PartyView:
         """Register the simulator with the platform at `versions_url` using its token A."""
         party = await registration.register_with(
-            store, client, platform, data.versions_url, data.token_a, now=time.time()
+            parties, client, platform, data.versions_url, data.token_a, now=time.time()
         )
         return party_view(party)
 
     @get("/parties", sync_to_thread=True)
-    def parties(self, store: NamedDependency[Store]) -> list[PartyView]:
+    def parties(self, parties: NamedDependency[PartyStore]) -> list[PartyView]:
         """Every party the simulator knows."""
-        return [party_view(p) for p in store.parties.all()]
+        return [party_view(p) for p in parties.all()]
 
     @post("/parties/{party:int}/rotate", status_code=200)
     async def rotate(
         self,
         party: FromPath[int],
-        store: NamedDependency[Store],
+        parties: NamedDependency[PartyStore],
         client: NamedDependency[OcpiClient],
         platform: NamedDependency[Platform],
     ) -> PartyView:
         """Rotate credentials with a registered party (credentials PUT)."""
         return party_view(
-            await registration.rotate(store, client, platform, store.parties.get(party), now=time.time())
+            await registration.rotate(parties, client, platform, parties.get(party), now=time.time())
         )
 
     @post("/parties/{party:int}/unregister", status_code=200)
     async def unregister(
-        self, party: FromPath[int], store: NamedDependency[Store], client: NamedDependency[OcpiClient]
+        self, party: FromPath[int], parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient]
     ) -> dict[str, Any]:
         """Unregister from a party (credentials DELETE)."""
-        updated, problem = await registration.unregister(store, client, store.parties.get(party), now=time.time())
+        updated, problem = await registration.unregister(parties, client, parties.get(party), now=time.time())
         return {"party": party_view(updated), "remote_error": problem}
 
     # -- the living CPO ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from ocpi221.types import OcpiResponse
-from scsp.ocpi.transport import OCPI_PREFIX, Receive, Scope, Send, utcnow
+from scsp.platform.transport import OCPI_PREFIX, Receive, Scope, Send, utcnow
 from scsp.simulator.runtime import SimulatedCpo
 
 

@@ -19,8 +19,8 @@ from litestar.response import Response
 from ocpi221.chargingprofiles import ChargingProfile, SetChargingProfile
 from ocpi221.types import OcpiResponse
 from scsp import errors
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import Caller, ok, page_headers, page_request
+from scsp.platform.identity import Platform
+from scsp.platform.transport import Caller, ok, page_headers, page_request
 from scsp.simulator.runtime import SimulatedCpo
 
 Id36 = Annotated[str, PathParameter(min_length=1, max_length=36)]

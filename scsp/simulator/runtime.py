@@ -39,9 +39,9 @@ from ocpi221.sessions import Session
 from ocpi221.types import InterfaceRole, OcpiObject, Role
 from scsp import errors
 from scsp.config import SimulatorConfig, join_url
-from scsp.cpo_client import OcpiClient
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import PageRequest
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
+from scsp.platform.transport import PageRequest
 from scsp.records.parties import Party, PartyStatus
 from scsp.simulator.faults import (
     DEFAULT_APPLY_FRACTION,
@@ -62,7 +62,7 @@ from scsp.simulator.views import (
     SiteMeterView,
     StateView,
 )
-from scsp.store import Store
+from scsp.store.parties import PartyStore
 
 log = logging.getLogger("scsp.simulator")
 
@@ -123,10 +123,10 @@ def utc_now() -> datetime:
 class SimulatedCpo:
     """All live state of the simulated CPO and the tasks that move it."""
 
-    def __init__(self, settings: SimulatorConfig, platform: Platform, store: Store, *, now: datetime) -> None:
+    def __init__(self, settings: SimulatorConfig, platform: Platform, parties: PartyStore, *, now: datetime) -> None:
         self.settings = settings
         self.platform = platform
-        self.store = store
+        self.parties = parties
         self.lock = threading.RLock()
         self.model = CpoModel(
             settings, country_code=platform.country_code, party_id=platform.party_id, now=now
@@ -205,7 +205,7 @@ class SimulatedCpo:
 
     async def _refresh_parties(self) -> None:
         """Re-read the registered SCSPs; push our Locations to each new one (right after registration)."""
-        parties = await asyncio.to_thread(self.store.parties.all, include_unregistered=False)
+        parties = await asyncio.to_thread(self.parties.all, include_unregistered=False)
         scsps = {p.id: p for p in parties if p.status == PartyStatus.REGISTERED and p.role == Role.SCSP}
         with self.lock:
             self._scsps = scsps
@@ -550,7 +550,7 @@ class SimulatedCpo:
     async def _party(self, party_id: int) -> Party | None:
         """The party as stored now (its token may have rotated since the request)."""
         try:
-            party = await asyncio.to_thread(self.store.parties.get, party_id)
+            party = await asyncio.to_thread(self.parties.get, party_id)
         except LookupError:
             return None
         return party if party.status == PartyStatus.REGISTERED else None

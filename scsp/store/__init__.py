@@ -14,7 +14,7 @@ from typing import Any
 from scsp.store.commands import CommandStore
 from scsp.store.db import Db
 from scsp.store.grid import GridStore
-from scsp.store.migrations import migrations
+from scsp.store.migrations import applied, apply, migrations
 from scsp.store.parties import PartyStore
 from scsp.store.plans import PlanStore
 from scsp.store.sessions import SessionStore
@@ -38,20 +38,11 @@ class Store:
 
     def migrate(self) -> list[str]:
         """Create the file if needed, switch to WAL and apply pending migrations; returns their names."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = self.db.connect()
-        try:
-            db.conn.execute("PRAGMA journal_mode = WAL")
-            pending = [m.name for m in migrations.pending(db)]
-            migrations.apply(db)
-            return pending
-        finally:
-            db.close()
+        return apply(self.db, migrations)
 
     def applied_migrations(self) -> list[str]:
         """Names of applied migrations, oldest first."""
-        with self.db.read() as db:
-            return [m.name for m in migrations.applied(db)]
+        return applied(self.db)
 
     def ping(self) -> None:
         """Raise if the database cannot be read (readiness probe)."""

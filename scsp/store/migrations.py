@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from scsp.store.db import Db
+
 migrations = Migrations("scsp")
 # The parties aggregate alone (the CPO simulator keeps only its registrations). The same set name
 # and migration, so a file migrated by either records m001 once.
@@ -258,3 +260,22 @@ def m002_charging(db: Database) -> None:
 def m003_session_lookup(db: Database) -> None:
     """Find sessions by the CPO's ids alone (preferences arrive keyed by them, without the connection)."""
     db.execute("CREATE INDEX sessions_owner_id ON sessions (country_code, party_id, id)")
+
+
+def apply(db: Db, which: Migrations) -> list[str]:
+    """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
+    db.path.parent.mkdir(parents=True, exist_ok=True)
+    conn = db.connect()
+    try:
+        conn.conn.execute("PRAGMA journal_mode = WAL")
+        pending = [m.name for m in which.pending(conn)]
+        which.apply(conn)
+        return pending
+    finally:
+        conn.close()
+
+
+def applied(db: Db) -> list[str]:
+    """Names of applied migrations, oldest first."""
+    with db.read() as conn:
+        return [m.name for m in migrations.applied(conn)]

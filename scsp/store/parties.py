@@ -6,6 +6,7 @@ The CPO simulator uses this store alone (with `platform_migrations`).
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from ocpi221.versions import Endpoint
 from scsp.errors import MethodNotAllowed
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.store.db import Db, hash_token
+from scsp.store.migrations import applied, apply, platform_migrations
 
 
 class PartyStore:
@@ -24,6 +26,17 @@ class PartyStore:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+
+    @classmethod
+    def open(cls, path: Path | str) -> PartyStore:
+        """A parties store of its own file (a platform that keeps only its registrations), migrated."""
+        store = cls(Db(path))
+        apply(store._db, platform_migrations)
+        return store
+
+    def applied_migrations(self) -> list[str]:
+        """Names of the file's applied migrations, oldest first (readiness)."""
+        return applied(self._db)
 
     def _read(self) -> AbstractContextManager[Database]:
         return self._db.read()

@@ -18,7 +18,7 @@ from ocpi221.sessions import Session
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS, BEARER_SCHEME, ApiRole, issue_api_key
 from scsp.app import create_app, edge
 from scsp.events import SiteEvents
-from scsp.serving import ServerThread, bind
+from scsp.platform.serving import ServerThread, bind
 from scsp.store import Store
 from tests.conftest import EXAMPLES, Running, register_party, service_config
 

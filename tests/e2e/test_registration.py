@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from scsp import registration
 from scsp.app import scsp_platform
-from scsp.cpo_client import OcpiClient
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from tests.conftest import Running, token_header
 
@@ -24,7 +24,7 @@ def register_service_with_simulator(service: Running, simulator: Running, http: 
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            return await registration.register_with(service.store, client, scsp_platform(service.config),
+            return await registration.register_with(service.store.parties, client, scsp_platform(service.config),
                                                     invitation["versions_url"], invitation["token_a"],
                                                     now=time.time())
         finally:
@@ -88,7 +88,7 @@ def test_rotation_started_by_us_retires_both_old_tokens(
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            return await registration.rotate(service.store, client, scsp_platform(service.config), party,
+            return await registration.rotate(service.store.parties, client, scsp_platform(service.config), party,
                                              now=time.time())
         finally:
             await client.aclose()
@@ -135,7 +135,7 @@ def test_unregistration_started_by_us_stops_the_peer_token(
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            return await registration.unregister(service.store, client, party, now=time.time())
+            return await registration.unregister(service.store.parties, client, party, now=time.time())
         finally:
             await client.aclose()
 

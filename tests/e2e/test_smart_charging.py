@@ -17,15 +17,15 @@ import httpx
 import msgspec
 import pytest
 
-from scsp import registration
 from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, PlanningConfig, ReadbackConfig, SimulatorConfig
-from scsp.cpo_client import OcpiClient
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
+from scsp.platform.serving import ServerThread, bind
 from scsp.records.grid import ApiRole
 from scsp.records.parties import Party
 from scsp.records.sessions import SessionKey
-from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
 from scsp.store import Store
 from tests.conftest import Running, service_config
@@ -88,7 +88,7 @@ class Loop:
     async def _register(self, invitation: dict[str, str]) -> Party:
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
-            return await registration.register_with(self.store, client, scsp_platform(self.service.config),
+            return await registration.register_with(self.store.parties, client, scsp_platform(self.service.config),
                                                     invitation["versions_url"], invitation["token_a"],
                                                     now=time.time())
         finally:

@@ -18,12 +18,12 @@ from litestar.response import Response
 
 from ocpi221.types import InterfaceRole
 from ocpi221.versions import Endpoint
-from scsp import registration
 from scsp.app import scsp_platform
-from scsp.cpo_client import OcpiClient
 from scsp.errors import ClientApiUnusable
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
+from scsp.platform.serving import ServerThread, bind
 from scsp.records.parties import PartyStatus, TokenKind
-from scsp.serving import ServerThread, bind
 from tests.conftest import Running, register_party, token_header
 
 
@@ -153,7 +153,7 @@ def test_a_peer_that_only_takes_raw_tokens_is_detected_and_remembered(
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            return await registration.register_with(service.store, client, scsp_platform(service.config),
+            return await registration.register_with(service.store.parties, client, scsp_platform(service.config),
                                                     f"{peer.url}/versions", peer.token, now=time.time())
         finally:
             await client.aclose()
@@ -172,7 +172,7 @@ def test_a_registration_that_fails_stores_nothing_and_raises(service: Running, p
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            await registration.register_with(service.store, client, scsp_platform(service.config),
+            await registration.register_with(service.store.parties, client, scsp_platform(service.config),
                                              f"{peer.url}/versions", "wrong-token", now=time.time())
         finally:
             await client.aclose()
@@ -208,7 +208,7 @@ def test_a_rotation_whose_endpoint_refetch_fails_keeps_both_new_tokens_and_the_o
 
     with caplog.at_level(logging.WARNING, logger="scsp"):
         rotated = client_side(lambda client: registration.rotate(
-            store, client, scsp_platform(service.config), party, now=time.time()))
+            store.parties, client, scsp_platform(service.config), party, now=time.time()))
 
     # The peer took our PUT, so it now calls us with the token we sent and we call it with "token-c".
     assert len(peer.received) == 1
@@ -236,7 +236,7 @@ def test_a_registration_the_peer_accepted_stays_registered_when_a_later_step_fai
 
     with caplog.at_level(logging.WARNING, logger="scsp"):
         party = client_side(lambda client: registration.register_with(
-            store, client, scsp_platform(service.config), f"{peer.url}/versions", peer.token, now=time.time()))
+            store.parties, client, scsp_platform(service.config), f"{peer.url}/versions", peer.token, now=time.time()))
 
     token_b = peer.received[0]["token"]
     assert [p.id for p in store.parties.all()] == [party.id]

@@ -24,16 +24,16 @@ from ocpi221.sessions import Session
 from ocpi221.types import InterfaceRole
 from ocpi221.versions import Endpoint
 from scsp.app import scsp_platform
-from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
-from scsp.ocpi.transport import Caller
+from scsp.platform.client import OcpiClient
+from scsp.platform.serving import ServerThread, bind
+from scsp.platform.transport import Caller
 from scsp.records.commands import Command
 from scsp.records.parties import TokenKind
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
 from scsp.scheduling import Engine
-from scsp.serving import ServerThread, bind
 from scsp.sites import record_client_info
 from tests.conftest import EXAMPLES, Running, register_party
 

@@ -18,9 +18,9 @@ from ocpi221.locations import Location
 from ocpi221.sessions import Session
 from scsp.app import scsp_platform
 from scsp.config import Config, OptimizerConfig, PlanningConfig
-from scsp.cpo_client import OcpiClient
 from scsp.dispatch import Dispatcher
 from scsp.events import SiteEvents
+from scsp.platform.client import OcpiClient
 from scsp.records.grid import SiteSettings
 from scsp.records.plans import StoredPlan
 from scsp.scheduling import Engine

@@ -14,9 +14,9 @@ from litestar.response import Response
 from ocpi221.types import InterfaceRole
 from ocpi221.versions import Endpoint
 from scsp import sync
-from scsp.cpo_client import OcpiClient
 from scsp.events import SiteEvents
-from scsp.serving import ServerThread, bind
+from scsp.platform.client import OcpiClient
+from scsp.platform.serving import ServerThread, bind
 from tests.conftest import EXAMPLES, Running, register_party
 
 

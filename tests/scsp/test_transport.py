@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from scsp.ocpi.transport import PageRequest, page_headers, page_request, token_candidates
+from scsp.platform.transport import PageRequest, page_headers, page_request, token_candidates
 from scsp.records.parties import PartyStatus, TokenKind
 from tests.conftest import Running, register_party, token_header
 

@@ -20,14 +20,15 @@ from litestar.response import Response
 
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, OcpiResponse, Role
-from scsp import registration
-from scsp.app import build_platform_app, edge
+from scsp.app import edge
 from scsp.config import SimEvseConfig, SimSiteConfig, SimulatorConfig
-from scsp.cpo_client import OcpiClient
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import envelope_response, ok
+from scsp.platform import registration
+from scsp.platform.app import build_platform_app
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
+from scsp.platform.serving import ServerThread, bind
+from scsp.platform.transport import envelope_response, ok
 from scsp.records.parties import Party
-from scsp.serving import ServerThread, bind
 from scsp.simulator.app import create_simulator_asgi
 from scsp.store import Store
 from tests.conftest import token_header
@@ -247,7 +248,7 @@ def start_world(tmp_path: Path, **changes: Any) -> tuple[World, list[ServerThrea
     recorder = Recorder()
     app = build_platform_app(
         platform=platform,
-        store=store,
+        parties=store.parties,
         ocpi_handlers=[RecordingController],
         state={"recorder": recorder},
         title="recording SCSP",
@@ -262,7 +263,7 @@ def start_world(tmp_path: Path, **changes: Any) -> tuple[World, list[ServerThrea
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             return await registration.register_with(
-                store,
+                store.parties,
                 client,
                 platform,
                 invitation.json()["versions_url"],

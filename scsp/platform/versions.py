@@ -9,8 +9,8 @@ from litestar.di import NamedDependency
 
 from ocpi221.types import OCPI_VERSION, OcpiResponse
 from ocpi221.versions import Version
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import ACCESS_REGISTRATION, ok
+from scsp.platform.identity import Platform
+from scsp.platform.transport import ACCESS_REGISTRATION, ok
 
 
 class VersionsController(Controller):

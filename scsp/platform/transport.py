@@ -36,7 +36,7 @@ from litestar.response import Response
 from ocpi221.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
 from scsp import errors, logs
 from scsp.records.parties import Party, PartyStatus, TokenKind
-from scsp.store import Store
+from scsp.store.parties import PartyStore
 
 log = logging.getLogger("scsp.http")
 
@@ -114,13 +114,13 @@ def token_candidates(header: str | None) -> list[tuple[str, bool]]:
     return candidates
 
 
-def authenticate(store: Store, header: str | None) -> Caller:
+def authenticate(parties: PartyStore, header: str | None) -> Caller:
     """Resolve the Authorization header to a caller, or raise `Unauthorized` (HTTP 401)."""
     candidates = token_candidates(header)
     if not candidates:
         raise errors.Unauthorized("missing or malformed Authorization header (expected 'Token <token>')")
     for token, was_base64 in candidates:
-        found = store.parties.by_token(token)
+        found = parties.by_token(token)
         if found is not None:
             party, kind = found
             if party.status == PartyStatus.UNREGISTERED:
@@ -137,8 +137,8 @@ ACCESS_REGISTRATION = "registration"
 
 def ocpi_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Litestar guard: authenticate every OCPI request and enforce what each token may reach."""
-    store: Store = connection.app.state.store
-    caller = authenticate(store, connection.headers.get("authorization"))
+    parties: PartyStore = connection.app.state.parties
+    caller = authenticate(parties, connection.headers.get("authorization"))
     if handler.opt.get("ocpi_access") != ACCESS_REGISTRATION and (
         caller.kind != TokenKind.C or caller.party.status != PartyStatus.REGISTERED
     ):

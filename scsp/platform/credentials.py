@@ -11,11 +11,11 @@ from litestar.params import JSONBody
 
 from ocpi221.credentials import Credentials
 from ocpi221.types import OcpiResponse
-from scsp import registration
-from scsp.cpo_client import OcpiClient
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
-from scsp.store import Store
+from scsp.platform import registration
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
+from scsp.platform.transport import ACCESS_REGISTRATION, Caller, ok, token_candidates
+from scsp.store.parties import PartyStore
 
 
 class CredentialsController(Controller):
@@ -33,20 +33,20 @@ class CredentialsController(Controller):
 
     @post("/", status_code=200)
     async def register(self, data: JSONBody[Credentials], caller: NamedDependency[Caller],
-                       store: NamedDependency[Store], client: NamedDependency[OcpiClient],
+                       parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient],
                        platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
         """Register the client: fetch its endpoints with its token, issue our token C."""
-        return ok(await registration.accept_registration(store, client, platform, caller, data, now=time.time()))
+        return ok(await registration.accept_registration(parties, client, platform, caller, data, now=time.time()))
 
     @put("/")
     async def update(self, data: JSONBody[Credentials], caller: NamedDependency[Caller],
-                     store: NamedDependency[Store], client: NamedDependency[OcpiClient],
+                     parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient],
                      platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
         """Update the client's credentials and endpoints; a new token replaces the old one."""
-        return ok(await registration.accept_update(store, client, platform, caller, data, now=time.time()))
+        return ok(await registration.accept_update(parties, client, platform, caller, data, now=time.time()))
 
     @delete("/", status_code=200, sync_to_thread=True)
-    def unregister(self, caller: NamedDependency[Caller], store: NamedDependency[Store]) -> OcpiResponse[Any]:
+    def unregister(self, caller: NamedDependency[Caller], parties: NamedDependency[PartyStore]) -> OcpiResponse[Any]:
         """Unregister the client: its token stops working and we stop all traffic to it."""
-        registration.accept_unregister(store, caller, now=time.time())
+        registration.accept_unregister(parties, caller, now=time.time())
         return ok()

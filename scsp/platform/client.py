@@ -20,7 +20,7 @@ import msgspec
 
 from ocpi221.types import OcpiResponse
 from scsp.errors import PeerError
-from scsp.ocpi.transport import iso
+from scsp.platform.transport import iso
 from scsp.records.parties import Party
 
 log = logging.getLogger("scsp.client")

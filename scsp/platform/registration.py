@@ -17,11 +17,11 @@ from ocpi221.credentials import Credentials, CredentialsRole
 from ocpi221.types import OCPI_VERSION, Role
 from ocpi221.versions import Version, VersionDetails
 from scsp import errors
-from scsp.cpo_client import OcpiClient
-from scsp.ocpi.platform import Platform
-from scsp.ocpi.transport import Caller
+from scsp.platform.client import OcpiClient
+from scsp.platform.identity import Platform
+from scsp.platform.transport import Caller
 from scsp.records.parties import Party, PartyStatus, TokenKind
-from scsp.store import Store
+from scsp.store.parties import PartyStore
 
 log = logging.getLogger("scsp.registration")
 
@@ -88,7 +88,7 @@ def _unix(now: float) -> int:
 
 # -- server side ---------------------------------------------------------------------------------
 
-async def accept_registration(store: Store, client: OcpiClient, me: Platform, caller: Caller,
+async def accept_registration(parties: PartyStore, client: OcpiClient, me: Platform, caller: Caller,
                               credentials: Credentials, *, now: float) -> Credentials:
     """Credentials POST: register the caller (holding token A) and return our Credentials with token C."""
     party = caller.party
@@ -110,7 +110,7 @@ async def accept_registration(store: Store, client: OcpiClient, me: Platform, ca
     token_c = new_token()
     # A blocking SQLite write (it may wait BUSY_TIMEOUT_S for the lock): never on the event loop.
     registered = await asyncio.to_thread(
-        store.parties.complete_registration,
+        parties.complete_registration,
         party.id, roles=credentials.roles, identity=identity, versions_url=credentials.url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
         token_out=credentials.token, token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -118,7 +118,7 @@ async def accept_registration(store: Store, client: OcpiClient, me: Platform, ca
     return me.credentials(token_c)
 
 
-async def accept_update(store: Store, client: OcpiClient, me: Platform, caller: Caller,
+async def accept_update(parties: PartyStore, client: OcpiClient, me: Platform, caller: Caller,
                         credentials: Credentials, *, now: float) -> Credentials:
     """Credentials PUT: re-fetch the client's endpoints, store its new token, issue ours anew."""
     party = caller.party
@@ -134,7 +134,7 @@ async def accept_update(store: Store, client: OcpiClient, me: Platform, caller: 
         required=_required_for(credentials.roles))
     token_c = new_token()
     updated = await asyncio.to_thread(
-        store.parties.update_credentials,
+        parties.update_credentials,
         party.id, roles=credentials.roles, versions_url=credentials.url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_out=credentials.token,
         token_base64=use_base64, new_token=token_c, now=_unix(now))
@@ -142,18 +142,18 @@ async def accept_update(store: Store, client: OcpiClient, me: Platform, caller: 
     return me.credentials(token_c)
 
 
-def accept_unregister(store: Store, caller: Caller, *, now: float) -> None:
+def accept_unregister(parties: PartyStore, caller: Caller, *, now: float) -> None:
     """Credentials DELETE: unregister; every token we issued the party stops working."""
     party = caller.party
     if caller.kind != TokenKind.C or party.status != PartyStatus.REGISTERED:
         raise errors.MethodNotAllowed("not registered")
-    store.parties.unregister(party.id, now=_unix(now))
+    parties.unregister(party.id, now=_unix(now))
     log.info("party unregistered itself", extra={"party": party.handle})
 
 
 # -- client side ---------------------------------------------------------------------------------
 
-async def register_with(store: Store, client: OcpiClient, me: Platform, versions_url: str, token_a: str,
+async def register_with(parties: PartyStore, client: OcpiClient, me: Platform, versions_url: str, token_a: str,
                         *, now: float) -> Party:
     """Register with a peer given its versions URL and token A; returns the registered party.
 
@@ -168,7 +168,7 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
     assert credentials_url is not None  # fetch_version required it
     token_b = new_token()
     pending = await asyncio.to_thread(
-        store.parties.create,
+        parties.create,
         status=PartyStatus.PENDING, role="?", country_code="??", party_id="???", token=token_b,
         token_kind=TokenKind.C, now=_unix(now), versions_url=versions_url, token_out=token_a,
         token_base64=use_base64)
@@ -178,22 +178,22 @@ async def register_with(store: Store, client: OcpiClient, me: Platform, versions
         if theirs is None:
             raise errors.PeerError("credentials POST returned no Credentials object")
     except BaseException:
-        await asyncio.to_thread(store.parties.delete_pending, pending.id)
+        await asyncio.to_thread(parties.delete_pending, pending.id)
         raise
     # The peer has registered us: token A is spent and token B is live on its side, so the party is
     # not deleted whatever fails from here on.
     party = await asyncio.to_thread(
-        store.parties.complete_registration,
+        parties.complete_registration,
         pending.id, roles=theirs.roles, identity=_primary_role(theirs.roles), versions_url=versions_url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
         token_out=theirs.token, token_base64=use_base64, new_token=None, now=_unix(now))
     log.info("registered with a peer", extra={"party": party.handle, "role": party.role})
     if theirs.url.rstrip("/") != versions_url.rstrip("/"):
-        party = await _refresh_endpoints(store, client, party, theirs.url, theirs.token, now=now)
+        party = await _refresh_endpoints(parties, client, party, theirs.url, theirs.token, now=now)
     return party
 
 
-async def rotate(store: Store, client: OcpiClient, me: Platform, party: Party, *, now: float) -> Party:
+async def rotate(parties: PartyStore, client: OcpiClient, me: Platform, party: Party, *, now: float) -> Party:
     """Credentials PUT to the peer: a new token for it to call us, a new token for us from it.
 
     Once the peer has answered the PUT, its new token, its roles and ours are stored together; the
@@ -207,23 +207,23 @@ async def rotate(store: Store, client: OcpiClient, me: Platform, party: Party, *
         raise errors.MethodNotAllowed(f"{party.handle} is {party.status}: only a registered party can rotate")
     url = _credentials_url(party)
     token = new_token()
-    await asyncio.to_thread(store.parties.add_token, party.id, token, now=_unix(now))
+    await asyncio.to_thread(parties.add_token, party.id, token, now=_unix(now))
     try:
         theirs, _ = await client.call(party, "PUT", url, data_type=Credentials, body=me.credentials(token))
         if theirs is None:
             raise errors.PeerError("credentials PUT returned no Credentials object")
     except BaseException:
-        await asyncio.to_thread(store.parties.revoke_token, token, now=_unix(now))
+        await asyncio.to_thread(parties.revoke_token, token, now=_unix(now))
         raise
     # The peer now holds our new token and has given us its own: keep both, or both directions break.
     updated = await asyncio.to_thread(
-        store.parties.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
+        parties.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
         now=_unix(now))
     log.info("rotated credentials", extra={"party": updated.handle})
-    return await _refresh_endpoints(store, client, updated, theirs.url, theirs.token, now=now)
+    return await _refresh_endpoints(parties, client, updated, theirs.url, theirs.token, now=now)
 
 
-async def _refresh_endpoints(store: Store, client: OcpiClient, party: Party, versions_url: str, token: str,
+async def _refresh_endpoints(parties: PartyStore, client: OcpiClient, party: Party, versions_url: str, token: str,
                              *, now: float) -> Party:
     """Fetch a registered peer's endpoints anew and store them; on failure warn and keep the old ones."""
     try:
@@ -236,11 +236,11 @@ async def _refresh_endpoints(store: Store, client: OcpiClient, party: Party, ver
                     extra={"party": party.handle})
         return party
     return await asyncio.to_thread(
-        store.parties.update_credentials, party.id, versions_url=versions_url, version=version.version,
+        parties.update_credentials, party.id, versions_url=versions_url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_base64=use_base64, now=_unix(now))
 
 
-async def unregister(store: Store, client: OcpiClient, party: Party, *, now: float) -> tuple[Party, str | None]:
+async def unregister(parties: PartyStore, client: OcpiClient, party: Party, *, now: float) -> tuple[Party, str | None]:
     """Credentials DELETE to the peer, then stop all traffic locally whatever it answered.
 
     Returns the party and the peer's error message, if its DELETE failed.
@@ -251,7 +251,7 @@ async def unregister(store: Store, client: OcpiClient, party: Party, *, now: flo
             await client.call(party, "DELETE", _credentials_url(party))
         except errors.PeerError as exc:
             problem = exc.message
-    updated = await asyncio.to_thread(store.parties.unregister, party.id, now=_unix(now))
+    updated = await asyncio.to_thread(parties.unregister, party.id, now=_unix(now))
     log.info("unregistered a peer", extra={"party": party.handle, "remote_ok": problem is None})
     return updated, problem
 

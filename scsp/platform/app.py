@@ -1,0 +1,111 @@
+"""The Litestar app of one OCPI platform: Versions, Credentials, the given modules, the envelope rules.
+
+Shared by the service (role SCSP) and the CPO simulator (role CPO): state always holds `parties`
+(the registrations), `platform` (who we are) and, during the lifespan, `client` (the outbound
+OcpiClient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+from litestar import Litestar, Request, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from scsp import __version__
+from scsp.platform.client import OcpiClient
+from scsp.platform.credentials import CredentialsController
+from scsp.platform.identity import Platform
+from scsp.platform.transport import caller_of, exception_response, ocpi_guard
+from scsp.platform.versions import VersionsController
+from scsp.store.parties import PartyStore
+
+
+def _from_state(key: str) -> Callable[[State], Any]:
+    def provide(state: State) -> Any:
+        return state[key]
+
+    return provide
+
+
+def _caller(request: Request[Any, Any, Any]) -> Any:
+    return caller_of(request)
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok", "version": __version__}
+
+
+@get("/readyz", sync_to_thread=True)
+def readyz(state: State) -> dict[str, Any]:
+    """Readiness: the database is reachable and migrated."""
+    parties: PartyStore = state.parties
+    return {"status": "ready", "migrations": len(parties.applied_migrations())}
+
+
+def build_platform_app(
+    *,
+    platform: Platform,
+    parties: PartyStore,
+    ocpi_handlers: Sequence[ControllerRouterHandler],
+    other_handlers: Sequence[ControllerRouterHandler] = (),
+    state: dict[str, Any] | None = None,
+    lifespans: Sequence[Callable[[Litestar], AbstractAsyncContextManager[None]]] = (),
+    max_body_bytes: int = 1_048_576,
+    connect_timeout_s: float = 5.0,
+    request_timeout_s: float = 20.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    title: str = "scsp",
+    openapi_components: Any = None,
+) -> Litestar:
+    """A Litestar app for one OCPI platform: Versions, Credentials, the given modules, the envelope rules.
+
+    State always holds `parties`, `platform` and (during the lifespan) `client`, the outbound OcpiClient.
+    """
+
+    @asynccontextmanager
+    async def client_lifespan(app: Litestar) -> AsyncIterator[None]:
+        client = OcpiClient(
+            country_code=platform.country_code, party_id=platform.party_id,
+            connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, transport=transport,
+        )
+        app.state.client = client
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    ocpi = Router(
+        path="/",
+        route_handlers=[VersionsController, CredentialsController, *ocpi_handlers],
+        guards=[ocpi_guard],
+        dependencies={"caller": Provide(_caller, sync_to_thread=False)},
+        include_in_schema=True,
+    )
+    return Litestar(
+        route_handlers=[ocpi, healthz, readyz, *other_handlers],
+        dependencies={
+            key: Provide(_from_state(key), sync_to_thread=False)
+            for key in ("parties", "client", "platform", *(state or {}))
+        },
+        state=State({"parties": parties, "platform": platform, **(state or {})}),
+        lifespan=[client_lifespan, *lifespans],
+        exception_handlers={Exception: exception_response},
+        request_max_body_size=max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title=title, version=__version__, path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+            components=openapi_components or [],
+        ),
+        debug=False,
+    )
+
