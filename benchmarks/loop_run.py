@@ -31,6 +31,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cposim.app import create_simulator_asgi  # noqa: E402
 from scsp.api.auth import issue_api_key  # noqa: E402
 from scsp.app import create_app, edge  # noqa: E402
 from scsp.config import (  # noqa: E402
@@ -45,7 +46,6 @@ from scsp.platform.registration import new_token  # noqa: E402
 from scsp.platform.serving import ServerThread, bind  # noqa: E402
 from scsp.records.grid import ApiRole  # noqa: E402
 from scsp.records.parties import PartyStatus, TokenKind  # noqa: E402
-from scsp.simulator.app import create_simulator_asgi  # noqa: E402
 
 LIMITS_W = {"LOC-WORK": 45_000.0, "LOC-CITY": 120_000.0}
 

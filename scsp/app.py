@@ -18,16 +18,16 @@ from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
 from scsp.api.control import SessionControlController
 from scsp.api.plans import PlansController
 from scsp.config import Config
-from scsp.dispatch import Dispatcher
+from scsp.dispatch.controllers import ChargingProfilesSender
+from scsp.dispatch.results import Readback
+from scsp.dispatch.sender import Dispatcher
 from scsp.events import SiteEvents
+from scsp.ingest.receivers import HubClientInfoReceiver, LocationsReceiver, SessionsReceiver
 from scsp.metrics import registry_for
-from scsp.ocpi.chargingprofiles import ChargingProfilesSender
-from scsp.ocpi.hubclientinfo import HubClientInfoReceiver
-from scsp.ocpi.receivers import LocationsReceiver, SessionsReceiver
+from scsp.planning.engine import Engine
 from scsp.platform.app import build_platform_app
 from scsp.platform.identity import Platform
 from scsp.platform.transport import OcpiEdge
-from scsp.scheduling import Engine
 from scsp.store import Store
 
 log = logging.getLogger("scsp.app")
@@ -111,6 +111,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics, dashboard],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
+               "readback": Readback(store=store, config=config, events=events),
                "metrics": registry, "http_requests": http_requests},
         lifespans=[engine_lifespan],
         max_body_bytes=config.http.max_body_bytes,

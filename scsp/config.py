@@ -162,7 +162,7 @@ class SimSiteConfig(_Section, kw_only=True, frozen=True):
 _NO_PROFILES = ("REMOTE_START_STOP_CAPABLE", "RFID_READER")
 _DC_STANDARD = "IEC_62196_T2_COMBO"  # CCS2, with a tethered cable
 
-# The layout `make run` simulates (scsp/simulator/README.md): a workplace and a public site,
+# The layout `make run` simulates (cposim/README.md): a workplace and a public site,
 # 12 EVSEs each, mixing AC 1-phase, AC 3-phase and DC; one EVSE per site cannot take profiles.
 DEFAULT_SIM_SITES: tuple[SimSiteConfig, ...] = (
     SimSiteConfig(

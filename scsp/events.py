@@ -6,6 +6,9 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+# Called with a site id whenever something the planner reads about that site changed.
+SiteChanged = Callable[[str], None]
+
 
 class SiteEvents:
     """Thread-safe set of changed sites; wakes the planner's event loop on each change."""

@@ -11,10 +11,10 @@ import httpx
 import msgspec
 import pytest
 
+from cposim.app import create_simulator_asgi
 from scsp.app import create_app, edge
 from scsp.config import Config, HttpConfig, PartyConfig, SimulatorConfig
 from scsp.platform.serving import ServerThread, bind
-from scsp.simulator.app import create_simulator_asgi
 from scsp.store import Store
 
 

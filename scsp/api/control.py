@@ -12,10 +12,9 @@ from litestar.params import PathParameter
 
 from scsp import errors
 from scsp.api.auth import ApiController, check_site, problem_responses, require_roles
-from scsp.dispatch import Dispatcher
+from scsp.dispatch.sender import Dispatcher
 from scsp.records.grid import ApiKey, ApiRole
-from scsp.records.sessions import SessionKey
-from scsp.sites import site_id
+from scsp.records.sessions import SessionKey, site_id
 from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]

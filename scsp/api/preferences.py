@@ -23,8 +23,7 @@ from scsp.api.auth import ALL_ROLES, ApiController, Forbidden, check_site, probl
 from scsp.api.common import ApiInput, FieldErrors, from_ts, to_ts, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, ApiRole
-from scsp.records.sessions import Preferences
-from scsp.sites import site_id
+from scsp.records.sessions import Preferences, site_id
 from scsp.store import Store
 
 CountryCode = Annotated[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from ocpi221.locations import CHARGING_PROFILE_CAPABLE, PHASES, Location, PowerType
-from ocpi221.sessions import Session
+from ocpi221.sessions import Session, SessionStatus
 
 
 class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,4 +93,14 @@ class SessionKey(msgspec.Struct, frozen=True, kw_only=True):
     country_code: str
     party_id: str
     session_id: str
+
+
+
+# Sessions we plan; the rest (PENDING, RESERVATION, COMPLETED, INVALID) are not charging under us.
+PLANNED_STATUSES = (SessionStatus.ACTIVE,)
+
+
+def site_id(country_code: str, party_id: str, location_id: str) -> str:
+    """The site of a location: one site per OCPI Location, named `CC-PID-location_id`."""
+    return f"{country_code.upper()}-{party_id.upper()}-{location_id}"
 

@@ -16,7 +16,7 @@ def apikey(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[
     config = tmp_path / "cli.toml"
     config.write_text(f'db_path = "{api.running.config.db_path}"\n')
     return subprocess.run(
-        [sys.executable, "-m", "scsp.api_cli", "apikey", *args, "--config", str(config)],
+        [sys.executable, "-m", "scsp.cli.apikey", "apikey", *args, "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,6 +17,7 @@ import httpx
 import msgspec
 import pytest
 
+from cposim.app import create_simulator_asgi
 from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, PlanningConfig, ReadbackConfig, SimulatorConfig
@@ -26,7 +27,6 @@ from scsp.platform.serving import ServerThread, bind
 from scsp.records.grid import ApiRole
 from scsp.records.parties import Party
 from scsp.records.sessions import SessionKey
-from scsp.simulator.app import create_simulator_asgi
 from scsp.store import Store
 from tests.conftest import Running, service_config
 

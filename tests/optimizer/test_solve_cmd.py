@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 from optimizer import decode_plan, decode_problem
-from scsp import solve_cmd
+from scsp.cli import solve as solve_cmd
 from tests.optimizer.support import CONTRACT_EXAMPLE, assert_plan_valid, with_change
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
-    """`python -m scsp.solve_cmd ARGS` from the repository root."""
+    """`python -m scsp.cli.solve ARGS` from the repository root."""
     return subprocess.run(
-        [sys.executable, "-m", "scsp.solve_cmd", *args],
+        [sys.executable, "-m", "scsp.cli.solve", *args],
         cwd=ROOT,
         capture_output=True,
         timeout=120,

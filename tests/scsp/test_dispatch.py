@@ -24,8 +24,11 @@ from ocpi221.sessions import Session
 from ocpi221.types import InterfaceRole
 from ocpi221.versions import Endpoint
 from scsp.app import scsp_platform
-from scsp.dispatch import Dispatcher
+from scsp.dispatch.results import Readback
+from scsp.dispatch.sender import Dispatcher
 from scsp.events import SiteEvents
+from scsp.ingest.hubclientinfo import record_client_info
+from scsp.planning.engine import Engine
 from scsp.platform.client import OcpiClient
 from scsp.platform.serving import ServerThread, bind
 from scsp.platform.transport import Caller
@@ -33,8 +36,6 @@ from scsp.records.commands import Command
 from scsp.records.parties import TokenKind
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
-from scsp.scheduling import Engine
-from scsp.sites import record_client_info
 from tests.conftest import EXAMPLES, Running, register_party
 
 
@@ -181,8 +182,7 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     _, party = register_party(store, "NL", "CPA", endpoints=[])
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
     caller = Caller(party=party, kind=TokenKind.C, base64=True)
-    dispatcher = Dispatcher(store=store, client=OcpiClient(country_code="NL", party_id="SCP"),
-                            platform=scsp_platform(service.config), config=service.config, events=SiteEvents())
+    readback = Readback(store=store, config=service.config, events=SiteEvents())
     now = int(time.time())
 
     def sent(limit: float, at: int, timeout_s: int) -> Command:
@@ -195,10 +195,10 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     first = sent(16.0, now - 100, 10)
     assert [c.id for c in store.commands.expire(now=now - 80)] == [first.id]
     second = sent(6.0, now - 50, 30)
-    dispatcher.on_result(caller, second.id, {"result": "ACCEPTED"}, datetime.now(UTC))
+    readback.on_result(caller, second.id, {"result": "ACCEPTED"}, datetime.now(UTC))
     assert store.commands.control(key).accepted_profile == amps(6.0)
     # The first one's result arrives after all: recorded, but 6 A is what the charge point was last told.
-    dispatcher.on_result(caller, first.id, {"result": "ACCEPTED"}, datetime.now(UTC))
+    readback.on_result(caller, first.id, {"result": "ACCEPTED"}, datetime.now(UTC))
     late = store.commands.get(first.id)
     assert late is not None and late.result == "ACCEPTED"
     assert store.commands.control(key).accepted_profile == amps(6.0)
@@ -206,7 +206,7 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     third = sent(8.0, now - 40, 10)
     store.commands.expire(now=now - 20)
     sent(9.0, now - 10, 30)
-    dispatcher.on_result(caller, third.id, {"result": "REJECTED"}, datetime.now(UTC))
+    readback.on_result(caller, third.id, {"result": "REJECTED"}, datetime.now(UTC))
     assert store.commands.control(key).controllable
 
 

@@ -12,11 +12,13 @@ from typing import Any
 import msgspec
 import pytest
 
+import optimizer
 from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod
 from ocpi221.locations import Location
 from ocpi221.sessions import Session
-from scsp import planner
 from scsp.config import Config, DefaultsConfig, PlanningConfig
+from scsp.planning import gather, solve, vehicle
+from scsp.planning.record import plan_record
 from scsp.records.commands import Command
 from scsp.records.grid import SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences, SessionKey
@@ -74,7 +76,7 @@ def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store
     store.grid.replace_signals("NL-CPA-LOC1", [SignalPoint(kind="import_limit", source="dso", start_ts=start + 900,
                                                       end_ts=start + 1800, value=20_000.0, expires_ts=start + 7200,
                                                       submitted_at=start)], now_ts=start)
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert site.site_id == "NL-CPA-LOC1" and site.n_slots == 8 and site.slot_s == 900
     assert site.limit_w[:3] == [40_000.0, 20_000.0, 40_000.0]  # the signal only lowers the grid limit
     by_id = {s.key.session_id: s for s in site.sessions}
@@ -99,10 +101,10 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
                                          updated_at=1))
     cfg = config()
-    [site] = planner.gather(store, cfg, NOW)
-    result = planner.solve_site(site, planner.optimizer.SolveOptions())
+    [site] = gather.gather(store, cfg, NOW)
+    result = solve.solve_site(site, optimizer.SolveOptions())
     assert result is not None and result.status.value in ("OPTIMAL", "FEASIBLE")
-    record = planner.plan_record(site, result, cfg, NOW)
+    record = plan_record(site, result, cfg, NOW)
     assert max(record.site_power_w) <= 30_000.0 + 1e-3
     profiles = [r.profile for r in record.sessions]
     assert all(p is not None and p.charging_rate_unit == "A" for p in profiles)
@@ -122,11 +124,11 @@ def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
     store.sessions.put_location(party.id, location([evse("E1")]))
     store.sessions.put(party.id, session("S1", "E1"), now=1)
     store.sync.update_sync_state(party.id, unreachable_since=1)
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     [s1] = site.sessions
     assert not s1.controllable and s1.reason == "CPO unreachable"
     assert site.fixed_load_w[0] == pytest.approx(230 * 16 * 3)
-    assert planner.solve_site(site, planner.optimizer.SolveOptions()) is None  # nothing left to steer
+    assert solve.solve_site(site, optimizer.SolveOptions()) is None  # nothing left to steer
 
 
 def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() -> None:
@@ -135,10 +137,10 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
                           submitted_at=1),
               SignalPoint(kind="price", source="a", start_ts=start + 450, end_ts=start + 900, value=0.30,
                           expires_ts=10**10, submitted_at=1)]
-    values = planner.resample(points, start, 900, 2, how="newest")
+    values = gather.resample(points, start, 900, 2, how="newest")
     assert values == [pytest.approx(0.2), None]
-    assert planner._fill(values) == [pytest.approx(0.2), pytest.approx(0.2)]
-    assert planner._fill([None, None]) is None
+    assert gather._fill(values) == [pytest.approx(0.2), pytest.approx(0.2)]
+    assert gather._fill([None, None]) is None
 
 
 def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
@@ -147,7 +149,7 @@ def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     store.sessions.put(party.id, session("FRESH", "E1"), now=1)
     old = msgspec.structs.replace(session("LOST", "E2"), last_updated=datetime(2026, 11, 23, 12, tzinfo=UTC))
     store.sessions.put(party.id, old, now=1)
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert [s.key.session_id for s in site.sessions] == ["FRESH"]
 
 
@@ -157,8 +159,8 @@ def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     store.sessions.put(party.id, session("S1", "E1"), now=1)
     cfg = msgspec.structs.replace(config(), party_profiles={"NL-CPA": {"ac_charging_rate_unit": "W",
                                                                           "max_periods": 3}})
-    [site] = planner.gather(store, cfg, NOW)
-    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), cfg, NOW)
+    [site] = gather.gather(store, cfg, NOW)
+    record = plan_record(site, solve.solve_site(site, optimizer.SolveOptions()), cfg, NOW)
     profile = record.sessions[0].profile
     assert profile is not None and profile.charging_rate_unit == "W"
     assert len(profile.charging_profile_period) <= 3
@@ -175,8 +177,8 @@ def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: S
                                          phase_limit_a=20.0, phase_assignment={f"E{i}": "L2" for i in range(4)},
                                          updated_at=1))
     cfg = config()
-    [site] = planner.gather(store, cfg, NOW)
-    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), cfg, NOW)
+    [site] = gather.gather(store, cfg, NOW)
+    record = plan_record(site, solve.solve_site(site, optimizer.SolveOptions()), cfg, NOW)
     tails = [r.profile.charging_profile_period[-1].limit for r in record.sessions if r.profile is not None]
     assert len(tails) == 4
     assert sum(tails) <= 20.0  # A on L2
@@ -219,14 +221,14 @@ def learning(store: Store, power_kw: dict[tuple[int, int], float], accepted: lis
 def test_a_vehicle_drawing_below_its_limit_is_planned_at_what_it_showed(store: Store) -> None:
     # After our 32 A profile was accepted at 11:00, the car drew 11 kW (its on-board charger).
     learning(store, {(5, 0): 11.0, (10, 0): 11.0, (15, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    [site] = gather.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(11_000 * vehicle.VEHICLE_CAP_MARGIN)
     assert site.sessions[0].evse_max_w == 230 * 32 * 3
 
 
 def test_drawing_at_the_limit_says_nothing_about_the_vehicle(store: Store) -> None:
     learning(store, {(5, 0): 11.0, (10, 0): 11.0, (15, 0): 11.0}, [(at(0), at(0, 1), amps((0, 16.0)))])
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert site.sessions[0].max_w == 230 * 32 * 3
 
 
@@ -235,15 +237,15 @@ def test_the_learned_maximum_holds_once_the_vehicle_is_planned_at_it(store: Stor
     # the maximum forgotten, the next plan would go back to 32 A, then 17.6 A again: a profile a cycle.
     learning(store, {(5, 0): 11.0, (5, 30): 11.0, (6, 0): 11.0, (8, 0): 11.0, (9, 0): 11.0, (12, 0): 11.0},
              [(at(0), at(0, 1), amps((0, 32.0))), (at(7), at(7, 1), amps((0, 17.6)))])
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    [site] = gather.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(11_000 * vehicle.VEHICLE_CAP_MARGIN)
 
 
 def test_what_a_vehicle_showed_long_ago_is_forgotten(store: Store) -> None:
     # Limited at 11 kW early on; for the last half hour it has drawn at our 17.6 A limit.
     learning(store, {(1, 0): 11.0, (2, 0): 11.0, **{(m, 0): 12.0 for m in range(35, 56, 5)}},
              [(at(0), at(0, 1), amps((0, 32.0))), (at(3), at(3, 1), amps((0, 17.6)))])
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert site.sessions[0].max_w == 230 * 32 * 3
 
 
@@ -254,37 +256,37 @@ def test_periods_that_straddle_a_change_of_profile_or_of_its_limit_teach_nothing
     learning(store, {(5, 0): 16.5, (6, 0): 11.0, (15, 0): 8.0, (16, 0): 5.5, (20, 30): 1.0, (21, 0): 5.5},
              [(at(0), at(0, 1), amps((0, 32.0), (330, 16.0), (900, 16.0), (930, 8.0))),
               (at(20), at(22), amps((0, 8.0)))])
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert site.sessions[0].max_w == 230 * 32 * 3
 
 
 def test_before_our_first_profile_the_vehicle_shows_its_own_maximum(store: Store) -> None:
     # The period from 11:03 straddles our first profile (sent 11:03) and teaches nothing.
     learning(store, {(1, 0): 7.0, (2, 0): 7.2, (3, 0): 3.0}, [(at(3), at(3, 1), amps((0, 32.0)))])
-    [site] = planner.gather(store, config(), NOW)
-    assert site.sessions[0].max_w == pytest.approx(7_200 * planner.VEHICLE_CAP_MARGIN)
+    [site] = gather.gather(store, config(), NOW)
+    assert site.sessions[0].max_w == pytest.approx(7_200 * vehicle.VEHICLE_CAP_MARGIN)
 
 
 def test_a_session_we_cannot_steer_stays_fixed_load_at_the_evse_maximum(store: Store) -> None:
     _, key = learning(store, {(1, 0): 7.0, (2, 0): 7.2}, [])
     store.commands.set_controllable(key, False, "CPO answered NOT_SUPPORTED")
-    [site] = planner.gather(store, config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
     assert not site.sessions[0].controllable and site.sessions[0].max_w == 230 * 32 * 3
 
 
 def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(store: Store) -> None:
     party, _ = learning(store, {(5, 0): 11.0, (10, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
-    [site] = planner.gather(store, config(), NOW)
-    record = planner.plan_record(site, planner.solve_site(site, planner.optimizer.SolveOptions()), config(), NOW)
+    [site] = gather.gather(store, config(), NOW)
+    record = plan_record(site, solve.solve_site(site, optimizer.SolveOptions()), config(), NOW)
     info = record.detail["sessions"][f"{party.id}/NL/CPA/S1"]
     # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
-    assert info["max_w"] == pytest.approx(11_000 * planner.VEHICLE_CAP_MARGIN)
+    assert info["max_w"] == pytest.approx(11_000 * vehicle.VEHICLE_CAP_MARGIN)
     assert info["evse_max_w"] == 230 * 32 * 3
 
 
 def test_without_the_whole_request_history_nothing_passes_for_a_time_before_our_profiles() -> None:
     command = Command(id="c1", kind="set", party=1, country_code="NL", party_id="CPA", session_id="S1",
                       state="completed", created_at=100, profile=amps((0, 16.0)), result="ACCEPTED", result_at=101)
-    assert planner.profiles_in_force([command])[0] == planner.InForce(-math.inf, 100, None)
+    assert vehicle.profiles_in_force([command])[0] == vehicle.InForce(-math.inf, 100, None)
     # Only the newest requests were read: what came before the oldest of them is unknown.
-    assert planner.profiles_in_force([command], complete=False) == [planner.InForce(101, math.inf, amps((0, 16.0)))]
+    assert vehicle.profiles_in_force([command], complete=False) == [vehicle.InForce(101, math.inf, amps((0, 16.0)))]

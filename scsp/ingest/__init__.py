@@ -1,0 +1,1 @@
+"""ingest: what CPOs tell us (Sessions, Locations, HubClientInfo), pushed to our receivers or pulled."""

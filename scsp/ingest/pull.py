@@ -1,0 +1,106 @@
+"""Pulling Sessions and Locations from CPOs, and telling whether a CPO answers.
+
+transport_and_format: "Pull is required"; poll "hours, not minutes" with splay; after a party was
+unreachable, resync by GET (messages are never queued). We pull at registration, at start-up,
+after a party comes back, and on the slow schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from ocpi221.locations import Location
+from ocpi221.sessions import Session
+from scsp.errors import PeerError
+from scsp.events import SiteEvents
+from scsp.ingest.locations import take_location
+from scsp.ingest.sessions import replan_party, take_session
+from scsp.platform.client import OcpiClient
+from scsp.records.parties import Party
+from scsp.store import Store
+
+log = logging.getLogger("scsp.sync")
+
+# First pull of Sessions reaches this far back (d): long enough for any session still charging.
+FIRST_PULL_DAYS = 2
+# Each later pull overlaps the previous one by this much (s), for clock skew between the platforms.
+PULL_OVERLAP_S = 300
+
+
+def _takes(party: Party, country_code: str, party_id: str) -> bool:
+    # transport_and_format: pulled objects whose owner is not one of the party's roles "may be ignored";
+    # a Hub answers for the parties behind it.
+    return party.speaks_for(country_code, party_id)
+
+
+async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> dict[str, int]:
+    """Pull the party's Sessions (since the last pull) and Locations; returns counts.
+
+    Raises:
+        PeerError: the party did not answer properly (the caller decides what that means).
+    """
+    state = await asyncio.to_thread(store.sync.state, party.id)
+    counts = {"sessions": 0, "locations": 0}
+    changed: set[str] = set()
+    routing = (party.country_code, party.party_id)
+    locations_url = party.endpoint("locations", "SENDER")
+    if locations_url:
+        # The first pull takes everything; later pulls the changes since the last one.
+        since = (datetime.fromtimestamp(state.locations_pulled_at - PULL_OVERLAP_S, UTC)
+                 if state.locations_pulled_at else None)
+        async for location in client.get_all(party, locations_url, Location, date_from=since, routing_to=routing):
+            if _takes(party, location.country_code, location.party_id):
+                await asyncio.to_thread(take_location, store, party.id, location, changed=changed.add)
+                counts["locations"] += 1
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, locations_pulled_at=int(now.timestamp()))
+    sessions_url = party.endpoint("sessions", "SENDER")
+    if sessions_url:
+        # ocpi-notes §10.15: Sessions GET marks date_from as required: always send it.
+        since = (datetime.fromtimestamp(state.sessions_pulled_at - PULL_OVERLAP_S, UTC) if state.sessions_pulled_at
+                 else now - timedelta(days=FIRST_PULL_DAYS))
+        async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
+            if _takes(party, session.country_code, session.party_id):
+                await asyncio.to_thread(take_session, store, party.id, session, now=now, changed=changed.add)
+                counts["sessions"] += 1
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
+    for name in changed:
+        events.site_changed(name)
+    return counts
+
+
+async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> bool:
+    """Pull after registration, start-up or a return; True when the party answered."""
+    before = await asyncio.to_thread(store.sync.state, party.id)
+    try:
+        counts = await pull(store, client, party, events, now=now)
+    except PeerError as exc:
+        log.warning("resync failed", extra={"party": party.handle, "error": exc.message})
+        if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
+            if before.unreachable_since is None:
+                await asyncio.to_thread(store.sync.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
+            return False
+        # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
+        # will learn. Steering may go on; the slow pull schedule tries again.
+        await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0)
+        await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
+        return False
+    await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
+    log.info("resynced", extra={"party": party.handle, **counts})
+    if before.unreachable_since is not None or before.needs_resync:
+        # Its sessions were planned as fixed load while it was away, or not sent while the resync
+        # was due (`Dispatcher.may_send`): plan them as ours again, from what the pull brought.
+        await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
+    return True
+
+
+async def answers(client: OcpiClient, party: Party) -> bool:
+    """Whether the party answers its versions endpoint (the Hub's own still-alive check)."""
+    if not party.versions_url:
+        return False
+    try:
+        await client.call(party, "GET", party.versions_url)
+    except PeerError:
+        return False
+    return True

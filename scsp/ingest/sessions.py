@@ -1,0 +1,99 @@
+"""Sessions from CPOs (mod_sessions.asciidoc): pushed to our Receiver or pulled from their Sender.
+
+Push and pull store a session through one function, `take_session`: older news never overwrites
+newer, and a change the planner must act on (a new session, a status change, a move to another
+EVSE or location) re-plans the sites involved, the one it left included.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from ocpi221.sessions import Session, SessionPatch
+from scsp import errors
+from scsp.events import SiteChanged
+from scsp.ingest.rules import owned, same
+from scsp.platform.transport import Caller
+from scsp.records.sessions import site_id
+from scsp.store import Store
+
+
+def plan_relevant_change(old: Session | None, new: Session) -> bool:
+    """Whether a session update changes what the planner must do now.
+
+    New sessions, a status change (a session that starts or ends) and a move to another EVSE
+    re-plan the site at once (debounced); energy progress (`kwh`, charging periods) does not: the
+    periodic cycle reads it, and re-planning on every meter update would only churn profiles.
+    """
+    if old is None:
+        return True
+    return (old.status, old.location_id, old.evse_uid, old.connector_id) != (
+        new.status, new.location_id, new.evse_uid, new.connector_id)
+
+
+def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str) -> Session:
+    """The stored session (the CPO validates what we hold)."""
+    owned(caller, cc, pid)
+    stored = store.sessions.get(caller.party.id, cc, pid, session_id)
+    if stored is None:
+        raise errors.NotFound(f"no session {session_id!r}")
+    return stored.session
+
+
+def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, session: Session,
+                *, now: datetime, changed: SiteChanged) -> bool:
+    """Create or replace a session (mod_sessions PUT "SHALL replace the existing object"); True if created."""
+    owned(caller, cc, pid)
+    same("country_code", cc, session.country_code)
+    same("party_id", pid, session.party_id)
+    if session.id != session_id:
+        raise errors.InvalidParameters(f"id: {session.id!r} in the body differs from {session_id!r} in the URL")
+    created, _ = take_session(store, caller.party.id, session, now=now, changed=changed)
+    return created
+
+
+def take_session(store: Store, party: int, session: Session, *, now: datetime,
+                 changed: SiteChanged) -> tuple[bool, bool]:
+    """Store a session pushed or pulled through the connection `party`; returns (created, applied).
+
+    Older news never overwrites newer (`last_updated`); an applied change the planner must act on
+    re-plans the session's site, and the site it left when it moved to another location.
+    """
+    cc, pid = session.country_code, session.party_id
+    before = store.sessions.get(party, cc, pid, session.id)
+    created, applied = store.sessions.put(party, session, now=int(now.timestamp()))
+    if applied and plan_relevant_change(before.session if before else None, session):
+        changed(site_id(cc, pid, session.location_id))
+        if before is not None and before.session.location_id != session.location_id:
+            changed(site_id(cc, pid, before.session.location_id))
+    return created, applied
+
+
+def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, patch: SessionPatch,
+                  *, now: datetime, changed: SiteChanged) -> None:
+    """Apply a partial update; `charging_periods` are appended (mod_sessions PATCH)."""
+    owned(caller, cc, pid)
+    for field, url_value in (("country_code", cc), ("party_id", pid), ("id", session_id)):
+        value = getattr(patch, field)
+        if value is not msgspec.UNSET and value.upper() != url_value.upper():
+            raise errors.InvalidParameters(f"{field}: {value!r} in the body differs from {url_value!r} in the URL")
+    before = store.sessions.get(caller.party.id, cc, pid, session_id)
+    try:
+        merged = store.sessions.patch(caller.party.id, cc, pid, session_id, patch, now=int(now.timestamp()))
+    except msgspec.ValidationError as exc:
+        raise errors.InvalidParameters(f"the patched session is invalid: {exc}") from None
+    if merged is None:
+        # transport_and_format: "If a PATCH fails, the client GETs the object and PUTs it if it does not exist".
+        raise errors.NotFound(f"no session {session_id!r}: PUT it first")
+    if plan_relevant_change(before.session if before else None, merged):
+        changed(site_id(cc, pid, merged.location_id))
+
+
+def replan_party(store: Store, party_id: int, changed: SiteChanged) -> None:
+    """Re-plan every site with an active session that came through the connection `party_id`."""
+    for stored in store.sessions.find(party=party_id, statuses=("ACTIVE",))[0]:
+        s = stored.session
+        changed(site_id(s.country_code, s.party_id, s.location_id))
+

@@ -1,0 +1,1 @@
+"""planning: the engine (APScheduler trigger + executor), gather, solve, and the plan record."""

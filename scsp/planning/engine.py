@@ -1,0 +1,263 @@
+"""The planning engine: APScheduler only triggers; every job reads its state from SQLite.
+
+Jobs (DESIGN.md "The planning cycle"):
+- plan every `planning.interval_s`, and `planning.debounce_s` after an event that changes a site;
+- read back ActiveChargingProfiles every `readback.interval_s`;
+- expire commands whose `timeout` passed (-> `unknown`, then reconcile with a GET);
+- resync parties that need it (new registration, start-up, back after being unreachable) and probe
+  unreachable ones; pull everything on the slow schedule with splay.
+Only one planning pass runs at a time; events arriving meanwhile are planned right after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Coroutine
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+import optimizer
+from scsp.config import Config
+from scsp.dispatch.sender import Dispatcher
+from scsp.events import SiteEvents
+from scsp.ingest import pull
+from scsp.planning.gather import SiteInput, gather
+from scsp.planning.record import plan_record
+from scsp.planning.solve import solve_site
+from scsp.platform.client import OcpiClient
+from scsp.records.parties import PartyStatus
+from scsp.records.plans import StoredPlan
+from scsp.records.sessions import SessionKey
+from scsp.store import Store
+
+log = logging.getLogger("scsp.engine")
+
+# How often the small housekeeping jobs run (s): command timeouts, resync of parties that need it,
+# probes of unreachable parties. Short, because a result's timeout is often under a minute.
+HOUSEKEEPING_S = 5.0
+# Probe an unreachable party at most this often (s).
+PROBE_INTERVAL_S = 30.0
+# Plans older than this are pruned, except each site's newest (s): a week of history for dashboards.
+PLAN_RETENTION_S = 7 * 24 * 3600
+
+
+def solver_executor(config: Config) -> Executor:
+    """Where sites are solved (`optimizer.executor`): worker processes or threads.
+
+    Processes start from a fork server (forking the service itself, with its threads and open
+    database connections, is unsafe), on the first solve; each imports numpy and scipy once.
+    """
+    workers = config.optimizer.workers
+    if config.optimizer.executor == "process":
+        return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
+                                   initializer=_leave_interrupts_to_the_service)
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="solve")
+
+
+def _leave_interrupts_to_the_service() -> None:
+    """In a solver process: ignore Ctrl-C, which the terminal sends to the whole process group.
+
+    The service shuts the pool down itself; a worker interrupted mid-solve would only print a
+    traceback and break the pool.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Engine:
+    """Runs the planning cycle and its companion jobs inside the service's event loop."""
+
+    def __init__(self, *, store: Store, client: OcpiClient, dispatcher: Dispatcher, config: Config,
+                 events: SiteEvents) -> None:
+        self.store = store
+        self.client = client
+        self.dispatcher = dispatcher
+        self.config = config
+        self.events = events
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.executor = solver_executor(config)
+        self.options = optimizer.SolveOptions(milp_time_limit_s=config.optimizer.milp_time_limit_s,
+                                              milp_max_variables=config.optimizer.milp_max_cells)
+        self._plan_lock = asyncio.Lock()
+        self._debounce: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_probe: dict[int, float] = {}
+        self.cycles = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Reconcile after a restart, then start the jobs."""
+        loop = asyncio.get_running_loop()
+        abandoned = await asyncio.to_thread(self.store.commands.abandon_in_flight, now=int(_now().timestamp()))
+        if abandoned:
+            log.info("requests of the previous run marked unknown (never resent)", extra={"count": abandoned})
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
+            if party.status == PartyStatus.REGISTERED:
+                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
+        self.events.bind(loop, self._on_event)
+        planning, readback = self.config.planning, self.config.readback
+        self.scheduler.configure(event_loop=loop)
+        self.scheduler.add_job(self.plan, "interval", seconds=planning.interval_s, id="plan", coalesce=True,
+                               max_instances=1, replace_existing=True, next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.readback, "interval", seconds=readback.interval_s, id="readback",
+                               coalesce=True, max_instances=1, replace_existing=True)
+        self.scheduler.add_job(self.housekeeping, "interval", seconds=HOUSEKEEPING_S, id="housekeeping",
+                               coalesce=True, max_instances=1, replace_existing=True,
+                               next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.pull_all, "interval", seconds=planning.pull_interval_s, id="pull",
+                               coalesce=True, max_instances=1, replace_existing=True,
+                               jitter=int(planning.pull_splay_s) or None)
+        self.scheduler.add_job(self.prune, "interval", hours=6, id="prune", coalesce=True, max_instances=1,
+                               replace_existing=True)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop the jobs; wait for running tasks."""
+        self.events.unbind()
+        if self._debounce is not None:
+            self._debounce.cancel()
+        self.scheduler.shutdown(wait=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_event(self) -> None:
+        """A site changed: plan the changed sites `debounce_s` from the first event of a burst."""
+        if self._debounce is None:
+            loop = asyncio.get_running_loop()
+            self._debounce = loop.call_later(self.config.planning.debounce_s, self._debounced)
+
+    def _debounced(self) -> None:
+        self._debounce = None
+        self._spawn(self.plan_changed())
+
+    # -- planning -------------------------------------------------------------------------------
+    async def plan_changed(self) -> None:
+        """Plan the sites that changed since the last pass."""
+        sites = self.events.drain()
+        if sites:
+            await self.plan(only=sites)
+
+    async def plan(self, only: set[str] | None = None) -> list[StoredPlan]:
+        """One planning pass: gather -> solve (sites in parallel) -> persist -> profiles -> dispatch."""
+        try:
+            return await self._plan(only)
+        except asyncio.CancelledError:
+            # Shutdown while a pass waited or ran: the next start plans afresh from the database.
+            return []
+
+    async def _plan(self, only: set[str] | None) -> list[StoredPlan]:
+        async with self._plan_lock:
+            if only is None:
+                self.events.drain()  # a full pass covers whatever changed
+            now = _now()
+            try:
+                sites = await asyncio.to_thread(gather, self.store, self.config, now, only=only)
+            except Exception:
+                log.exception("gathering the sites failed")
+                return []
+            solved = await self._solve_all(sites)
+            plans = []
+            for site, plan in zip(sites, solved, strict=True):
+                record = plan_record(site, plan, self.config, now)
+                plan_id = await asyncio.to_thread(self.store.plans.save, record)
+                plans.append(StoredPlan(**{**{f: getattr(record, f) for f in record.__struct_fields__}, "id": plan_id}))
+            self.cycles += 1
+            outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
+            log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
+                                       **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
+            return plans
+
+    async def _solve_all(self, sites: list[SiteInput]) -> list[optimizer.Plan | None]:
+        """Solve the sites in parallel on the executor; None for a site whose solve failed.
+
+        The optimizer has its own fallback for solver trouble; a failure here is a problem we built
+        wrong, or a solver process that died (a crash of the native solver takes only its worker
+        down: the pool is replaced). `plan_record` then gives every session its failsafe share.
+        """
+        loop = asyncio.get_running_loop()
+        executor = self.executor
+
+        async def solve(site: SiteInput) -> optimizer.Plan | None:
+            # A broken pool refuses the submission itself, before any future exists.
+            return await loop.run_in_executor(executor, solve_site, site, self.options)
+
+        results = await asyncio.gather(*(solve(site) for site in sites), return_exceptions=True)
+        solved: list[optimizer.Plan | None] = []
+        for site, result in zip(sites, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result  # shutting down
+            if isinstance(result, BaseException):
+                log.error("solving a site failed", exc_info=result, extra={"site": site.site_id})
+                if isinstance(result, BrokenExecutor) and self.executor is executor:
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self.executor = solver_executor(self.config)
+                solved.append(None)
+            else:
+                solved.append(result)
+        return solved
+
+    # -- readback, timeouts, sync ---------------------------------------------------------------
+    async def readback(self) -> int:
+        """The readback job: GET the ActiveChargingProfile of every session we manage."""
+        return await self.dispatcher.read_back(_now())
+
+    async def housekeeping(self) -> None:
+        """Expire commands, resync parties that need it, probe unreachable ones."""
+        now = _now()
+        expired = await asyncio.to_thread(self.store.commands.expire, now=int(now.timestamp()))
+        for command in expired:
+            log.warning("no result before the timeout: outcome unknown",
+                        extra={"command": command.id, "kind": command.kind, "session": command.session_id})
+            if command.kind == "set":
+                # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
+                party = await asyncio.to_thread(self.store.parties.get, command.party)
+                key = SessionKey(party=command.party, country_code=command.country_code,
+                                 party_id=command.party_id, session_id=command.session_id)
+                if await asyncio.to_thread(self.dispatcher.may_send, party, key):
+                    await self.dispatcher.send_get(party, key, now)
+        loop = asyncio.get_running_loop()
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
+            if party.status != PartyStatus.REGISTERED or not party.reachable:
+                continue
+            state = await asyncio.to_thread(self.store.sync.state, party.id)
+            if state.unreachable_since is not None:
+                last = self._last_probe.get(party.id, 0.0)
+                if loop.time() - last < PROBE_INTERVAL_S:
+                    continue
+                self._last_probe[party.id] = loop.time()
+                if not await pull.answers(self.client, party):
+                    continue
+                log.info("CPO answers again: resync", extra={"party": party.handle})
+                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
+                state = await asyncio.to_thread(self.store.sync.state, party.id)
+            if state.needs_resync:
+                await pull.resync(self.store, self.client, party, self.events, now=now)
+
+    async def pull_all(self) -> None:
+        """The slow pull of every reachable party."""
+        now = _now()
+        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
+            state = await asyncio.to_thread(self.store.sync.state, party.id)
+            if party.status == PartyStatus.REGISTERED and party.reachable and state.unreachable_since is None:
+                await pull.resync(self.store, self.client, party, self.events, now=now)
+
+    async def prune(self) -> None:
+        """Drop old plans (each site's newest stays)."""
+        before = int((_now() - timedelta(seconds=PLAN_RETENTION_S)).timestamp())
+        await asyncio.to_thread(self.store.plans.prune, before_ts=before)

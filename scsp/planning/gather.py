@@ -1,0 +1,288 @@
+"""Gather: everything one site's plan depends on, read from the store (DESIGN.md "The planning cycle", step 1)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import numpy as np
+
+from ocpi221.chargingprofiles import ChargingProfile
+from ocpi221.locations import PowerType
+from profiles import ElectricalFacts, w_per_unit
+from profiles.timeline import profile_steps, value_at
+from scsp.config import Config
+from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
+from scsp.records.commands import SessionControl
+from scsp.records.grid import SignalPoint
+from scsp.records.parties import Party, PartyStatus
+from scsp.records.plans import StoredPlan
+from scsp.records.sessions import PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession, site_id
+from scsp.store import Store
+
+log = logging.getLogger("scsp.planner")
+
+
+class PlannedSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A session as the planner sees it: identity, facts, whether we control it, its demand."""
+
+    key: SessionKey
+    evse_uid: str
+    facts: ElectricalFacts
+    max_w: float
+    # The EVSE's own maximum (W): what a charge point may let the session draw whatever the vehicle
+    # seemed to take. `max_w` is at most this, lower once the vehicle's maximum is learned.
+    evse_max_w: float
+    controllable: bool
+    # Why not controllable (EVSE not capable, CPO refused, party unreachable), for the plan's detail.
+    reason: str | None
+    departure_slot: int
+    need_kwh: float
+    min_w: float
+    profile_type: str
+    phase: str
+    # What the site's previous plan gave this session on this plan's grid (W per slot), if anything.
+    previous_w: list[float] | None = None
+    # For sessions we cannot steer: the power they may draw per slot (W), planned as fixed load.
+    fixed_w: list[float] | None = None
+
+
+class SiteInput(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything gathered for one site: the optimizer problem and how to map its result back."""
+
+    site_id: str
+    start: datetime
+    slot_s: int
+    n_slots: int
+    limit_w: list[float]
+    fixed_load_w: list[float]
+    failsafe_w: float
+    voltage_v: float
+    phase_limit_a: float | None
+    price: list[float] | None
+    carbon: list[float] | None
+    sessions: list[PlannedSession]
+
+
+def slot_grid(config: Config, now: datetime) -> tuple[datetime, int, int]:
+    """Start, slot length (s) and slot count of the planning horizon.
+
+    The grid is aligned to whole slots of UTC time (12:00, 12:15, ...), so the plans of consecutive
+    cycles line up and an unchanged plan yields the same profile (not re-sent). The current slot has
+    partly elapsed: its energy is counted as if the whole slot remained, which the next cycle corrects
+    from the metered energy; limits are power, so the grid limit is unaffected.
+    """
+    slot_s = int(config.planning.slot_minutes * 60)
+    now_ts = int(now.timestamp())
+    start_ts = now_ts - now_ts % slot_s
+    horizon_s = config.planning.horizon_h * 3600 + (now_ts - start_ts)
+    n_slots = max(1, math.ceil(horizon_s / slot_s))
+    return datetime.fromtimestamp(start_ts, UTC), slot_s, n_slots
+
+
+def default_facts(config: Config) -> EvseFacts:
+    """Facts assumed for an EVSE whose Location we do not know (config `[defaults]`)."""
+    d = config.defaults
+    power_type = {1: PowerType.AC_1_PHASE, 2: PowerType.AC_2_PHASE, 3: PowerType.AC_3_PHASE}[d.phases]
+    return EvseFacts(party=0, country_code="", party_id="", location_id="", uid="", status="UNKNOWN", capable=True,
+                     power_type=power_type, phases=d.phases, voltage_v=d.voltage_v, max_amperage_a=d.max_amperage_a,
+                     max_power_w=d.voltage_v * d.max_amperage_a * d.phases)
+
+
+def electrical_facts(evse: EvseFacts, min_current_a: float = 0.0) -> ElectricalFacts:
+    """The profile builder's view of an EVSE (with the AC minimum current, when one is configured)."""
+    dc = evse.power_type == PowerType.DC
+    phases = min(max(int(evse.phases), 1), 3)
+    return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,  # type: ignore[arg-type]
+                           max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w,
+                           min_current_a=min_current_a if not dc and min_current_a > 0 else None)
+
+
+def resample(points: Sequence[SignalPoint], start_ts: int, slot_s: int, n_slots: int, *, how: str
+             ) -> list[float | None]:
+    """A signal on the slot grid: `min` over overlapping points (limits: never raised), or the time-weighted
+    mean of the most recently submitted source (prices, carbon). None where nothing covers the slot."""
+    out: list[float | None] = []
+    for k in range(n_slots):
+        lo, hi = start_ts + k * slot_s, start_ts + (k + 1) * slot_s
+        covering = [p for p in points if p.start_ts < hi and p.end_ts > lo]
+        if not covering:
+            out.append(None)
+        elif how == "min":
+            out.append(min(p.value for p in covering))
+        else:
+            newest = max(p.submitted_at for p in covering)
+            chosen = [p for p in covering if p.submitted_at == newest]
+            weights = [min(hi, p.end_ts) - max(lo, p.start_ts) for p in chosen]
+            out.append(sum(w * p.value for w, p in zip(weights, chosen, strict=True)) / sum(weights))
+    return out
+
+
+def _fill(values: list[float | None]) -> list[float] | None:
+    """Fill uncovered slots with the mean of the covered ones (a neutral value); None if none covered."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    mean = sum(known) / len(known)
+    return [mean if v is None else v for v in values]
+
+
+def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: datetime, slot_s: int,
+                    n_slots: int, otherwise_w: float) -> list[float]:
+    """The most a profile lets a session draw in each slot (W); `otherwise_w` where it does not apply."""
+    anchor = profile.start_date_time
+    steps = profile_steps(profile, anchor=anchor, ref=start) if anchor is not None else None
+    if steps is None:
+        return [otherwise_w] * n_slots
+    per_unit = w_per_unit(profile.charging_rate_unit, facts)
+    out = []
+    for k in range(n_slots):
+        lo, hi = k * slot_s, (k + 1) * slot_s
+        times = np.concatenate(([lo], steps.starts[(steps.starts > lo) & (steps.starts < hi)]))
+        values = value_at(steps, times)
+        values = np.where(np.isnan(values), otherwise_w / per_unit, values)
+        out.append(min(otherwise_w, float(values.max()) * per_unit))
+    return out
+
+
+def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
+    """Collect every site with planned sessions (or only the sites in `only`)."""
+    start, slot_s, n_slots = slot_grid(config, now)
+    start_ts, end_ts, now_ts = int(start.timestamp()), int(start.timestamp()) + slot_s * n_slots, int(now.timestamp())
+    stale_before = now_ts - int(config.planning.stale_session_h * 3600)
+    stored, _ = store.sessions.find(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
+    by_site: dict[str, list[StoredSession]] = defaultdict(list)
+    for row in stored:
+        s = row.session
+        by_site[site_id(s.country_code, s.party_id, s.location_id)].append(row)
+    if only is not None:
+        for name in only:
+            by_site.setdefault(name, [])
+    parties = {p.id: p for p in store.parties.all()
+               if p.status == PartyStatus.REGISTERED and store.sync.state(p.id).unreachable_since is None}
+    controls = store.commands.all_control()
+    offline = store.sync.offline_parties()
+    sites = []
+    for name, rows in sorted(by_site.items()):
+        if only is not None and name not in only:
+            continue
+        sites.append(_gather_site(store, config, name, rows, parties, controls, offline, start=start, slot_s=slot_s,
+                                  n_slots=n_slots, start_ts=start_ts, end_ts=end_ts, now_ts=now_ts))
+    return sites
+
+
+def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, str, str]]) -> bool:
+    """We can send to this session's CPO: registered, answering, and not reported offline by a Hub."""
+    if party is None or not party.reachable:
+        return False
+    s = row.session
+    return (party.id, s.country_code.upper(), s.party_id.upper()) not in offline
+
+
+def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
+                 controls: dict[tuple[int, str, str, str], SessionControl], offline: set[tuple[int, str, str]], *,
+                 start: datetime, slot_s: int, n_slots: int, start_ts: int, end_ts: int, now_ts: int) -> SiteInput:
+    settings = store.grid.settings(name)
+    grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
+              else config.defaults.site_limit_w)
+    limits = resample(store.grid.signals(name, "import_limit", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                      start_ts, slot_s, n_slots, how="min")
+    # DESIGN.md: the limit at t is the minimum of the grid connection and every valid import_limit signal.
+    limit_w = [grid_w if v is None else min(grid_w, v) for v in limits]
+    price = _fill(resample(store.grid.signals(name, "price", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                           start_ts, slot_s, n_slots, how="newest"))
+    carbon = _fill(resample(store.grid.signals(name, "carbon", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
+                            start_ts, slot_s, n_slots, how="newest"))
+    voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
+    failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
+                  else config.defaults.failsafe_fraction * grid_w)
+    phases = settings.phase_assignment if settings else {}
+    # One query per location of the site (normally one), whether or not its EVSEs are known.
+    evses: dict[tuple[int, str, str, str], EvseFacts] = {
+        (f.party, f.country_code, f.party_id, f.uid): f
+        for location_id in {row.session.location_id for row in rows}
+        for f in store.sessions.evses(location_id=location_id)}
+    fallback = default_facts(config)
+    previous = _previous_power(store.plans.latest(name), start_ts, slot_s, n_slots)
+    planned: list[PlannedSession] = []
+    fixed_load = np.zeros(n_slots)
+    for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
+        s = row.session
+        key = SessionKey(party=row.party, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
+                         session_id=s.id)
+        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
+        facts = electrical_facts(evse, config.planning.min_current_a)
+        control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
+        prefs = store.grid.preferences(key.country_code, key.party_id, s.id)
+        default_departure = s.start_date_time + timedelta(hours=config.planning.default_departure_h)
+        departure_ts = prefs.departure_ts if prefs and prefs.departure_ts else int(default_departure.timestamp())
+        departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
+        need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
+        reason = None
+        if evse is not fallback and not evse.capable:
+            reason = "EVSE is not CHARGING_PROFILE_CAPABLE"
+        elif control is not None and not control.controllable:
+            reason = control.reason or "CPO refused profiles"
+        elif not _reachable(parties.get(row.party), row, offline):
+            reason = "CPO unreachable"
+        elif not config.planning.dispatch:
+            reason = "dispatch disabled"
+        max_w = evse.max_power_w
+        if reason is None:
+            # Only for sessions we steer: one we cannot stays fixed load at the EVSE's maximum, since
+            # nothing we send keeps it below what it showed so far.
+            history = store.commands.find(key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)
+            learned = vehicle_cap_w(s, profiles_in_force(history, complete=len(history) < PROFILE_HISTORY), facts)
+            if learned is not None:
+                max_w = min(max_w, learned)
+        min_w = 0.0
+        if evse.power_type != PowerType.DC and config.planning.min_current_a > 0:
+            min_w = min(max_w, config.planning.min_current_a * facts.w_per_a)
+        need_kwh = max(0.0, need - max(0.0, s.kwh))
+        if 0 < need_kwh < min_w * slot_s / 3.6e6:
+            # A last bit of energy smaller than one slot at the minimum rate could never be planned
+            # (power is 0 or >= the minimum for a whole slot); a profile is a maximum, not a target,
+            # and the vehicle stops by itself when full, so plan one slot at the minimum rate.
+            need_kwh = min_w * slot_s / 3.6e6
+        fixed_w: list[float] | None = None
+        if reason is not None:
+            # Planned as fixed load so the others stay within the limit: at its maximum, or at what its
+            # last accepted profile allows when the CPO is only out of reach.
+            accepted = control.accepted_profile if control is not None else None
+            if reason == "CPO unreachable" and accepted is not None:
+                fixed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=n_slots,
+                                          otherwise_w=max_w)
+            else:
+                fixed_w = [max_w] * n_slots
+            fixed_w = [w if k < departure_slot else 0.0 for k, w in enumerate(fixed_w)]
+            fixed_load += np.asarray(fixed_w)
+        planned.append(PlannedSession(
+            key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, evse_max_w=evse.max_power_w,
+            controllable=reason is None, reason=reason,
+            departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
+            profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
+            phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w,
+            previous_w=previous.get((key.party, key.country_code, key.party_id, key.session_id))))
+    return SiteInput(site_id=name, start=start, slot_s=slot_s, n_slots=n_slots, limit_w=limit_w,
+                     fixed_load_w=fixed_load.tolist(), failsafe_w=failsafe_w, voltage_v=voltage_v,
+                     phase_limit_a=settings.phase_limit_a if settings else None, price=price, carbon=carbon,
+                     sessions=planned)
+
+
+def _previous_power(plan: StoredPlan | None, start_ts: int, slot_s: int, n_slots: int
+                    ) -> dict[tuple[int, str, str, str], list[float]]:
+    """The previous plan's power per session, moved onto the new grid (0 where it did not reach)."""
+    if plan is None or plan.slot_s != slot_s or (start_ts - plan.start_ts) % slot_s:
+        return {}
+    offset = (start_ts - plan.start_ts) // slot_s
+    out = {}
+    for row in plan.sessions:
+        if row.controllable:
+            moved = row.power_w[offset:offset + n_slots] if offset >= 0 else []
+            out[(row.party, row.country_code, row.party_id, row.session_id)] = moved + [0.0] * (n_slots - len(moved))
+    return out
+

@@ -1,0 +1,113 @@
+"""The planning engine's solver pool: processes or threads, the same plans; a dead solver is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from ocpi221.locations import Location
+from ocpi221.sessions import Session
+from scsp.app import scsp_platform
+from scsp.config import Config, OptimizerConfig, PlanningConfig
+from scsp.dispatch.sender import Dispatcher
+from scsp.events import SiteEvents
+from scsp.planning.engine import Engine
+from scsp.platform.client import OcpiClient
+from scsp.records.grid import SiteSettings
+from scsp.records.plans import StoredPlan
+from scsp.store import Store
+from tests.conftest import EXAMPLES, register_party
+
+
+def site_with_sessions(tmp_path: Path, executor: str) -> tuple[Store, Config]:
+    """Six AC sessions on a 30 kW site of a CPO whose resync is still due (so nothing is sent)."""
+    store = Store(tmp_path / f"{executor}.db")
+    store.migrate()
+    _, party = register_party(store, "NL", "CPA")
+    evses = [{"uid": f"E{i}", "status": "CHARGING", "last_updated": "2026-11-25T10:00:00Z",
+              "capabilities": ["CHARGING_PROFILE_CAPABLE"],
+              "connectors": [{"id": "1", "standard": "IEC_62196_T2", "format": "SOCKET", "power_type": "AC_3_PHASE",
+                              "max_voltage": 230, "max_amperage": 16, "last_updated": "2026-11-25T10:00:00Z"}]}
+             for i in range(6)]
+    doc = json.loads((EXAMPLES / "location_example.json").read_text())
+    doc.update(country_code="NL", party_id="CPA", id="LOC1", evses=evses)
+    store.sessions.put_location(party.id, msgspec.convert(doc, Location))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # charging now: planned by a real clock
+    for i in range(6):
+        s = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
+        s.update(country_code="NL", party_id="CPA", id=f"S{i}", evse_uid=f"E{i}", location_id="LOC1",
+                 status="ACTIVE", kwh=0.0, start_date_time=stamp, last_updated=stamp)
+        store.sessions.put(party.id, msgspec.convert(s, Session), now=1)
+    store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
+                                         updated_at=1))
+    config = Config(db_path=str(tmp_path / f"{executor}.db"),
+                    planning=PlanningConfig(horizon_h=2.0, slot_minutes=15),
+                    optimizer=OptimizerConfig(executor=executor, workers=2))  # type: ignore[arg-type]
+    return store, config
+
+
+def plan_once(store: Store, config: Config, before: Any = None) -> list[StoredPlan]:
+    """One planning pass of a real engine (its jobs not started); `before(engine)` runs first."""
+
+    async def run() -> list[StoredPlan]:
+        client = OcpiClient(country_code="NL", party_id="SCP")
+        events = SiteEvents()
+        dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(config), config=config,
+                                events=events)
+        engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
+        try:
+            if before is not None:
+                await before(engine)
+            return await engine.plan()
+        finally:
+            engine.executor.shutdown(wait=True, cancel_futures=True)
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def test_solver_processes_and_threads_give_the_same_plan(tmp_path: Path) -> None:
+    plans = {}
+    for executor in ("process", "thread"):
+        store, config = site_with_sessions(tmp_path, executor)
+        [plan] = plan_once(store, config)
+        assert plan.status == "OPTIMAL" and max(plan.site_power_w) <= 30_000.0 + 1e-3
+        plans[executor] = [row.power_w for row in plan.sessions]
+    assert plans["process"] == plans["thread"]
+
+
+def test_a_solver_process_that_dies_costs_one_failsafe_plan_and_is_replaced(tmp_path: Path) -> None:
+    store, config = site_with_sessions(tmp_path, "process")
+
+    async def kill_the_solvers(engine: Engine) -> None:
+        pool = engine.executor
+        assert isinstance(pool, ProcessPoolExecutor)
+        await engine.plan()  # starts the worker processes
+        for process in list(pool._processes.values()):  # a native crash, as far as the pool can tell
+            os.kill(process.pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+
+    [plan] = plan_once(store, config, before=kill_the_solvers)
+    # Every session got its failsafe share: within the failsafe limit, and the plan says so.
+    assert (plan.status, plan.path) == ("FALLBACK", "failsafe")
+    tails = [row.profile.charging_profile_period[-1].limit * 690 for row in plan.sessions if row.profile]
+    assert len(tails) == 6 and sum(tails) <= 9_000.0
+    # The next pass solves again, in a new pool.
+    [again] = plan_once(store, config)
+    assert again.status == "OPTIMAL"
+
+
+@pytest.mark.parametrize("executor", ["process", "thread"])
+def test_an_executor_setting_is_checked(executor: str) -> None:
+    assert OptimizerConfig(executor=executor).executor == executor  # type: ignore[arg-type]
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"executor": "gpu"}, OptimizerConfig)
