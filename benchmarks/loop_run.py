@@ -96,10 +96,10 @@ def main() -> int:
     try:
         token_a = new_token()
         store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="SIM", token=token_a,
-                           token_kind=TokenKind.A, now=int(time.time()))
+                           token_kind=TokenKind.A, now=datetime.now(UTC))
         http.post(f"{sim_url}/sim/register", json={"versions_url": config.versions_url, "token_a": token_a}
                   ).raise_for_status()
-        key, _ = issue_api_key(store, role=ApiRole.admin, sites=(), label="run", now=int(time.time()))
+        key, _ = issue_api_key(store, role=ApiRole.admin, sites=(), label="run", now=datetime.now(UTC))
         api = {"Authorization": f"Bearer {key}"}
         for location, limit in LIMITS_W.items():
             http.put(f"{svc_url}/api/v1/sites/NL-SIM-{location}/grid", headers=api,
@@ -126,7 +126,7 @@ def main() -> int:
                 # Settled: planned since the last arrival (which may be an EV we cannot steer), no profile
                 # request in flight, and every EV we steer applies what we asked.
                 ids = {ev["session_id"] for ev in evs}
-                in_flight = any(c.session_id in ids and c.kind == "set"
+                in_flight = any(c.key.session_id in ids and c.kind == "set"
                                 for c in store.commands.find(states=("pending", "awaiting_result")))
                 if plan is not None and plan.created_at > last_arrival + 1 and not in_flight and all(
                         ev["profile_source"] != "none" and ev["profile"] == ev["requested_profile"]
@@ -157,7 +157,8 @@ def main() -> int:
         outcomes = collections.Counter(f"{c.kind}:{c.response or '-'}:{c.result or c.state}"
                                        for c in store.commands.find(limit=1_000_000))
         report["commands"] = dict(sorted(outcomes.items()))
-        plans = [p for loc in LIMITS_W for p in store.plans.history(f"NL-SIM-{loc}", since_ts=int(started))]
+        since = datetime.fromtimestamp(started, UTC)
+        plans = [p for loc in LIMITS_W for p in store.plans.history(f"NL-SIM-{loc}", since=since)]
         report["plans"] = {"count": len(plans), "by_status": dict(collections.Counter(p.status for p in plans)),
                            "by_path": dict(collections.Counter(p.path for p in plans))}
         print(json.dumps(report, indent=2))

@@ -8,7 +8,7 @@ The endpoints are listed in `cposim/README.md`.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -93,7 +93,7 @@ class SimControlController(Controller):
             party_id=data.party_id,
             token=token,
             token_kind=TokenKind.A,
-            now=int(time.time()),
+            now=datetime.now(UTC),
         )
         return Invitation(versions_url=platform.versions_url, token_a=token)
 
@@ -107,7 +107,7 @@ class SimControlController(Controller):
     ) -> PartyView:
         """Register the simulator with the platform at `versions_url` using its token A."""
         party = await registration.register_with(
-            parties, client, platform, data.versions_url, data.token_a, now=time.time()
+            parties, client, platform, data.versions_url, data.token_a, now=datetime.now(UTC)
         )
         return party_view(party)
 
@@ -126,7 +126,7 @@ class SimControlController(Controller):
     ) -> PartyView:
         """Rotate credentials with a registered party (credentials PUT)."""
         return party_view(
-            await registration.rotate(parties, client, platform, parties.get(party), now=time.time())
+            await registration.rotate(parties, client, platform, parties.get(party), now=datetime.now(UTC))
         )
 
     @post("/parties/{party:int}/unregister", status_code=200)
@@ -134,7 +134,7 @@ class SimControlController(Controller):
         self, party: FromPath[int], parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient]
     ) -> dict[str, Any]:
         """Unregister from a party (credentials DELETE)."""
-        updated, problem = await registration.unregister(parties, client, parties.get(party), now=time.time())
+        updated, problem = await registration.unregister(parties, client, parties.get(party), now=datetime.now(UTC))
         return {"party": party_view(updated), "remote_error": problem}
 
     # -- the living CPO ----------------------------------------------------------------------------

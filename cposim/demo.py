@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -38,7 +38,7 @@ def uncontrolled_peak_w(site: SimSiteConfig) -> float:
     return total
 
 
-def set_demo_limits(store: Store, config: Config, now: int) -> list[str]:
+def set_demo_limits(store: Store, config: Config, now: datetime) -> list[str]:
     """Give each simulated site a grid limit below its uncontrolled peak, unless one is set already."""
     named = []
     for site in config.simulator.sites:
@@ -98,16 +98,17 @@ def run_demo(config: Config) -> int:
         store: Store = app.state.store
         party = await registration.register_with(
             store.parties, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
-            now=time.time())
-        sites = set_demo_limits(store, config, int(time.time()))
+            now=datetime.now(UTC))
+        sites = set_demo_limits(store, config, datetime.now(UTC))
         # A read-only key for this run's dashboard link (stored hashed like any other; shown once, here).
-        key, _ = issue_api_key(store, role=ApiRole.dso, sites=(), label="demo dashboard", now=int(time.time()))
+        key, _ = issue_api_key(store, role=ApiRole.dso, sites=(), label="demo dashboard", now=datetime.now(UTC))
         plugged = await plug_demo_evs(sim_base, config.simulator)
-        now = int(time.time())
+        now = datetime.now(UTC)
         for session_id in plugged:  # what the drivers told their app, as an aggregator would submit it
             store.grid.put_preferences(Preferences(
                 country_code=config.simulator.country_code.upper(), party_id=config.simulator.party_id.upper(),
-                session_id=session_id, profile_type="REGULAR", departure_ts=now + int(DEMO_EV["departure_s"]),
+                session_id=session_id, profile_type="REGULAR",
+                departure=now + timedelta(seconds=DEMO_EV["departure_s"]),
                 energy_kwh=DEMO_EV["energy_kwh"], source="demo", updated_at=now))
         for name in sites:
             app.state.events.site_changed(name)

@@ -21,6 +21,7 @@ objects without a running service:
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import msgspec
 
@@ -172,11 +173,18 @@ def whatif_profiles(
         if request.evse not in evses:
             raise ValueError(f"session {planned.id!r} references unknown EVSE {request.evse!r}")
         evse = evses[request.evse]
-        if evse.phases not in (1, 2, 3):
+        phases: Literal[1, 2, 3]
+        if evse.phases == 1:
+            phases = 1
+        elif evse.phases == 2:
+            phases = 2
+        elif evse.phases == 3:
+            phases = 3
+        else:
             raise ValueError(f"EVSE {evse.id!r} has {evse.phases} phases; 1, 2 or 3 expected")
         facts.append(
             ElectricalFacts(
-                phases=evse.phases,  # type: ignore[arg-type]  # checked just above
+                phases=phases,
                 dc=evse.dc,
                 voltage_v=problem.site.voltage_v,
                 max_electric_power_w=min(evse.max_kw, request.max_kw) * 1000.0,

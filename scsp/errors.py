@@ -17,11 +17,6 @@ class OcpiError(Exception):
         self.message = message
 
 
-class InvalidJson(OcpiError, ValueError):
-    """The body is not valid JSON: transport_and_format "MUST" answer HTTP 400."""
-
-    ocpi_status, http_status = 2000, 400
-
 
 class InvalidParameters(OcpiError, ValueError):
     """Valid JSON with a missing or invalid field (2001).
@@ -33,16 +28,6 @@ class InvalidParameters(OcpiError, ValueError):
     ocpi_status, http_status = 2001, 200
 
 
-class PayloadTooLarge(OcpiError, ValueError):
-    """The body exceeds `http.max_body_bytes`."""
-
-    ocpi_status, http_status = 2000, 413
-
-
-class NotEnoughInformation(OcpiError, ValueError):
-    """2002: the request lacks information we need."""
-
-    ocpi_status, http_status = 2002, 200
 
 
 class UnknownLocation(OcpiError, LookupError):

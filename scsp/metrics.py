@@ -7,8 +7,8 @@ Each app has its own registry (no module-level state).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -56,13 +56,13 @@ class StoreCollector(Collector):
         fixed = GaugeMetricFamily("scsp_site_fixed_load_watts", "Load we cannot steer, current slot", labels=["site"])
         age = GaugeMetricFamily("scsp_site_plan_age_seconds", "Seconds since each site was last planned",
                                 labels=["site"])
-        now = time.time()
+        now = datetime.now(UTC)
         for site, plan in sorted(self.store.plans.latest_all().items()):
-            slot = min(max(int((now - plan.start_ts) // plan.slot_s), 0), plan.n_slots - 1)
+            slot = min(max(int((now - plan.start).total_seconds() // plan.slot_s), 0), plan.n_slots - 1)
             limit.add_metric([site], plan.limit_w[slot])
             planned.add_metric([site], plan.site_power_w[slot])
             fixed.add_metric([site], plan.fixed_load_w[slot])
-            age.add_metric([site], now - plan.created_at)
+            age.add_metric([site], (now - plan.created_at).total_seconds())
         yield from (limit, planned, fixed, age)
 
 

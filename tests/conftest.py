@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,13 @@ def register_party(store: Store, country_code: str = "NL", party_id: str = "CPA"
 
     token = f"tok-{country_code}{party_id}-{time.monotonic_ns()}"
     party = store.parties.create(status=PartyStatus.INVITED, role=role, country_code=country_code,
-                               party_id=party_id, token=token, token_kind=TokenKind.C, now=int(time.time()))
+                               party_id=party_id, token=token, token_kind=TokenKind.C, now=datetime.now(UTC))
     credentials_role = CredentialsRole(role=Role(role), country_code=country_code, party_id=party_id,
                                        business_details=BusinessDetails(name=party_id))
     party = store.parties.complete_registration(
         party.id, roles=[credentials_role], identity=credentials_role, versions_url=versions_url,
         version="2.2.1", version_url=versions_url.rsplit("/", 1)[0] + "/2.2.1", endpoints=endpoints or [],
-        token_out=token_out, token_base64=True, new_token=None, now=int(time.time()))
+        token_out=token_out, token_base64=True, new_token=None, now=datetime.now(UTC))
     return token, party
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -117,7 +118,7 @@ def new_api_key() -> str:
 
 
 def issue_api_key(
-    store: Store, *, role: ApiRole, sites: Sequence[str], label: str | None, now: int
+    store: Store, *, role: ApiRole, sites: Sequence[str], label: str | None, now: datetime
 ) -> tuple[str, ApiKey]:
     """Create and store a key; returns the key itself (shown once, never stored) and its record."""
     cleaned = tuple(s.strip() for s in sites)

@@ -45,14 +45,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def to_ts(value: datetime) -> int:
-    """Unix seconds of an aware datetime (the storage representation)."""
-    return int(value.timestamp())
-
-
-def from_ts(ts: int) -> datetime:
-    """The aware UTC datetime of unix seconds (encoded with `Z` on output)."""
-    return datetime.fromtimestamp(ts, UTC)
 
 
 class ApiInput(msgspec.Struct, kw_only=True):

@@ -7,7 +7,7 @@ within its site scope.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -16,14 +16,15 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
 
-from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingRateUnit
+from ocpi221.locations import Location
 from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
 from scsp.api.common import SiteId
 from scsp.records.grid import ApiKey
-from scsp.records.plans import StoredPlan, hard_max_w
-from scsp.records.sessions import SessionKey
+from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.sessions import site_id
 from scsp.store import Store
 
 
@@ -113,37 +114,29 @@ class HistoryPoint(msgspec.Struct, kw_only=True):
     fixed_load_w: float
 
 
-def _ts(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
-    keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
-            for r in plan.sessions]
-    actives = store.commands.latest_active_profiles(keys)
-    reasons: dict[str, str] = plan.detail.get("reasons", {})
+    actives = store.commands.latest_active_profiles([r.key for r in plan.sessions])
     sessions = []
-    for key, row in zip(keys, plan.sessions, strict=True):
-        active = actives.get(key)
+    for row in plan.sessions:
+        active = actives.get(row.key)
         sessions.append(SessionPlanOut(
-            country_code=row.country_code, party_id=row.party_id, session_id=row.session_id,
-            controllable=row.controllable,
-            reason=reasons.get(f"{row.party}/{row.country_code}/{row.party_id}/{row.session_id}"),
+            country_code=row.key.country_code, party_id=row.key.party_id, session_id=row.key.session_id,
+            controllable=row.controllable, reason=row.reason,
             power_w=row.power_w, energy_kwh=row.energy_kwh, shortfall_kwh=row.shortfall_kwh, profile=row.profile,
             compliance=None if active is None else ComplianceOut(
-                received_at=_ts(active.received_at), source=active.source, verdict=active.verdict,
+                received_at=active.received_at, source=active.source, verdict=active.verdict,
                 worst_excess_w=active.worst_excess_w, compliant_fraction=active.compliance, plan_id=active.plan)))
-    return PlanOut(id=plan.id, site_id=plan.site_id, created_at=_ts(plan.created_at), start=_ts(plan.start_ts),
+    return PlanOut(id=plan.id, site_id=plan.site_id, created_at=plan.created_at, start=plan.start,
                    slot_s=plan.slot_s, n_slots=plan.n_slots, status=plan.status, path=plan.path,
                    limit_w=plan.limit_w, site_power_w=plan.site_power_w, fixed_load_w=plan.fixed_load_w,
-                   failsafe_w=plan.detail.get("failsafe_w"), jain_index=plan.detail.get("jain_index"),
-                   warnings=list(plan.detail.get("warnings", [])), sessions=sessions)
+                   failsafe_w=plan.detail.failsafe_w, jain_index=plan.detail.jain_index,
+                   warnings=list(plan.detail.warnings), sessions=sessions)
 
 
 def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
     """Every site the key may see."""
     plans = store.plans.latest_all()
-    locations = {f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}": s.location
+    locations = {site_id(s.location.country_code, s.location.party_id, s.location.id): s.location
                  for s in store.sessions.locations()}
     out = []
     for name in sorted(store.plans.site_ids()):
@@ -153,31 +146,33 @@ def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
     return out
 
 
-def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Any) -> SiteOut:
+def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Location | None) -> SiteOut:
     full = store.plans.get(plan.id) if plan is not None else None
     return SiteOut(
-        site_id=name, name=getattr(location, "name", None), address=getattr(location, "address", None),
-        time_zone=getattr(location, "time_zone", None),
+        site_id=name, name=location.name if location else None, address=location.address if location else None,
+        time_zone=location.time_zone if location else None,
         sessions=len(full.sessions) if full else 0,
         controlled=sum(1 for s in full.sessions if s.controllable) if full else 0,
-        plan_id=plan.id if plan else None, planned_at=_ts(plan.created_at) if plan else None,
+        plan_id=plan.id if plan else None, planned_at=plan.created_at if plan else None,
         limit_w_now=plan.limit_w[0] if plan and plan.limit_w else None,
         planned_w_now=plan.site_power_w[0] if plan and plan.site_power_w else None,
         fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
 
 
-def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, info: dict[str, Any]) -> list[float | None]:
+def _location(store: Store, name: str) -> Location | None:
+    """The Location a site is, if a CPO sent it."""
+    return next((s.location for s in store.sessions.locations()
+                 if site_id(s.location.country_code, s.location.party_id, s.location.id) == name), None)
+
+
+def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, row: PlanSession) -> list[float | None]:
     """An ActiveChargingProfile on a plan's slot grid, in W (None where it says nothing)."""
-    start = datetime.fromtimestamp(plan.start_ts, UTC)
-    steps = profile_steps(active.charging_profile, anchor=active.start_date_time, ref=start)
+    steps = profile_steps(active.charging_profile, anchor=active.start_date_time, ref=plan.start)
     if steps is None:
         return [None] * plan.n_slots
-    voltage, phases = float(info.get("voltage_v", 230.0)), int(info.get("phases", 3))
-    per_unit = 1.0 if active.charging_profile.charging_rate_unit == "W" else (
-        voltage if info.get("dc") else voltage * phases)
-    cap = float(hard_max_w(info, float("inf")))
+    per_unit = 1.0 if active.charging_profile.charging_rate_unit == ChargingRateUnit.W else row.facts.w_per_a
     values = value_at(steps, (np.arange(plan.n_slots) + 0.5) * plan.slot_s)
-    return [None if v != v else min(float(v) * per_unit, cap) for v in values]
+    return [None if v != v else min(float(v) * per_unit, row.evse_max_w) for v in values]
 
 
 def site_compliance(store: Store, name: str) -> SiteComplianceOut:
@@ -186,28 +181,25 @@ def site_compliance(store: Store, name: str) -> SiteComplianceOut:
     if plan is None:
         return SiteComplianceOut(site_id=name, plan_id=None, start=None, slot_s=None, limit_w=[], applied_w=[],
                                  over_limit_w=0.0, sessions=[])
-    keys = [SessionKey(party=r.party, country_code=r.country_code, party_id=r.party_id, session_id=r.session_id)
-            for r in plan.sessions]
-    actives = store.commands.latest_active_profiles(keys)
+    actives = store.commands.latest_active_profiles([r.key for r in plan.sessions])
     applied: list[float | None] = [None] * plan.n_slots
     sessions = []
-    for key in keys:
-        record = actives.get(key)
+    for row in plan.sessions:
+        record = actives.get(row.key)
         if record is None:
             continue
+        key = row.key
         sessions.append({"country_code": key.country_code, "party_id": key.party_id, "session_id": key.session_id,
                          "verdict": record.verdict, "worst_excess_w": record.worst_excess_w,
-                         "compliant_fraction": record.compliance, "received_at": _ts(record.received_at),
+                         "compliant_fraction": record.compliance, "received_at": record.received_at,
                          "source": record.source})
         # What the charge point reports it applies, on this plan's slots (slot midpoints), in W.
-        info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
-                                                   f"{key.session_id}", {})
-        for k, watts in enumerate(_applied_w(record.profile, plan, info)):
+        for k, watts in enumerate(_applied_w(record.profile, plan, row)):
             if watts is not None:
                 applied[k] = (applied[k] or 0.0) + watts
     over = max((a + f - lim for a, f, lim in zip(applied, plan.fixed_load_w, plan.limit_w, strict=True)
                 if a is not None), default=0.0)
-    return SiteComplianceOut(site_id=name, plan_id=plan.id, start=_ts(plan.start_ts), slot_s=plan.slot_s,
+    return SiteComplianceOut(site_id=name, plan_id=plan.id, start=plan.start, slot_s=plan.slot_s,
                              limit_w=plan.limit_w, applied_w=applied, over_limit_w=max(0.0, over),
                              sessions=sessions)
 
@@ -230,9 +222,7 @@ class PlansController(ApiController):
         check_site(api_key, site_id)
         if site_id not in store.plans.site_ids():
             raise errors.NotFound(f"no site {site_id!r}")
-        location = next((s.location for s in store.sessions.locations()
-                         if f"{s.location.country_code.upper()}-{s.location.party_id.upper()}-{s.location.id}"
-                         == site_id), None)
+        location = _location(store, site_id)
         return _site_out(store, site_id, store.plans.latest(site_id), location)
 
     @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
@@ -268,9 +258,9 @@ class PlansController(ApiController):
                 hours: Annotated[float, QueryParameter(gt=0, le=24 * 7)] = 24.0) -> list[HistoryPoint]:
         """The site's planning cycles over the last `hours`: limit, planned power and fixed load at each."""
         check_site(api_key, site_id)
-        since = int(datetime.now(UTC).timestamp() - hours * 3600)
-        return [HistoryPoint(plan_id=p.id, created_at=_ts(p.created_at), status=p.status,
+        since = datetime.now(UTC) - timedelta(hours=hours)
+        return [HistoryPoint(plan_id=p.id, created_at=p.created_at, status=p.status,
                              limit_w=p.limit_w[0] if p.limit_w else 0.0,
                              planned_w=p.site_power_w[0] if p.site_power_w else 0.0,
                              fixed_load_w=p.fixed_load_w[0] if p.fixed_load_w else 0.0)
-                for p in store.plans.history(site_id, since_ts=since)]
+                for p in store.plans.history(site_id, since=since)]

@@ -20,7 +20,7 @@ from litestar.params import JSONBody, PathParameter
 from ocpi221.sessions import ProfileType
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, Forbidden, check_site, problem_responses, require_roles
-from scsp.api.common import ApiInput, FieldErrors, from_ts, to_ts, utcnow
+from scsp.api.common import ApiInput, FieldErrors, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.sessions import Preferences, site_id
@@ -89,11 +89,11 @@ def _out(prefs: Preferences) -> SessionPreferences:
         party_id=prefs.party_id,
         session_id=prefs.session_id,
         profile_type=ProfileType(prefs.profile_type),
-        departure_time=from_ts(prefs.departure_ts) if prefs.departure_ts is not None else None,
+        departure_time=prefs.departure,
         energy_need=prefs.energy_kwh,
         discharge_allowed=prefs.discharge_allowed,
         source=prefs.source,
-        updated_at=from_ts(prefs.updated_at),
+        updated_at=prefs.updated_at,
     )
 
 
@@ -145,10 +145,9 @@ def put_preferences(
 ) -> SessionPreferences:
     """Validate and store a session's preferences; the session's site is re-planned if we know it."""
     _check_scope(key, session_sites(store, country_code, party_id, session_id), session_id)
-    now_ts = to_ts(now)
     problems = FieldErrors()
-    departure_ts = to_ts(body.departure_time) if body.departure_time is not None else None
-    if departure_ts is not None and abs(departure_ts - now_ts) > DEPARTURE_WINDOW_S:
+    departure = body.departure_time
+    if departure is not None and abs((departure - now).total_seconds()) > DEPARTURE_WINDOW_S:
         problems.add("departure_time", f"must be within {DEPARTURE_WINDOW_S // 86_400} days of now")
     if body.energy_need is not None and not math.isfinite(body.energy_need):
         problems.add("energy_need", "must be a finite number")
@@ -158,11 +157,11 @@ def put_preferences(
         party_id=party_id.upper(),
         session_id=session_id,
         profile_type=body.profile_type.value,
-        departure_ts=departure_ts,
+        departure=departure,
         energy_kwh=body.energy_need,
         discharge_allowed=bool(body.discharge_allowed),
         source=f"apikey:{key.id}",
-        updated_at=now_ts,
+        updated_at=now,
     )
     store.grid.put_preferences(prefs)
     # Looked up again after the write: a session that arrived meanwhile is re-planned with these preferences.

@@ -14,7 +14,7 @@ from litestar.params import JSONBody
 
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
-from scsp.api.common import ApiInput, FieldErrors, SiteId, from_ts, to_ts, utcnow
+from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, ApiRole, SiteSettings
 from scsp.store import Store
@@ -107,7 +107,7 @@ def _out(settings: SiteSettings) -> GridSettings:
         voltage_v=settings.voltage_v,
         failsafe_w=settings.failsafe_w,
         phase_assignment=dict(settings.phase_assignment),
-        updated_at=from_ts(settings.updated_at),
+        updated_at=settings.updated_at,
     )
 
 
@@ -136,7 +136,7 @@ def put_grid_settings(
         voltage_v=body.voltage_v,
         failsafe_w=body.failsafe_w,
         phase_assignment={uid: phase.value for uid, phase in body.phase_assignment.items()},
-        updated_at=to_ts(now),
+        updated_at=now,
     )
     store.grid.put_settings(settings)
     changed(site_id)

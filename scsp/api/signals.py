@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import msgspec
@@ -19,27 +18,18 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
-from scsp.api.common import ApiInput, FieldErrors, SiteId, from_ts, to_ts, utcnow
+from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
-from scsp.records.grid import ApiKey, SignalPoint
+from scsp.records.grid import ApiKey, SignalKind, SignalPoint
 from scsp.store import Store
-
-
-class SignalKind(StrEnum):
-    """What a signal measures, and its unit."""
-
-    import_limit = "import_limit"  # W the site may import
-    price = "price"  # price of energy per kWh (any currency, consistently per site)
-    carbon = "carbon"  # carbon intensity, g CO2/kWh
-
 
 # Allowed values per kind, inclusive. Limits and carbon intensity cannot be negative; prices can
 # (negative day-ahead prices happen). The upper bounds reject unit mistakes (mW for W) and keep
 # optimizer coefficients well-conditioned.
 VALUE_RANGE: dict[SignalKind, tuple[float, float]] = {
-    SignalKind.import_limit: (0.0, 1e9),
-    SignalKind.price: (-1e6, 1e6),
-    SignalKind.carbon: (0.0, 1e5),
+    SignalKind.IMPORT_LIMIT: (0.0, 1e9),
+    SignalKind.PRICE: (-1e6, 1e6),
+    SignalKind.CARBON: (0.0, 1e5),
 }
 
 DAY_S = 86_400
@@ -158,10 +148,9 @@ def _range_text(low: float, high: float) -> str:
 
 def validate_submission(kind: SignalKind, body: SignalSubmission, *, now: datetime) -> list[SignalPoint]:
     """The submission as storable points, or `InvalidParameters` naming every invalid field."""
-    now_ts = to_ts(now)
     problems = FieldErrors()
     low, high = VALUE_RANGE[kind]
-    spans = [(to_ts(p.start), to_ts(p.end)) for p in body.points]
+    spans = [(p.start, p.end) for p in body.points]
     for i, (point, (start, end)) in enumerate(zip(body.points, spans, strict=True)):
         if end <= start:
             problems.add(f"points[{i}].end", "must be after start")
@@ -170,37 +159,37 @@ def validate_submission(kind: SignalKind, body: SignalSubmission, *, now: dateti
                 f"points[{i}].start",
                 f"must not be before points[{i - 1}].end (points must be ordered and must not overlap)",
             )
-        if start < now_ts - PAST_S:
+        if start < now - timedelta(seconds=PAST_S):
             problems.add(f"points[{i}].start", f"must not be more than {PAST_S // DAY_S} days in the past")
-        if end > now_ts + HORIZON_S:
+        if end > now + timedelta(seconds=HORIZON_S):
             problems.add(f"points[{i}].end", f"must not be more than {HORIZON_S // DAY_S} days ahead")
         if not math.isfinite(point.value):
             problems.add(f"points[{i}].value", "must be a finite number")
         elif not low <= point.value <= high:
             problems.add(f"points[{i}].value", f"{_range_text(low, high)} for {kind.value}")
     last, last_end = len(spans) - 1, max(end for _, end in spans)
-    if last_end <= now_ts:
+    if last_end <= now:
         problems.add(
             f"points[{last}].end", "must be in the future (the submission lies entirely in the past)"
         )
     if body.expires_at is None:
-        expires_ts = last_end + DEFAULT_EXPIRY_S
+        expires_at = last_end + timedelta(seconds=DEFAULT_EXPIRY_S)
     else:
-        expires_ts = to_ts(body.expires_at)
-        if expires_ts <= now_ts:
+        expires_at = body.expires_at
+        if expires_at <= now:
             problems.add("expires_at", "must be in the future")
-        elif expires_ts > now_ts + MAX_EXPIRY_S:
+        elif expires_at > now + timedelta(seconds=MAX_EXPIRY_S):
             problems.add("expires_at", f"must not be more than {MAX_EXPIRY_S // DAY_S} days ahead")
     problems.raise_any()
     return [
         SignalPoint(
-            kind=kind.value,
+            kind=kind,
             source=body.source,
-            start_ts=start,
-            end_ts=end,
+            start=start,
+            end=end,
             value=float(p.value),
-            expires_ts=expires_ts,
-            submitted_at=now_ts,
+            expires_at=expires_at,
+            submitted_at=now,
         )
         for p, (start, end) in zip(body.points, spans, strict=True)
     ]
@@ -219,18 +208,16 @@ def submit_signals(
     """Validate and store a submission (see `SUBMISSION_RULES`); the site is re-planned when it changed."""
     check_site(key, site_id)
     points = validate_submission(kind, body, now=now)
-    was_changed, stored = store.grid.replace_signals(site_id, points, now_ts=to_ts(now))
+    was_changed, stored = store.grid.replace_signals(site_id, points, now=now)
     if was_changed:
         changed(site_id)
     return SignalSubmissionResult(
         site_id=site_id,
         kind=kind,
         source=body.source,
-        expires_at=from_ts(stored[0].expires_ts),
-        submitted_at=from_ts(stored[0].submitted_at),
-        points=[
-            SignalPointOut(start=from_ts(p.start_ts), end=from_ts(p.end_ts), value=p.value) for p in stored
-        ],
+        expires_at=stored[0].expires_at,
+        submitted_at=stored[0].submitted_at,
+        points=[SignalPointOut(start=p.start, end=p.end, value=p.value) for p in stored],
     )
 
 
@@ -239,18 +226,18 @@ def read_signals(
 ) -> SiteSignals:
     """The unexpired points of a site (of one kind, or all)."""
     check_site(key, site_id)
-    points = store.grid.site_signals(site_id, kind.value if kind else None, now_ts=to_ts(now))
+    points = store.grid.site_signals(site_id, kind, now=now)
     return SiteSignals(
         site_id=site_id,
         signals=[
             StoredSignal(
-                kind=SignalKind(p.kind),
+                kind=p.kind,
                 source=p.source,
-                start=from_ts(p.start_ts),
-                end=from_ts(p.end_ts),
+                start=p.start,
+                end=p.end,
                 value=p.value,
-                expires_at=from_ts(p.expires_ts),
-                submitted_at=from_ts(p.submitted_at),
+                expires_at=p.expires_at,
+                submitted_at=p.submitted_at,
             )
             for p in points
         ],

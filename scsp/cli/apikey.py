@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +28,8 @@ def _store(args: argparse.Namespace) -> Store:
     return store
 
 
-def _iso(ts: int | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def key_json(key: ApiKey) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 def cmd_create(args: argparse.Namespace) -> int:
     """Create a key and print it, once."""
     key, record = issue_api_key(
-        _store(args), role=ApiRole(args.role), sites=args.site or [], label=args.label, now=int(time.time())
+        _store(args), role=ApiRole(args.role), sites=args.site or [], label=args.label, now=datetime.now(UTC)
     )
     print(
         json.dumps(
@@ -73,7 +72,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Revoke a key by id: it stops working at once."""
-    revoked = _store(args).grid.revoke_api_key(args.id, now=int(time.time()))
+    revoked = _store(args).grid.revoke_api_key(args.id, now=datetime.now(UTC))
     if revoked is None:
         raise LookupError(f"no API key with id {args.id}")
     print(json.dumps(key_json(revoked), indent=2))

@@ -23,9 +23,6 @@ from scsp.errors import OcpiError, PeerError
 # The entry point group through which other packages add commands to `scsp`.
 COMMANDS_GROUP = "scsp.commands"
 
-WithConfig = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
-
 def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Give a command the `--config` option."""
     p.add_argument("--config", help="path to config.toml (default: $SCSP_CONFIG or ./config.toml)")

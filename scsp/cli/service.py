@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from scsp.cli.common import client_for, find_party, load, open_store, party_json, print_json
@@ -35,7 +35,7 @@ def cmd_invite(args: argparse.Namespace) -> int:
     store = open_store(config)
     token = registration.new_token()
     store.parties.create(status=PartyStatus.INVITED, role=args.role.upper(), country_code=args.country_code,
-                       party_id=args.party_id, token=token, token_kind=TokenKind.A, now=int(time.time()))
+                       party_id=args.party_id, token=token, token_kind=TokenKind.A, now=datetime.now(UTC))
     print_json({"versions_url": config.versions_url, "token_a": token})
     return 0
 
@@ -51,7 +51,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         client = client_for(config)
         try:
             return await registration.register_with(store.parties, client, scsp_platform(config), args.versions_url,
-                                                    args.token_a, now=time.time())
+                                                    args.token_a, now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -88,8 +88,8 @@ def cmd_parties(args: argparse.Namespace) -> int:
         try:
             if args.action == "rotate":
                 return party_json(await registration.rotate(store.parties, client, scsp_platform(config), party,
-                                                            now=time.time()))
-            updated, problem = await registration.unregister(store.parties, client, party, now=time.time())
+                                                            now=datetime.now(UTC)))
+            updated, problem = await registration.unregister(store.parties, client, party, now=datetime.now(UTC))
             return {**party_json(updated), "remote_error": problem}
         finally:
             await client.aclose()

@@ -13,8 +13,8 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from urllib.parse import quote
 
 from ocpi221.chargingprofiles import (
@@ -24,18 +24,19 @@ from ocpi221.chargingprofiles import (
     SetChargingProfile,
     spec_violations,
 )
+from ocpi221.sessions import SessionStatus
 from profiles import resend_due
 from profiles.selection import Candidate, Choice, select
 from scsp import errors
 from scsp.config import Config, join_url
 from scsp.events import SiteEvents
-from scsp.ingest.sessions import replan_party
+from scsp.ingest.sessions import replan_party, replan_session
 from scsp.platform.client import OcpiClient
 from scsp.platform.identity import Platform
-from scsp.records.commands import Command
+from scsp.records.commands import Command, CommandKind, CommandState, ControlUpdate, NotSteered
 from scsp.records.parties import Party, SyncState
-from scsp.records.plans import PlanSession, StoredPlan, hard_max_w
-from scsp.records.sessions import SessionKey, site_id
+from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.sessions import SessionKey
 from scsp.store import Store
 
 log = logging.getLogger("scsp.dispatch")
@@ -50,25 +51,21 @@ RETRY_AFTER_S = 300
 DECREASE_WAIT_S = 30.0
 # How often the store is polled for those results (s).
 RESULT_POLL_S = 0.2
-# Limits closer than this (A or W) are equal: below the 0.1 resolution of a ChargingProfile limit.
-LIMIT_EPSILON = 0.05
 # Planning cycles ahead in which a change of limit is worth a request now (later ones wait for later
 # cycles; the site check covers the whole horizon either way).
 LOOKAHEAD_CYCLES = 2
-# The reason a session is not steered after an operator released it.
-RELEASED = "released by the operator"
 # Timeout assumed when the CPO's answer carries none we can use (s).
 DEFAULT_TIMEOUT_S = 60
 
 
 
-def _unix(now: datetime) -> int:
-    return int(now.timestamp())
+class Outgoing(NamedTuple):
+    """A profile chosen to go to its session's CPO."""
 
-
-def _key(row: PlanSession) -> SessionKey:
-    return SessionKey(party=row.party, country_code=row.country_code, party_id=row.party_id,
-                      session_id=row.session_id)
+    party: Party
+    key: SessionKey
+    profile: ChargingProfile
+    plan_id: int
 
 
 class Dispatcher:
@@ -112,42 +109,38 @@ class Dispatcher:
     def _maybe_applied(self, key: SessionKey) -> bool:
         """Whether the newest profile we sent the session has no definite outcome (so it may be in force)."""
         # Readback GETs come every few minutes: look past them to the newest set or clear.
-        newest = next(iter(self.store.commands.find(key=key, kinds=("set", "clear"), limit=1)), None)
-        return newest is not None and newest.kind == "set" and newest.state in ("pending", "awaiting_result",
-                                                                                 "unknown")
+        newest = next(iter(self.store.commands.find(key=key, kinds=(CommandKind.SET, CommandKind.CLEAR), limit=1)),
+                      None)
+        return newest is not None and newest.kind == CommandKind.SET and newest.state in (
+            CommandState.PENDING, CommandState.AWAITING_RESULT, CommandState.UNKNOWN)
 
     def choose(self, plan: StoredPlan, now: datetime) -> list[tuple[PlanSession, Choice]]:
         """Which of a site's new profiles to send now (`scsp.selection`)."""
         rows: list[PlanSession] = []
         candidates: list[Candidate] = []
         # A site is one CPO's Location: its sessions share that CPO's profile settings.
-        owner = next(((r.country_code, r.party_id) for r in plan.sessions), ("", ""))
+        owner = next(((r.key.country_code, r.key.party_id) for r in plan.sessions), ("", ""))
         settings = self.config.profile_settings_for(*owner)
         for row in plan.sessions:
             if not row.controllable or row.profile is None:
                 continue
-            key = _key(row)
+            key = row.key
             control = self.store.commands.control(key)
             held = [control.accepted_profile] if control.accepted_profile is not None else []
             if control.sent_profile is not None and control.sent_profile not in held and self._maybe_applied(key):
                 # Sent without a definite outcome yet: the charge point may be applying it.
                 held.append(control.sent_profile)
-            info = plan.detail.get("sessions", {}).get(f"{key.party}/{key.country_code}/{key.party_id}/"
-                                                       f"{key.session_id}", {})
-            phases = int(info.get("phases", 3))
-            voltage = float(info.get("voltage_v", 230.0))
-            w_per_a = voltage if info.get("dc") else voltage * phases
             rows.append(row)
             candidates.append(Candidate(
                 # The EVSE's maximum, not the learned vehicle maximum: the site must stay within its
                 # limit by what the charge points allow, whatever a vehicle seemed to take so far.
-                new=row.profile, held=tuple(held), w_per_a=w_per_a, max_w=hard_max_w(info),
+                new=row.profile, held=tuple(held), w_per_a=row.facts.w_per_a, max_w=row.evse_max_w,
                 resend=control.accepted_profile is not None and resend_due(control.accepted_profile,
                                                                            settings, now=now),
-                blocked=(control.backoff_until is not None and control.backoff_until > _unix(now))
+                blocked=(control.backoff_until is not None and control.backoff_until > now)
                 or self.store.commands.in_flight(key)))
         choices = select(candidates, limit_w=plan.limit_w, fixed_w=plan.fixed_load_w,
-                         start=datetime.fromtimestamp(plan.start_ts, UTC), slot_s=plan.slot_s, now=now,
+                         start=plan.start, slot_s=plan.slot_s, now=now,
                          settings=settings, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
         return list(zip(rows, choices, strict=True))
 
@@ -157,8 +150,8 @@ class Dispatcher:
         DESIGN.md step 5; `scsp.selection` decides which profiles go. A decrease that is refused or
         fails holds back its site's increases until a later cycle.
         """
-        lower: list[tuple[Party, PlanSession, int]] = []
-        other: list[tuple[Party, PlanSession, int]] = []
+        lower: list[Outgoing] = []
+        other: list[Outgoing] = []
         held_sites: set[int] = set()
         outcomes: dict[str, int] = {}
 
@@ -172,20 +165,20 @@ class Dispatcher:
             for row, choice in await asyncio.to_thread(self.choose, plan, now):
                 if choice.held_back:
                     count("held_back")
-                if not choice.send:
+                if not choice.send or row.profile is None:
                     continue
-                party = await asyncio.to_thread(self.store.parties.get, row.party)
-                if not await asyncio.to_thread(may_send, party, _key(row)):
+                party = await asyncio.to_thread(self.store.parties.get, row.key.party)
+                if not await asyncio.to_thread(may_send, party, row.key):
                     count("unreachable")
                     if choice.lowers:
                         held_sites.add(plan.id)
                     continue
-                (lower if choice.lowers else other).append((party, row, plan.id))
+                (lower if choice.lowers else other).append(Outgoing(party, row.key, row.profile, plan.id))
         sent_lower = await self._send_batch(lower, now, outcomes)
         # A decrease that did not go (another set or clear of its session, such as an operator's release,
         # took the one slot after the selection ran; or the strict writer refused it) holds back its
         # site's increases exactly like a refused one: the charge point still applies the higher limit.
-        held_sites.update(plan_id for (_, _, plan_id), command in zip(lower, sent_lower, strict=True)
+        held_sites.update(item.plan_id for item, command in zip(lower, sent_lower, strict=True)
                           if command is None)
         lowered = [c for c in sent_lower if c is not None]
         if lowered and other:
@@ -207,17 +200,17 @@ class Dispatcher:
             site = sites.get(plan_id)
             if site is not None:
                 self.events.site_changed(site)
-        released = [item for item in other if item[2] not in held_sites]
+        released = [item for item in other if item.plan_id not in held_sites]
         for _ in range(len(other) - len(released)):
             count("held_back")
         await self._send_batch(released, now, outcomes)
         return outcomes
 
-    async def _send_batch(self, batch: list[tuple[Party, PlanSession, int]], now: datetime,
+    async def _send_batch(self, batch: list[Outgoing], now: datetime,
                           outcomes: dict[str, int]) -> list[Command | None]:
         """Send one batch concurrently; count the outcomes; the command of each item (None: not sent)."""
-        sent = await asyncio.gather(*(self.send_set(p, _key(r), r.profile, plan_id, now)  # type: ignore[arg-type]
-                                      for p, r, plan_id in batch))
+        sent = await asyncio.gather(*(self.send_set(item.party, item.key, item.profile, item.plan_id, now)
+                                      for item in batch))
         for command in sent:
             name = "in_flight" if command is None else (command.response or command.state)
             outcomes[name] = outcomes.get(name, 0) + 1
@@ -227,13 +220,13 @@ class Dispatcher:
         """Wait until the accepted commands have their result, their timeout passed, or `DECREASE_WAIT_S`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DECREASE_WAIT_S
-        waiting = {c.id for c in commands if c.state == "awaiting_result"}
+        waiting = {c.id for c in commands if c.state == CommandState.AWAITING_RESULT}
         while waiting and loop.time() < deadline:
             await asyncio.sleep(RESULT_POLL_S)
             for command_id in list(waiting):
                 current = await asyncio.to_thread(self.store.commands.get, command_id)
-                if current is None or current.state != "awaiting_result" or (
-                        current.timeout_at is not None and current.timeout_at <= _unix(datetime.now(UTC))):
+                if current is None or current.state != CommandState.AWAITING_RESULT or (
+                        current.timeout_at is not None and current.timeout_at <= datetime.now(UTC)):
                     waiting.discard(command_id)
 
     # -- requests -------------------------------------------------------------------------------
@@ -249,24 +242,23 @@ class Dispatcher:
         """The unique URL the CPO posts this command's result to."""
         return self.platform.url("chargingprofiles", "results", command_id)
 
-    async def _send(self, kind: str, party: Party, key: SessionKey, now: datetime, *,
+    async def _send(self, kind: CommandKind, party: Party, key: SessionKey, now: datetime, *,
                     profile: ChargingProfile | None = None, plan_id: int | None = None,
                     duration_s: int | None = None) -> Command | None:
-        command = Command(id=uuid.uuid4().hex, kind=kind, party=party.id, country_code=key.country_code,
-                          party_id=key.party_id, session_id=key.session_id, state="pending",
-                          created_at=_unix(now), plan=plan_id, profile=profile)
+        command = Command(id=uuid.uuid4().hex, kind=kind, key=key, state=CommandState.PENDING, created_at=now,
+                          plan=plan_id, profile=profile)
         if not await asyncio.to_thread(self.store.commands.create, command):
             return None  # at most one command in flight per session
         try:
             url = self._receiver_url(party, key.session_id)
             response_url = self.response_url(command.id)
-            if kind == "set":
+            if kind == CommandKind.SET:
                 assert profile is not None
                 data, _ = await self.client.call(
                     party, "PUT", url, data_type=ChargingProfileResponse,
                     body=SetChargingProfile(charging_profile=profile, response_url=response_url),
                     routing_to=(key.country_code, key.party_id), correlation_id=command.id)
-            elif kind == "get":
+            elif kind == CommandKind.GET:
                 # ocpi-notes §10.5: `duration` is required even though the sequence diagram omits it.
                 data, _ = await self.client.call(
                     party, "GET", url, data_type=ChargingProfileResponse,
@@ -283,7 +275,7 @@ class Dispatcher:
         if data is None:
             await asyncio.to_thread(self.store.commands.record_failure, command.id,
                                     error="no ChargingProfileResponse in reply",
-                                    now=_unix(datetime.now(UTC)))
+                                    now=datetime.now(UTC))
             return await asyncio.to_thread(self.store.commands.get, command.id)
         return await asyncio.to_thread(self._responded, command, data)
 
@@ -299,67 +291,61 @@ class Dispatcher:
             log.error("refusing to send an invalid ChargingProfile", extra={"session": key.session_id,
                                                                              "problems": "; ".join(problems)})
             return None
-        return await self._send("set", party, key, now, profile=profile, plan_id=plan_id)
+        return await self._send(CommandKind.SET, party, key, now, profile=profile, plan_id=plan_id)
 
     async def send_get(self, party: Party, key: SessionKey, now: datetime, duration_s: int | None = None
                        ) -> Command | None:
         """GET ActiveChargingProfile (the result comes to our response_url)."""
-        return await self._send("get", party, key, now, duration_s=duration_s)
+        return await self._send(CommandKind.GET, party, key, now, duration_s=duration_s)
 
     async def send_clear(self, party: Party, key: SessionKey, now: datetime) -> Command | None:
         """DELETE: clear the profile we set on the session."""
-        return await self._send("clear", party, key, now)
+        return await self._send(CommandKind.CLEAR, party, key, now)
 
     def _failed(self, party: Party, command: Command, exc: errors.PeerError, now: datetime) -> None:
-        self.store.commands.record_failure(command.id, error=exc.message, now=_unix(now))
-        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
-                         session_id=command.session_id)
+        self.store.commands.record_failure(command.id, error=exc.message, now=now)
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
             # transport_and_format "Offline behaviour": no queueing; resync by GET when it is back.
             state = self.store.sync.state(party.id)
             if state.unreachable_since is None:
                 log.warning("CPO unreachable: traffic stops until it answers again",
                             extra={"party": party.handle, "error": exc.message})
-                self.store.sync.update_sync_state(party.id, unreachable_since=_unix(now), needs_resync=1)
+                self.store.sync.unreachable(party.id, since=now, resync=True)
                 replan_party(self.store, party.id, self.events.site_changed)
         else:
-            self.store.commands.update_control(key, backoff_until=_unix(now) + RETRY_AFTER_S)
+            self.store.commands.back_off(command.key, now + timedelta(seconds=RETRY_AFTER_S))
             log.warning("ChargingProfiles request failed", extra={"party": party.handle, "error": exc.message})
 
     def _responded(self, command: Command, data: ChargingProfileResponse) -> Command:
-        now = _unix(datetime.now(UTC))
-        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
-                         session_id=command.session_id)
-        control: dict[str, Any] = {}
+        now = datetime.now(UTC)
+        control: ControlUpdate | None = None
         result = data.result
+        retry = now + timedelta(seconds=RETRY_AFTER_S)
         if result == ChargingProfileResponseType.ACCEPTED:
-            control = {"too_often": 0, "backoff_until": None}
+            control = ControlUpdate(too_often=0, backoff_until=None)
         elif result == ChargingProfileResponseType.TOO_OFTEN:
-            count = self.store.commands.control(key).too_often
-            control = {"too_often": count + 1,
-                       "backoff_until": now + TOO_OFTEN_BACKOFF_S[min(count, len(TOO_OFTEN_BACKOFF_S) - 1)]}
+            count = self.store.commands.control(command.key).too_often
+            backoff_s = TOO_OFTEN_BACKOFF_S[min(count, len(TOO_OFTEN_BACKOFF_S) - 1)]
+            control = ControlUpdate(too_often=count + 1, backoff_until=now + timedelta(seconds=backoff_s))
         elif result in (ChargingProfileResponseType.NOT_SUPPORTED, ChargingProfileResponseType.REJECTED):
-            if command.kind == "set":
+            if command.kind == CommandKind.SET:
                 # DESIGN.md: a session whose CPO answered NOT_SUPPORTED / REJECTED is planned as fixed load.
-                control = {"controllable": 0, "reason": f"CPO answered {result.value}"}
+                reason = (NotSteered.CPO_NOT_SUPPORTED if result == ChargingProfileResponseType.NOT_SUPPORTED
+                          else NotSteered.CPO_REJECTED)
+                control = ControlUpdate(controllable=False, reason=reason)
             else:
-                control = {"backoff_until": now + RETRY_AFTER_S}
+                control = ControlUpdate(backoff_until=retry)
         elif result == ChargingProfileResponseType.UNKNOWN_SESSION:
-            control = {"backoff_until": now + RETRY_AFTER_S}
+            control = ControlUpdate(backoff_until=retry)
         # ocpi-notes §10.9: `timeout` is required even when not ACCEPTED; only ACCEPTED waits for a result.
         timeout = data.timeout if data.timeout > 0 else DEFAULT_TIMEOUT_S
         updated = self.store.commands.record_response(command.id, response=result.value, timeout_s=timeout, now=now,
-                                             control=control)
-        if "controllable" in control:
-            self._replan(command)
+                                                      control=control)
+        if control is not None and control.controllable is False:
+            replan_session(self.store, command.key, self.events.site_changed)
         log.info("ChargingProfiles %s answered %s", command.kind, result.value,
-                 extra={"session": command.session_id, "command": command.id})
+                 extra={"session": command.key.session_id, "command": command.id})
         return updated
-
-    def _replan(self, command: Command) -> None:
-        for stored in self.store.sessions.by_id(command.party, command.session_id):
-            s = stored.session
-            self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
 
     async def read_back(self, now: datetime) -> int:
         """GET the ActiveChargingProfile of every session we manage; returns how many were asked.
@@ -369,14 +355,13 @@ class Dispatcher:
         controls = await asyncio.to_thread(self.store.commands.all_control)
         may_send = await asyncio.to_thread(self.send_gate)
         asked = 0
-        for (party_id, cc, pid, sid), control in controls.items():
+        for key, control in controls.items():
             if not control.controllable or control.accepted_profile is None:
                 continue
-            stored = await asyncio.to_thread(self.store.sessions.get, party_id, cc, pid, sid)
-            if stored is None or stored.session.status != "ACTIVE":
+            stored = await asyncio.to_thread(self.store.sessions.get, key)
+            if stored is None or stored.session.status != SessionStatus.ACTIVE:
                 continue
-            party = await asyncio.to_thread(self.store.parties.get, party_id)
-            key = SessionKey(party=party_id, country_code=cc, party_id=pid, session_id=sid)
+            party = await asyncio.to_thread(self.store.parties.get, key.party)
             if not await asyncio.to_thread(may_send, party, key):
                 continue
             if await self.send_get(party, key, now) is not None:
@@ -393,8 +378,8 @@ class Dispatcher:
         party = await asyncio.to_thread(self.store.parties.get, key.party)
         if await asyncio.to_thread(self.store.commands.in_flight, key):
             return None
-        await asyncio.to_thread(self.store.commands.set_controllable, key, False, RELEASED)
-        self._replan_key(key)
+        await asyncio.to_thread(self.store.commands.set_controllable, key, False, NotSteered.RELEASED)
+        replan_session(self.store, key, self.events.site_changed)
         if not await asyncio.to_thread(self.may_send, party, key):
             raise errors.PeerError(f"{party.handle} is not reachable: the profile stays until it is back")
         return await self.send_clear(party, key, now)
@@ -402,13 +387,4 @@ class Dispatcher:
     def resume(self, key: SessionKey) -> None:
         """Steer a released session again (the next plan sends it a profile)."""
         self.store.commands.set_controllable(key, True, None)
-        self._replan_key(key)
-
-    def _replan_key(self, key: SessionKey) -> None:
-        for stored in self.store.sessions.by_id(key.party, key.session_id):
-            s = stored.session
-            self.events.site_changed(site_id(s.country_code, s.party_id, s.location_id))
-
-
-
-
+        replan_session(self.store, key, self.events.site_changed)

@@ -12,7 +12,7 @@ from ocpi221.hubclientinfo import ClientInfo, ConnectionStatus
 from scsp import errors
 from scsp.events import SiteChanged
 from scsp.platform.transport import Caller
-from scsp.records.sessions import site_id
+from scsp.records.sessions import PLANNED_STATUSES
 from scsp.store import Store
 
 
@@ -27,6 +27,15 @@ def require_hub(caller: Caller) -> None:
         raise errors.NotFound("ClientInfo comes from a Hub; you are connected as " + caller.party.role)
 
 
+def get_client_info(store: Store, caller: Caller, cc: str, pid: str) -> ClientInfo:
+    """The ClientInfo the calling Hub reported for (cc, pid)."""
+    require_hub(caller)
+    found = store.sync.client_info(caller.party.id, cc, pid)
+    if not found:
+        raise errors.NotFound(f"no client info for {cc}/{pid}")
+    return found[0]
+
+
 def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: ClientInfo, *, now: datetime,
                        changed: SiteChanged) -> bool:
     """Store a Hub's ClientInfo (mod_hub_client_info); True when it is new.
@@ -38,19 +47,17 @@ def record_client_info(store: Store, caller: Caller, cc: str, pid: str, info: Cl
     require_hub(caller)
     if (info.country_code.upper(), info.party_id.upper()) != (cc.upper(), pid.upper()):
         raise errors.InvalidParameters("country_code/party_id: the body differs from the URL")
-    previous, applied = store.sync.put_client_info(caller.party.id, cc.upper(), pid.upper(), info.role, info.status,
-                                              int(info.last_updated.timestamp()))
+    previous, applied = store.sync.put_client_info(caller.party.id, info)
     if not applied or previous == info.status:
         return previous is None
     direct = store.parties.registered(cc, pid)
     if direct is not None and direct.id != caller.party.id:
-        store.parties.set_connection_status(direct.id, ConnectionStatus(info.status.value), now=int(now.timestamp()))
+        store.parties.set_connection_status(direct.id, info.status, now=now)
     if info.status == ConnectionStatus.CONNECTED and previous is not None:
         for party in {caller.party.id} | ({direct.id} if direct is not None else set()):
-            store.sync.update_sync_state(party, needs_resync=1)
-    for stored in store.sessions.find(statuses=("ACTIVE",))[0]:
-        s = stored.session
-        if (s.country_code.upper(), s.party_id.upper()) == (cc.upper(), pid.upper()):
-            changed(site_id(s.country_code, s.party_id, s.location_id))
+            store.sync.resync_due(party)
+    for stored in store.sessions.find(statuses=PLANNED_STATUSES)[0]:
+        if (stored.key.country_code, stored.key.party_id) == (cc.upper(), pid.upper()):
+            changed(stored.site)
     return previous is None
 

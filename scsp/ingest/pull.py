@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session
@@ -48,23 +48,23 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
     locations_url = party.endpoint("locations", "SENDER")
     if locations_url:
         # The first pull takes everything; later pulls the changes since the last one.
-        since = (datetime.fromtimestamp(state.locations_pulled_at - PULL_OVERLAP_S, UTC)
+        since = (state.locations_pulled_at - timedelta(seconds=PULL_OVERLAP_S)
                  if state.locations_pulled_at else None)
         async for location in client.get_all(party, locations_url, Location, date_from=since, routing_to=routing):
             if _takes(party, location.country_code, location.party_id):
                 await asyncio.to_thread(take_location, store, party.id, location, changed=changed.add)
                 counts["locations"] += 1
-        await asyncio.to_thread(store.sync.update_sync_state, party.id, locations_pulled_at=int(now.timestamp()))
+        await asyncio.to_thread(store.sync.locations_pulled, party.id, now)
     sessions_url = party.endpoint("sessions", "SENDER")
     if sessions_url:
         # ocpi-notes §10.15: Sessions GET marks date_from as required: always send it.
-        since = (datetime.fromtimestamp(state.sessions_pulled_at - PULL_OVERLAP_S, UTC) if state.sessions_pulled_at
+        since = (state.sessions_pulled_at - timedelta(seconds=PULL_OVERLAP_S) if state.sessions_pulled_at
                  else now - timedelta(days=FIRST_PULL_DAYS))
         async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
             if _takes(party, session.country_code, session.party_id):
                 await asyncio.to_thread(take_session, store, party.id, session, now=now, changed=changed.add)
                 counts["sessions"] += 1
-        await asyncio.to_thread(store.sync.update_sync_state, party.id, sessions_pulled_at=int(now.timestamp()))
+        await asyncio.to_thread(store.sync.sessions_pulled, party.id, now)
     for name in changed:
         events.site_changed(name)
     return counts
@@ -78,15 +78,14 @@ async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEve
     except PeerError as exc:
         log.warning("resync failed", extra={"party": party.handle, "error": exc.message})
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
-            if before.unreachable_since is None:
-                await asyncio.to_thread(store.sync.update_sync_state, party.id, unreachable_since=int(now.timestamp()))
+            await asyncio.to_thread(store.sync.unreachable, party.id, since=now, resync=False)
             return False
         # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
         # will learn. Steering may go on; the slow pull schedule tries again.
-        await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0)
+        await asyncio.to_thread(store.sync.resync_skipped, party.id)
         await asyncio.to_thread(replan_party, store, party.id, events.site_changed)
         return False
-    await asyncio.to_thread(store.sync.update_sync_state, party.id, needs_resync=0, unreachable_since=None)
+    await asyncio.to_thread(store.sync.resynced, party.id)
     log.info("resynced", extra={"party": party.handle, **counts})
     if before.unreachable_since is not None or before.needs_resync:
         # Its sessions were planned as fixed load while it was away, or not sent while the resync

@@ -17,7 +17,6 @@ from ocpi221.hubclientinfo import ClientInfo
 from ocpi221.locations import EVSE, Connector, Location
 from ocpi221.sessions import Session, SessionPatch
 from ocpi221.types import OcpiResponse
-from scsp import errors
 from scsp.events import SiteEvents
 from scsp.ingest import hubclientinfo, locations, sessions
 from scsp.platform.transport import Caller, ok
@@ -150,20 +149,14 @@ class HubClientInfoReceiver(Controller):
     def read(self, caller: NamedDependency[Caller], store: NamedDependency[Store], country_code: CountryCode,
              party_id: PartyId) -> OcpiResponse[Any]:
         """The ClientInfo we hold for that party (as reported by the caller)."""
-        hubclientinfo.require_hub(caller)
-        rows = store.sync.client_info(caller.party.id, country_code.upper(), party_id.upper())
-        if not rows:
-            raise errors.NotFound(f"no client info for {country_code}/{party_id}")
-        row = rows[0]
-        return ok(ClientInfo(party_id=row["party_id"], country_code=row["country_code"], role=row["role"],
-                             status=row["status"], last_updated=datetime.fromtimestamp(row["last_updated"], UTC)))
+        return ok(hubclientinfo.get_client_info(store, caller, country_code, party_id))
 
     @put("/", sync_to_thread=True)
     def update(self, caller: NamedDependency[Caller], store: NamedDependency[Store],
                events: NamedDependency[SiteEvents], country_code: CountryCode, party_id: PartyId,
                data: JSONBody[ClientInfo]) -> Response[OcpiResponse[Any]]:
         """A Hub's news about a party's connection status."""
-        created = hubclientinfo.record_client_info(store, caller, country_code, party_id, data, now=datetime.now(UTC),
-                                           changed=events.site_changed)
+        created = hubclientinfo.record_client_info(store, caller, country_code, party_id, data,
+                                                   now=datetime.now(UTC), changed=events.site_changed)
         return Response(ok(), status_code=201 if created else 200)
 

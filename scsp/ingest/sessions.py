@@ -16,7 +16,7 @@ from scsp import errors
 from scsp.events import SiteChanged
 from scsp.ingest.rules import owned, same
 from scsp.platform.transport import Caller
-from scsp.records.sessions import site_id
+from scsp.records.sessions import PLANNED_STATUSES, SessionKey, site_id
 from scsp.store import Store
 
 
@@ -33,10 +33,15 @@ def plan_relevant_change(old: Session | None, new: Session) -> bool:
         new.status, new.location_id, new.evse_uid, new.connector_id)
 
 
+def _key(caller: Caller, cc: str, pid: str, session_id: str) -> SessionKey:
+    """The key of a session addressed by a URL of the caller."""
+    return SessionKey(party=caller.party.id, country_code=cc.upper(), party_id=pid.upper(), session_id=session_id)
+
+
 def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str) -> Session:
     """The stored session (the CPO validates what we hold)."""
     owned(caller, cc, pid)
-    stored = store.sessions.get(caller.party.id, cc, pid, session_id)
+    stored = store.sessions.get(_key(caller, cc, pid, session_id))
     if stored is None:
         raise errors.NotFound(f"no session {session_id!r}")
     return stored.session
@@ -62,8 +67,9 @@ def take_session(store: Store, party: int, session: Session, *, now: datetime,
     re-plans the session's site, and the site it left when it moved to another location.
     """
     cc, pid = session.country_code, session.party_id
-    before = store.sessions.get(party, cc, pid, session.id)
-    created, applied = store.sessions.put(party, session, now=int(now.timestamp()))
+    before = store.sessions.get(SessionKey(party=party, country_code=cc.upper(), party_id=pid.upper(),
+                                           session_id=session.id))
+    created, applied = store.sessions.put(party, session, now=now)
     if applied and plan_relevant_change(before.session if before else None, session):
         changed(site_id(cc, pid, session.location_id))
         if before is not None and before.session.location_id != session.location_id:
@@ -79,9 +85,10 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
         value = getattr(patch, field)
         if value is not msgspec.UNSET and value.upper() != url_value.upper():
             raise errors.InvalidParameters(f"{field}: {value!r} in the body differs from {url_value!r} in the URL")
-    before = store.sessions.get(caller.party.id, cc, pid, session_id)
+    key = _key(caller, cc, pid, session_id)
+    before = store.sessions.get(key)
     try:
-        merged = store.sessions.patch(caller.party.id, cc, pid, session_id, patch, now=int(now.timestamp()))
+        merged = store.sessions.patch(key, patch, now=now)
     except msgspec.ValidationError as exc:
         raise errors.InvalidParameters(f"the patched session is invalid: {exc}") from None
     if merged is None:
@@ -93,7 +100,13 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
 
 def replan_party(store: Store, party_id: int, changed: SiteChanged) -> None:
     """Re-plan every site with an active session that came through the connection `party_id`."""
-    for stored in store.sessions.find(party=party_id, statuses=("ACTIVE",))[0]:
-        s = stored.session
-        changed(site_id(s.country_code, s.party_id, s.location_id))
+    for stored in store.sessions.find(party=party_id, statuses=PLANNED_STATUSES)[0]:
+        changed(stored.site)
 
+
+def replan_session(store: Store, key: SessionKey, changed: SiteChanged) -> None:
+    """Re-plan the site of one session (its control changed: released, resumed, refused)."""
+    for stored in store.sessions.by_id(key.party, key.session_id):
+        s = stored.session
+        if (s.country_code.upper(), s.party_id.upper()) == (key.country_code, key.party_id):
+            changed(site_id(s.country_code, s.party_id, s.location_id))

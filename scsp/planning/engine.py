@@ -31,9 +31,9 @@ from scsp.planning.gather import SiteInput, gather
 from scsp.planning.record import plan_record
 from scsp.planning.solve import solve_site
 from scsp.platform.client import OcpiClient
+from scsp.records.commands import CommandKind
 from scsp.records.parties import PartyStatus
 from scsp.records.plans import StoredPlan
-from scsp.records.sessions import SessionKey
 from scsp.store import Store
 
 log = logging.getLogger("scsp.engine")
@@ -91,18 +91,17 @@ class Engine:
         self._debounce: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_probe: dict[int, float] = {}
-        self.cycles = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """Reconcile after a restart, then start the jobs."""
         loop = asyncio.get_running_loop()
-        abandoned = await asyncio.to_thread(self.store.commands.abandon_in_flight, now=int(_now().timestamp()))
+        abandoned = await asyncio.to_thread(self.store.commands.abandon_in_flight)
         if abandoned:
             log.info("requests of the previous run marked unknown (never resent)", extra={"count": abandoned})
         for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
             if party.status == PartyStatus.REGISTERED:
-                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
+                await asyncio.to_thread(self.store.sync.resync_due, party.id)
         self.events.bind(loop, self._on_event)
         planning, readback = self.config.planning, self.config.readback
         self.scheduler.configure(event_loop=loop)
@@ -175,9 +174,7 @@ class Engine:
             plans = []
             for site, plan in zip(sites, solved, strict=True):
                 record = plan_record(site, plan, self.config, now)
-                plan_id = await asyncio.to_thread(self.store.plans.save, record)
-                plans.append(StoredPlan(**{**{f: getattr(record, f) for f in record.__struct_fields__}, "id": plan_id}))
-            self.cycles += 1
+                plans.append(await asyncio.to_thread(self.store.plans.save, record))
             outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
             log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
                                        **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
@@ -220,17 +217,15 @@ class Engine:
     async def housekeeping(self) -> None:
         """Expire commands, resync parties that need it, probe unreachable ones."""
         now = _now()
-        expired = await asyncio.to_thread(self.store.commands.expire, now=int(now.timestamp()))
+        expired = await asyncio.to_thread(self.store.commands.expire, now=now)
         for command in expired:
             log.warning("no result before the timeout: outcome unknown",
-                        extra={"command": command.id, "kind": command.kind, "session": command.session_id})
-            if command.kind == "set":
+                        extra={"command": command.id, "kind": command.kind, "session": command.key.session_id})
+            if command.kind == CommandKind.SET:
                 # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
-                party = await asyncio.to_thread(self.store.parties.get, command.party)
-                key = SessionKey(party=command.party, country_code=command.country_code,
-                                 party_id=command.party_id, session_id=command.session_id)
-                if await asyncio.to_thread(self.dispatcher.may_send, party, key):
-                    await self.dispatcher.send_get(party, key, now)
+                party = await asyncio.to_thread(self.store.parties.get, command.key.party)
+                if await asyncio.to_thread(self.dispatcher.may_send, party, command.key):
+                    await self.dispatcher.send_get(party, command.key, now)
         loop = asyncio.get_running_loop()
         for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
             if party.status != PartyStatus.REGISTERED or not party.reachable:
@@ -244,7 +239,7 @@ class Engine:
                 if not await pull.answers(self.client, party):
                     continue
                 log.info("CPO answers again: resync", extra={"party": party.handle})
-                await asyncio.to_thread(self.store.sync.update_sync_state, party.id, needs_resync=1)
+                await asyncio.to_thread(self.store.sync.resync_due, party.id)
                 state = await asyncio.to_thread(self.store.sync.state, party.id)
             if state.needs_resync:
                 await pull.resync(self.store, self.client, party, self.events, now=now)
@@ -259,5 +254,4 @@ class Engine:
 
     async def prune(self) -> None:
         """Drop old plans (each site's newest stays)."""
-        before = int((_now() - timedelta(seconds=PLAN_RETENTION_S)).timestamp())
-        await asyncio.to_thread(self.store.plans.prune, before_ts=before)
+        await asyncio.to_thread(self.store.plans.prune, before=_now() - timedelta(seconds=PLAN_RETENTION_S))

@@ -7,21 +7,23 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import msgspec
 import numpy as np
 
+import optimizer
 from ocpi221.chargingprofiles import ChargingProfile
 from ocpi221.locations import PowerType
 from profiles import ElectricalFacts, w_per_unit
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
-from scsp.records.commands import SessionControl
-from scsp.records.grid import SignalPoint
+from scsp.records.commands import CommandKind, NotSteered, SessionControl
+from scsp.records.grid import SignalKind, SignalPoint
 from scsp.records.parties import Party, PartyStatus
 from scsp.records.plans import StoredPlan
-from scsp.records.sessions import PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession, site_id
+from scsp.records.sessions import PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession
 from scsp.store import Store
 
 log = logging.getLogger("scsp.planner")
@@ -39,12 +41,13 @@ class PlannedSession(msgspec.Struct, frozen=True, kw_only=True):
     evse_max_w: float
     controllable: bool
     # Why not controllable (EVSE not capable, CPO refused, party unreachable), for the plan's detail.
-    reason: str | None
+    reason: NotSteered | None
     departure_slot: int
     need_kwh: float
     min_w: float
     profile_type: str
-    phase: str
+    # The phase a single-phase AC EVSE is wired to (site settings; L1 unless said).
+    phase: optimizer.Phase
     # What the site's previous plan gave this session on this plan's grid (W per slot), if anything.
     previous_w: list[float] | None = None
     # For sessions we cannot steer: the power they may draw per slot (W), planned as fixed load.
@@ -96,29 +99,31 @@ def default_facts(config: Config) -> EvseFacts:
 def electrical_facts(evse: EvseFacts, min_current_a: float = 0.0) -> ElectricalFacts:
     """The profile builder's view of an EVSE (with the AC minimum current, when one is configured)."""
     dc = evse.power_type == PowerType.DC
-    phases = min(max(int(evse.phases), 1), 3)
-    return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,  # type: ignore[arg-type]
+    phases: Literal[1, 2, 3] = 1 if evse.phases <= 1 else 2 if evse.phases == 2 else 3
+    return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,
                            max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w,
                            min_current_a=min_current_a if not dc and min_current_a > 0 else None)
 
 
-def resample(points: Sequence[SignalPoint], start_ts: int, slot_s: int, n_slots: int, *, how: str
+def resample(points: Sequence[SignalPoint], start: datetime, slot_s: int, n_slots: int, *, how: str
              ) -> list[float | None]:
     """A signal on the slot grid: `min` over overlapping points (limits: never raised), or the time-weighted
     mean of the most recently submitted source (prices, carbon). None where nothing covers the slot."""
     out: list[float | None] = []
+    start_ts = start.timestamp()
+    spans = [(p.start.timestamp(), p.end.timestamp()) for p in points]
     for k in range(n_slots):
         lo, hi = start_ts + k * slot_s, start_ts + (k + 1) * slot_s
-        covering = [p for p in points if p.start_ts < hi and p.end_ts > lo]
+        covering = [(p, a, b) for p, (a, b) in zip(points, spans, strict=True) if a < hi and b > lo]
         if not covering:
             out.append(None)
         elif how == "min":
-            out.append(min(p.value for p in covering))
+            out.append(min(p.value for p, _, _ in covering))
         else:
-            newest = max(p.submitted_at for p in covering)
-            chosen = [p for p in covering if p.submitted_at == newest]
-            weights = [min(hi, p.end_ts) - max(lo, p.start_ts) for p in chosen]
-            out.append(sum(w * p.value for w, p in zip(weights, chosen, strict=True)) / sum(weights))
+            newest = max(p.submitted_at for p, _, _ in covering)
+            chosen = [(p, a, b) for p, a, b in covering if p.submitted_at == newest]
+            weights = [min(hi, b) - max(lo, a) for _, a, b in chosen]
+            out.append(sum(w * p.value for w, (p, _, _) in zip(weights, chosen, strict=True)) / sum(weights))
     return out
 
 
@@ -152,13 +157,11 @@ def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: 
 def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
     """Collect every site with planned sessions (or only the sites in `only`)."""
     start, slot_s, n_slots = slot_grid(config, now)
-    start_ts, end_ts, now_ts = int(start.timestamp()), int(start.timestamp()) + slot_s * n_slots, int(now.timestamp())
-    stale_before = now_ts - int(config.planning.stale_session_h * 3600)
+    stale_before = now - timedelta(hours=config.planning.stale_session_h)
     stored, _ = store.sessions.find(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
     by_site: dict[str, list[StoredSession]] = defaultdict(list)
     for row in stored:
-        s = row.session
-        by_site[site_id(s.country_code, s.party_id, s.location_id)].append(row)
+        by_site[row.site].append(row)
     if only is not None:
         for name in only:
             by_site.setdefault(name, [])
@@ -171,7 +174,7 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
         if only is not None and name not in only:
             continue
         sites.append(_gather_site(store, config, name, rows, parties, controls, offline, start=start, slot_s=slot_s,
-                                  n_slots=n_slots, start_ts=start_ts, end_ts=end_ts, now_ts=now_ts))
+                                  n_slots=n_slots, now=now))
     return sites
 
 
@@ -184,19 +187,20 @@ def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, 
 
 
 def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
-                 controls: dict[tuple[int, str, str, str], SessionControl], offline: set[tuple[int, str, str]], *,
-                 start: datetime, slot_s: int, n_slots: int, start_ts: int, end_ts: int, now_ts: int) -> SiteInput:
+                 controls: dict[SessionKey, SessionControl], offline: set[tuple[int, str, str]], *,
+                 start: datetime, slot_s: int, n_slots: int, now: datetime) -> SiteInput:
+    end = start + timedelta(seconds=slot_s * n_slots)
     settings = store.grid.settings(name)
     grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
               else config.defaults.site_limit_w)
-    limits = resample(store.grid.signals(name, "import_limit", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
-                      start_ts, slot_s, n_slots, how="min")
+    limits = resample(store.grid.signals(name, SignalKind.IMPORT_LIMIT, start=start, end=end, now=now),
+                      start, slot_s, n_slots, how="min")
     # DESIGN.md: the limit at t is the minimum of the grid connection and every valid import_limit signal.
     limit_w = [grid_w if v is None else min(grid_w, v) for v in limits]
-    price = _fill(resample(store.grid.signals(name, "price", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
-                           start_ts, slot_s, n_slots, how="newest"))
-    carbon = _fill(resample(store.grid.signals(name, "carbon", start_ts=start_ts, end_ts=end_ts, now_ts=now_ts),
-                            start_ts, slot_s, n_slots, how="newest"))
+    price = _fill(resample(store.grid.signals(name, SignalKind.PRICE, start=start, end=end, now=now),
+                           start, slot_s, n_slots, how="newest"))
+    carbon = _fill(resample(store.grid.signals(name, SignalKind.CARBON, start=start, end=end, now=now),
+                            start, slot_s, n_slots, how="newest"))
     voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
     failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
                   else config.defaults.failsafe_fraction * grid_w)
@@ -207,35 +211,34 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         for location_id in {row.session.location_id for row in rows}
         for f in store.sessions.evses(location_id=location_id)}
     fallback = default_facts(config)
-    previous = _previous_power(store.plans.latest(name), start_ts, slot_s, n_slots)
+    previous = _previous_power(store.plans.latest(name), start, slot_s, n_slots)
     planned: list[PlannedSession] = []
     fixed_load = np.zeros(n_slots)
     for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
         s = row.session
-        key = SessionKey(party=row.party, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
-                         session_id=s.id)
+        key = row.key
         evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
         facts = electrical_facts(evse, config.planning.min_current_a)
-        control = controls.get((key.party, key.country_code, key.party_id, key.session_id))
+        control = controls.get(key)
         prefs = store.grid.preferences(key.country_code, key.party_id, s.id)
-        default_departure = s.start_date_time + timedelta(hours=config.planning.default_departure_h)
-        departure_ts = prefs.departure_ts if prefs and prefs.departure_ts else int(default_departure.timestamp())
-        departure_slot = max(1, math.ceil((departure_ts - start_ts) / slot_s))
+        departure = (prefs.departure if prefs and prefs.departure
+                     else s.start_date_time + timedelta(hours=config.planning.default_departure_h))
+        departure_slot = max(1, math.ceil((departure - start).total_seconds() / slot_s))
         need = (prefs.energy_kwh if prefs and prefs.energy_kwh is not None else config.planning.default_energy_kwh)
-        reason = None
+        reason: NotSteered | None = None
         if evse is not fallback and not evse.capable:
-            reason = "EVSE is not CHARGING_PROFILE_CAPABLE"
+            reason = NotSteered.EVSE_NOT_CAPABLE
         elif control is not None and not control.controllable:
-            reason = control.reason or "CPO refused profiles"
+            reason = control.reason or NotSteered.CPO_REFUSED
         elif not _reachable(parties.get(row.party), row, offline):
-            reason = "CPO unreachable"
+            reason = NotSteered.CPO_UNREACHABLE
         elif not config.planning.dispatch:
-            reason = "dispatch disabled"
+            reason = NotSteered.DISPATCH_DISABLED
         max_w = evse.max_power_w
         if reason is None:
             # Only for sessions we steer: one we cannot stays fixed load at the EVSE's maximum, since
             # nothing we send keeps it below what it showed so far.
-            history = store.commands.find(key=key, kinds=("set", "clear"), limit=PROFILE_HISTORY)
+            history = store.commands.find(key=key, kinds=(CommandKind.SET, CommandKind.CLEAR), limit=PROFILE_HISTORY)
             learned = vehicle_cap_w(s, profiles_in_force(history, complete=len(history) < PROFILE_HISTORY), facts)
             if learned is not None:
                 max_w = min(max_w, learned)
@@ -253,7 +256,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             # Planned as fixed load so the others stay within the limit: at its maximum, or at what its
             # last accepted profile allows when the CPO is only out of reach.
             accepted = control.accepted_profile if control is not None else None
-            if reason == "CPO unreachable" and accepted is not None:
+            if reason == NotSteered.CPO_UNREACHABLE and accepted is not None:
                 fixed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=n_slots,
                                           otherwise_w=max_w)
             else:
@@ -265,24 +268,32 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             controllable=reason is None, reason=reason,
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
-            phase=phases.get(s.evse_uid, "L1"), fixed_w=fixed_w,
-            previous_w=previous.get((key.party, key.country_code, key.party_id, key.session_id))))
+            phase=_phase(phases.get(s.evse_uid)), fixed_w=fixed_w, previous_w=previous.get(key)))
     return SiteInput(site_id=name, start=start, slot_s=slot_s, n_slots=n_slots, limit_w=limit_w,
                      fixed_load_w=fixed_load.tolist(), failsafe_w=failsafe_w, voltage_v=voltage_v,
                      phase_limit_a=settings.phase_limit_a if settings else None, price=price, carbon=carbon,
                      sessions=planned)
 
 
-def _previous_power(plan: StoredPlan | None, start_ts: int, slot_s: int, n_slots: int
-                    ) -> dict[tuple[int, str, str, str], list[float]]:
+def _phase(name: str | None) -> optimizer.Phase:
+    """The phase a site's settings name for an EVSE; L1 when they name none (or none we know)."""
+    try:
+        return optimizer.Phase(name or "L1")
+    except ValueError:
+        return optimizer.Phase.L1
+
+
+def _previous_power(plan: StoredPlan | None, start: datetime, slot_s: int, n_slots: int
+                    ) -> dict[SessionKey, list[float]]:
     """The previous plan's power per session, moved onto the new grid (0 where it did not reach)."""
-    if plan is None or plan.slot_s != slot_s or (start_ts - plan.start_ts) % slot_s:
+    shift_s = int((start - plan.start).total_seconds()) if plan is not None else 0
+    if plan is None or plan.slot_s != slot_s or shift_s % slot_s:
         return {}
-    offset = (start_ts - plan.start_ts) // slot_s
+    offset = shift_s // slot_s
     out = {}
     for row in plan.sessions:
         if row.controllable:
             moved = row.power_w[offset:offset + n_slots] if offset >= 0 else []
-            out[(row.party, row.country_code, row.party_id, row.session_id)] = moved + [0.0] * (n_slots - len(moved))
+            out[row.key] = moved + [0.0] * (n_slots - len(moved))
     return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import msgspec
 import numpy as np
 
 import optimizer
@@ -14,14 +13,13 @@ from profiles.failsafe import failsafe_shares_w, phase_draw_a_per_w
 from scsp.config import Config
 from scsp.planning.gather import SiteInput
 from scsp.planning.solve import evse_of
-from scsp.records.plans import PlanSession, StoredPlan
-from scsp.records.sessions import SessionKey
+from scsp.records.plans import PlanDetail, PlanSession, StoredPlan
 
 
 def failsafe_shares(site: SiteInput, config: Config) -> list[float]:
     """Each controllable session's share of the site failsafe limit (W), after the fixed load.
 
-    `profiles.whatif.failsafe_shares_w`: each session gets 0 or at least the smallest limit its
+    `profiles.failsafe.failsafe_shares_w`: each session gets 0 or at least the smallest limit its
     profile can carry (a share below it would be sent as 0 and wasted), as many sessions as fit get
     that minimum, the rest is shared max-min fairly, none above a session's own maximum. The shares
     sum to at most the failsafe limit minus the most the sessions we cannot steer may draw, and,
@@ -49,10 +47,10 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
     by_id = {p.id: p for p in plan.sessions} if plan is not None else {}
     rows: list[PlanSession] = []
     site_power = np.zeros(site.n_slots)
-    facts_detail: dict[str, dict[str, float | int | bool]] = {}
     for i, s in enumerate(site.sessions):
         result = by_id.get(f"s{i}")
         profile = None
+        share: float | None = None
         if s.controllable:
             share = next(shares)
             # Without a solver result (a failure before the optimizer's own fallback could help) the
@@ -60,41 +58,25 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
             power_w = [round(p * 1000, 3) for p in result.power_kw] if result is not None else [share] * site.n_slots
             profile = build_profile(power_w, start=site.start, slot_s=site.slot_s, facts=s.facts, failsafe_w=share,
                                     settings=config.profile_settings_for(s.key.country_code, s.key.party_id))
-            facts_detail[_key_text(s.key)] = {"failsafe_w": share, "phases": s.facts.phases, "dc": s.facts.dc,
-                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w,
-                                              "evse_max_w": s.evse_max_w}
+            site_power += np.asarray(power_w)
         else:
             power_w = list(s.fixed_w or [])
-            facts_detail[_key_text(s.key)] = {"phases": s.facts.phases, "dc": s.facts.dc,
-                                              "voltage_v": s.facts.voltage_v, "max_w": s.max_w,
-                                              "evse_max_w": s.evse_max_w}
-        site_power += np.asarray(power_w) if s.controllable else 0.0
         rows.append(PlanSession(
-            party=s.key.party, country_code=s.key.country_code, party_id=s.key.party_id,
-            session_id=s.key.session_id, controllable=s.controllable, power_w=power_w,
+            key=s.key, controllable=s.controllable, reason=s.reason, facts=s.facts, max_w=s.max_w,
+            evse_max_w=s.evse_max_w, failsafe_w=share, power_w=power_w,
             energy_kwh=result.energy_kwh if result is not None else 0.0,
             shortfall_kwh=result.shortfall_kwh if result is not None else s.need_kwh if s.controllable else 0.0,
             profile=profile))
-    detail: dict[str, object] = {
-        "failsafe_w": site.failsafe_w,
-        "sessions": facts_detail,
-        "reasons": {_key_text(s.key): s.reason for s in site.sessions if s.reason},
-    }
+    detail = PlanDetail(failsafe_w=site.failsafe_w)
     if plan is not None:
-        detail.update({"jain_index": plan.jain_index, "warnings": list(plan.warnings),
-                       "stats": msgspec.to_builtins(plan.stats), "objective": msgspec.to_builtins(plan.objective)})
+        detail = PlanDetail(failsafe_w=site.failsafe_w, jain_index=plan.jain_index, warnings=list(plan.warnings),
+                            stats=plan.stats, objective=plan.objective)
     # Without a solver result: nothing to steer (EMPTY), or a solve that failed, in which case every
     # session we steer got its failsafe share (FALLBACK by the `failsafe` path).
     steered = any(s.controllable for s in site.sessions)
     status = plan.status.value if plan is not None else "FALLBACK" if steered else "EMPTY"
     path = plan.path.value if plan is not None else "failsafe" if steered else "none"
     return StoredPlan(
-        id=0, site_id=site.site_id, created_at=int(now.timestamp()), start_ts=int(site.start.timestamp()),
-        slot_s=site.slot_s, n_slots=site.n_slots, status=status, path=path, limit_w=site.limit_w,
-        site_power_w=[round(float(w), 3) for w in site_power], fixed_load_w=site.fixed_load_w, detail=detail,
-        sessions=rows)
-
-
-def _key_text(key: SessionKey) -> str:
-    return f"{key.party}/{key.country_code}/{key.party_id}/{key.session_id}"
-
+        id=0, site_id=site.site_id, created_at=now, start=site.start, slot_s=site.slot_s, n_slots=site.n_slots,
+        status=status, path=path, limit_w=site.limit_w, site_power_w=[round(float(w), 3) for w in site_power],
+        fixed_load_w=site.fixed_load_w, detail=detail, sessions=rows)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import optimizer
 from scsp.planning.gather import PlannedSession, SiteInput
 
-PHASE_NAMES = ("L1", "L2", "L3")
-
 
 def problem_of(site: SiteInput) -> optimizer.SiteProblem:
     """The optimizer problem of a gathered site (controllable sessions only; the rest is fixed load)."""
@@ -43,6 +41,6 @@ def solve_site(site: SiteInput, options: optimizer.SolveOptions) -> optimizer.Pl
 def evse_of(s: PlannedSession, evse_id: str) -> optimizer.Evse:
     """The optimizer's EVSE of a planned session (its maximum, phases, phase and DC flag)."""
     return optimizer.Evse(id=evse_id, max_kw=s.max_w / 1000, phases=s.facts.phases,
-                          phase=optimizer.Phase(s.phase) if s.phase in PHASE_NAMES else optimizer.Phase.L1,
+                          phase=s.phase,
                           dc=s.facts.dc)
 

@@ -8,32 +8,24 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ocpi221.chargingprofiles import ChargingProfile
+from ocpi221.chargingprofiles import ChargingProfile, ChargingProfileResultType
 from ocpi221.sessions import Session
 from profiles import ElectricalFacts, w_per_unit
 from profiles.timeline import profile_steps, value_at
-from scsp.records.commands import Command
+from scsp.records.commands import Command, CommandKind
 
 # An EV that draws less than this fraction of the limit in force is limited by itself (its on-board
 # charger, its battery), not by us.
 VEHICLE_LIMITED_RATIO = 0.85
-
-
 # Its learned maximum is the most it drew so limited, plus this margin for meter noise and averaging.
 VEHICLE_CAP_MARGIN = 1.10
-
-
 # Charging periods needed before we trust what an EV showed.
 VEHICLE_CAP_PERIODS = 2
-
-
 # How far back (s) from its newest charging period a vehicle's behaviour counts. Once planned at its
 # learned maximum the vehicle draws near the limit and shows nothing new; the memory keeps the
 # maximum from flipping back to the EVSE's at the next cycle (a profile every cycle), and its end
 # lets a vehicle that can take more (a warmer battery) show it half an hour later.
 VEHICLE_CAP_MEMORY_S = 1800
-
-
 # Set and clear requests of a session read to place its periods under the profile then in force.
 PROFILE_HISTORY = 50
 
@@ -55,13 +47,15 @@ def profiles_in_force(commands: Sequence[Command], *, complete: bool = True) -> 
     the charge point may apply it at any moment.
     """
     ordered = sorted(commands, key=lambda c: c.created_at)
-    stretches = [InForce(-math.inf, ordered[0].created_at if ordered else math.inf, None)] if complete else []
+    sent = [c.created_at.timestamp() for c in ordered]
+    stretches = [InForce(-math.inf, sent[0] if sent else math.inf, None)] if complete else []
     for i, command in enumerate(ordered):
-        if command.result != "ACCEPTED" or command.result_at is None:
+        if command.result != ChargingProfileResultType.ACCEPTED or command.result_at is None:
             continue
-        until = ordered[i + 1].created_at if i + 1 < len(ordered) else math.inf
-        if command.result_at < until:
-            stretches.append(InForce(command.result_at, until, command.profile if command.kind == "set" else None))
+        until = sent[i + 1] if i + 1 < len(sent) else math.inf
+        if command.result_at.timestamp() < until:
+            profile = command.profile if command.kind == CommandKind.SET else None
+            stretches.append(InForce(command.result_at.timestamp(), until, profile))
     return stretches
 
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import httpx
 import msgspec
@@ -73,6 +73,18 @@ class OcpiClient:
         """Close pooled connections."""
         await self._http.aclose()
 
+    @overload
+    async def request(self, method: str, url: str, *, token: str, use_base64: bool, data_type: type[T],
+                      body: msgspec.Struct | None = None, params: dict[str, str] | None = None,
+                      routing_to: tuple[str, str] | None = None, correlation_id: str | None = None,
+                      ) -> tuple[T | None, Reply]: ...
+
+    @overload
+    async def request(self, method: str, url: str, *, token: str, use_base64: bool, data_type: None = None,
+                      body: msgspec.Struct | None = None, params: dict[str, str] | None = None,
+                      routing_to: tuple[str, str] | None = None, correlation_id: str | None = None,
+                      ) -> tuple[None, Reply]: ...
+
     async def request(
         self,
         method: str,
@@ -80,13 +92,13 @@ class OcpiClient:
         *,
         token: str,
         use_base64: bool,
-        data_type: Any = Any,
-        body: Any = None,
+        data_type: type[T] | None = None,
+        body: msgspec.Struct | None = None,
         params: dict[str, str] | None = None,
         routing_to: tuple[str, str] | None = None,
         correlation_id: str | None = None,
-    ) -> tuple[Any, Reply]:
-        """Make one OCPI call and return the decoded `data` (of `data_type`) and the reply.
+    ) -> tuple[T | None, Reply]:
+        """Make one OCPI call and return the decoded `data` (of `data_type`; None without one) and the reply.
 
         Raises:
             PeerError: transport failure, HTTP error, unreadable envelope, or a non-1xxx status.
@@ -112,7 +124,8 @@ class OcpiClient:
         except httpx.HTTPError as exc:
             raise PeerError(f"{method} {_safe(url)}: {type(exc).__name__}: {exc}") from None
         try:
-            envelope = msgspec.json.decode(response.content, type=OcpiResponse[data_type])
+            wanted: Any = Any if data_type is None else data_type
+            envelope = msgspec.json.decode(response.content, type=OcpiResponse[wanted])
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             try:
                 generic = msgspec.json.decode(response.content, type=OcpiResponse[Any])
@@ -132,7 +145,19 @@ class OcpiClient:
             )
         reply = Reply(envelope=envelope, headers={k.lower(): v for k, v in response.headers.items()},
                       http_status=response.status_code)
-        return envelope.data, reply
+        return (None if data_type is None else envelope.data), reply
+
+    @overload
+    async def call(self, party: Party, method: str, url: str, *, data_type: type[T],
+                   body: msgspec.Struct | None = None, params: dict[str, str] | None = None,
+                   routing_to: tuple[str, str] | None = None, correlation_id: str | None = None,
+                   ) -> tuple[T | None, Reply]: ...
+
+    @overload
+    async def call(self, party: Party, method: str, url: str, *, data_type: None = None,
+                   body: msgspec.Struct | None = None, params: dict[str, str] | None = None,
+                   routing_to: tuple[str, str] | None = None, correlation_id: str | None = None,
+                   ) -> tuple[None, Reply]: ...
 
     async def call(
         self,
@@ -140,12 +165,12 @@ class OcpiClient:
         method: str,
         url: str,
         *,
-        data_type: Any = Any,
-        body: Any = None,
+        data_type: type[T] | None = None,
+        body: msgspec.Struct | None = None,
         params: dict[str, str] | None = None,
         routing_to: tuple[str, str] | None = None,
         correlation_id: str | None = None,
-    ) -> tuple[Any, Reply]:
+    ) -> tuple[T | None, Reply]:
         """`request` with the party's token and its Base64 preference."""
         if not party.token_out:
             raise PeerError(f"no token to call {party.handle}")
@@ -183,8 +208,7 @@ class OcpiClient:
         for _ in range(MAX_PAGES):
             if next_url is None:
                 return
-            raw: list[msgspec.Raw] | None
-            raw, reply = await self.call(party, "GET", next_url, data_type=list[msgspec.Raw] | None,
+            raw, reply = await self.call(party, "GET", next_url, data_type=list[msgspec.Raw],
                                          params=params or None, routing_to=routing_to,
                                          correlation_id=correlation)
             for item in raw or []:

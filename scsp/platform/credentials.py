@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post, put
@@ -36,17 +36,18 @@ class CredentialsController(Controller):
                        parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient],
                        platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
         """Register the client: fetch its endpoints with its token, issue our token C."""
-        return ok(await registration.accept_registration(parties, client, platform, caller, data, now=time.time()))
+        return ok(await registration.accept_registration(parties, client, platform, caller, data,
+                                                         now=datetime.now(UTC)))
 
     @put("/")
     async def update(self, data: JSONBody[Credentials], caller: NamedDependency[Caller],
                      parties: NamedDependency[PartyStore], client: NamedDependency[OcpiClient],
                      platform: NamedDependency[Platform]) -> OcpiResponse[Any]:
         """Update the client's credentials and endpoints; a new token replaces the old one."""
-        return ok(await registration.accept_update(parties, client, platform, caller, data, now=time.time()))
+        return ok(await registration.accept_update(parties, client, platform, caller, data, now=datetime.now(UTC)))
 
     @delete("/", status_code=200, sync_to_thread=True)
     def unregister(self, caller: NamedDependency[Caller], parties: NamedDependency[PartyStore]) -> OcpiResponse[Any]:
         """Unregister the client: its token stops working and we stop all traffic to it."""
-        registration.accept_unregister(parties, caller, now=time.time())
+        registration.accept_unregister(parties, caller, now=datetime.now(UTC))
         return ok()

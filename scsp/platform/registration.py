@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Iterable
+from datetime import datetime
 
 from ocpi221.credentials import Credentials, CredentialsRole
 from ocpi221.types import OCPI_VERSION, Role
@@ -69,6 +70,8 @@ async def fetch_version(
                                           data_type=VersionDetails)
     except errors.PeerError as exc:
         raise errors.ClientApiUnusable(f"could not get the {OCPI_VERSION} version details: {exc.message}") from None
+    if details is None:
+        raise errors.ClientApiUnusable(f"the {OCPI_VERSION} version details reply carries no data")
     missing = sorted(set(required) - {e.identifier for e in details.endpoints})
     if missing:
         raise errors.NoMatchingEndpoints(f"required endpoints missing: {', '.join(missing)}")
@@ -82,14 +85,10 @@ def _required_for(roles: Iterable[CredentialsRole]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _unix(now: float) -> int:
-    return int(now)
-
-
 # -- server side ---------------------------------------------------------------------------------
 
 async def accept_registration(parties: PartyStore, client: OcpiClient, me: Platform, caller: Caller,
-                              credentials: Credentials, *, now: float) -> Credentials:
+                              credentials: Credentials, *, now: datetime) -> Credentials:
     """Credentials POST: register the caller (holding token A) and return our Credentials with token C."""
     party = caller.party
     if caller.kind != TokenKind.A or party.status != PartyStatus.INVITED:
@@ -113,13 +112,13 @@ async def accept_registration(parties: PartyStore, client: OcpiClient, me: Platf
         parties.complete_registration,
         party.id, roles=credentials.roles, identity=identity, versions_url=credentials.url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
-        token_out=credentials.token, token_base64=use_base64, new_token=token_c, now=_unix(now))
+        token_out=credentials.token, token_base64=use_base64, new_token=token_c, now=now)
     log.info("party registered with us", extra={"party": registered.handle, "role": registered.role})
     return me.credentials(token_c)
 
 
 async def accept_update(parties: PartyStore, client: OcpiClient, me: Platform, caller: Caller,
-                        credentials: Credentials, *, now: float) -> Credentials:
+                        credentials: Credentials, *, now: datetime) -> Credentials:
     """Credentials PUT: re-fetch the client's endpoints, store its new token, issue ours anew."""
     party = caller.party
     if caller.kind != TokenKind.C or party.status != PartyStatus.REGISTERED:
@@ -137,24 +136,24 @@ async def accept_update(parties: PartyStore, client: OcpiClient, me: Platform, c
         parties.update_credentials,
         party.id, roles=credentials.roles, versions_url=credentials.url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_out=credentials.token,
-        token_base64=use_base64, new_token=token_c, now=_unix(now))
+        token_base64=use_base64, new_token=token_c, now=now)
     log.info("party updated its credentials", extra={"party": updated.handle})
     return me.credentials(token_c)
 
 
-def accept_unregister(parties: PartyStore, caller: Caller, *, now: float) -> None:
+def accept_unregister(parties: PartyStore, caller: Caller, *, now: datetime) -> None:
     """Credentials DELETE: unregister; every token we issued the party stops working."""
     party = caller.party
     if caller.kind != TokenKind.C or party.status != PartyStatus.REGISTERED:
         raise errors.MethodNotAllowed("not registered")
-    parties.unregister(party.id, now=_unix(now))
+    parties.unregister(party.id, now=now)
     log.info("party unregistered itself", extra={"party": party.handle})
 
 
 # -- client side ---------------------------------------------------------------------------------
 
 async def register_with(parties: PartyStore, client: OcpiClient, me: Platform, versions_url: str, token_a: str,
-                        *, now: float) -> Party:
+                        *, now: datetime) -> Party:
     """Register with a peer given its versions URL and token A; returns the registered party.
 
     Token B (the peer's token for calling us) is stored before the POST, because the peer calls our
@@ -170,7 +169,7 @@ async def register_with(parties: PartyStore, client: OcpiClient, me: Platform, v
     pending = await asyncio.to_thread(
         parties.create,
         status=PartyStatus.PENDING, role="?", country_code="??", party_id="???", token=token_b,
-        token_kind=TokenKind.C, now=_unix(now), versions_url=versions_url, token_out=token_a,
+        token_kind=TokenKind.C, now=now, versions_url=versions_url, token_out=token_a,
         token_base64=use_base64)
     try:
         theirs, _ = await client.request("POST", credentials_url, token=token_a, use_base64=use_base64,
@@ -186,14 +185,14 @@ async def register_with(parties: PartyStore, client: OcpiClient, me: Platform, v
         parties.complete_registration,
         pending.id, roles=theirs.roles, identity=_primary_role(theirs.roles), versions_url=versions_url,
         version=version.version, version_url=version.url, endpoints=details.endpoints,
-        token_out=theirs.token, token_base64=use_base64, new_token=None, now=_unix(now))
+        token_out=theirs.token, token_base64=use_base64, new_token=None, now=now)
     log.info("registered with a peer", extra={"party": party.handle, "role": party.role})
     if theirs.url.rstrip("/") != versions_url.rstrip("/"):
         party = await _refresh_endpoints(parties, client, party, theirs.url, theirs.token, now=now)
     return party
 
 
-async def rotate(parties: PartyStore, client: OcpiClient, me: Platform, party: Party, *, now: float) -> Party:
+async def rotate(parties: PartyStore, client: OcpiClient, me: Platform, party: Party, *, now: datetime) -> Party:
     """Credentials PUT to the peer: a new token for it to call us, a new token for us from it.
 
     Once the peer has answered the PUT, its new token, its roles and ours are stored together; the
@@ -207,24 +206,24 @@ async def rotate(parties: PartyStore, client: OcpiClient, me: Platform, party: P
         raise errors.MethodNotAllowed(f"{party.handle} is {party.status}: only a registered party can rotate")
     url = _credentials_url(party)
     token = new_token()
-    await asyncio.to_thread(parties.add_token, party.id, token, now=_unix(now))
+    await asyncio.to_thread(parties.add_token, party.id, token, now=now)
     try:
         theirs, _ = await client.call(party, "PUT", url, data_type=Credentials, body=me.credentials(token))
         if theirs is None:
             raise errors.PeerError("credentials PUT returned no Credentials object")
     except BaseException:
-        await asyncio.to_thread(parties.revoke_token, token, now=_unix(now))
+        await asyncio.to_thread(parties.revoke_token, token, now=now)
         raise
     # The peer now holds our new token and has given us its own: keep both, or both directions break.
     updated = await asyncio.to_thread(
         parties.update_credentials, party.id, roles=theirs.roles, token_out=theirs.token, keep_token=token,
-        now=_unix(now))
+        now=now)
     log.info("rotated credentials", extra={"party": updated.handle})
     return await _refresh_endpoints(parties, client, updated, theirs.url, theirs.token, now=now)
 
 
 async def _refresh_endpoints(parties: PartyStore, client: OcpiClient, party: Party, versions_url: str, token: str,
-                             *, now: float) -> Party:
+                             *, now: datetime) -> Party:
     """Fetch a registered peer's endpoints anew and store them; on failure warn and keep the old ones."""
     try:
         version, details, use_base64 = await fetch_version(client, versions_url, token,
@@ -237,10 +236,11 @@ async def _refresh_endpoints(parties: PartyStore, client: OcpiClient, party: Par
         return party
     return await asyncio.to_thread(
         parties.update_credentials, party.id, versions_url=versions_url, version=version.version,
-        version_url=version.url, endpoints=details.endpoints, token_base64=use_base64, now=_unix(now))
+        version_url=version.url, endpoints=details.endpoints, token_base64=use_base64, now=now)
 
 
-async def unregister(parties: PartyStore, client: OcpiClient, party: Party, *, now: float) -> tuple[Party, str | None]:
+async def unregister(parties: PartyStore, client: OcpiClient, party: Party, *, now: datetime
+                     ) -> tuple[Party, str | None]:
     """Credentials DELETE to the peer, then stop all traffic locally whatever it answered.
 
     Returns the party and the peer's error message, if its DELETE failed.
@@ -251,7 +251,7 @@ async def unregister(parties: PartyStore, client: OcpiClient, party: Party, *, n
             await client.call(party, "DELETE", _credentials_url(party))
         except errors.PeerError as exc:
             problem = exc.message
-    updated = await asyncio.to_thread(parties.unregister, party.id, now=_unix(now))
+    updated = await asyncio.to_thread(parties.unregister, party.id, now=now)
     log.info("unregistered a peer", extra={"party": party.handle, "remote_ok": problem is None})
     return updated, problem
 

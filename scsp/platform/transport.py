@@ -44,10 +44,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 OCPI_PREFIX = "/ocpi"
-API_PREFIX = "/api"
 
 
 def utcnow() -> datetime:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 import msgspec
+
+from scsp.records.sessions import EPOCH
 
 
 class ApiRole(StrEnum):
@@ -23,8 +26,8 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     # Site ids the key may touch; empty: every site.
     sites: tuple[str, ...] = ()
     label: str | None = None
-    created_at: int
-    revoked_at: int | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None
 
 
 
@@ -38,17 +41,25 @@ class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
     failsafe_w: float | None = None
     # Phase (L1/L2/L3) each single-phase EVSE (by uid) is wired to.
     phase_assignment: dict[str, str] = {}
-    updated_at: int = 0
+    updated_at: datetime = EPOCH
+
+
+class SignalKind(StrEnum):
+    """What a signal says of a site, and its unit."""
+
+    IMPORT_LIMIT = "import_limit"  # W
+    PRICE = "price"  # per kWh
+    CARBON = "carbon"  # g/kWh
 
 
 class SignalPoint(msgspec.Struct, frozen=True, kw_only=True):
-    """One point of a site signal: `value` holds over [start_ts, end_ts) (unix seconds)."""
+    """One point of a site signal: `value` holds over [start, end)."""
 
-    kind: str  # import_limit (W) | price (per kWh) | carbon (g/kWh)
+    kind: SignalKind
     source: str
-    start_ts: int
-    end_ts: int
+    start: datetime
+    end: datetime
     value: float
-    expires_ts: int
-    submitted_at: int
+    expires_at: datetime
+    submitted_at: datetime
 

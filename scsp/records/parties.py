@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 import msgspec
@@ -46,8 +47,8 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
     # Whether the peer wants `Token base64(token)` (the 2.2.1 rule) or the raw token.
     token_base64: bool = True
     connection_status: ConnectionStatus = ConnectionStatus.CONNECTED
-    created_at: int = 0
-    updated_at: int = 0
+    created_at: datetime
+    updated_at: datetime
 
     @property
     def handle(self) -> str:
@@ -88,8 +89,8 @@ class SyncState(msgspec.Struct, frozen=True, kw_only=True):
     """Per party: last pulls, reachability, pending resync."""
 
     party: int
-    sessions_pulled_at: int | None = None
-    locations_pulled_at: int | None = None
-    unreachable_since: int | None = None
+    sessions_pulled_at: datetime | None = None
+    locations_pulled_at: datetime | None = None
+    unreachable_since: datetime | None = None
     needs_resync: bool = True
 

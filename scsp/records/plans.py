@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 import msgspec
 
 from ocpi221.chargingprofiles import ChargingProfile
+from optimizer import ObjectiveTerms, SolveStats
+from profiles import ElectricalFacts
+from scsp.records.commands import NotSteered
+from scsp.records.sessions import SessionKey
 
 
 class PlanSession(msgspec.Struct, frozen=True, kw_only=True):
-    """One session's row of a stored plan."""
+    """One session's row of a stored plan, with what dispatch and compliance need to know of it."""
 
-    party: int
-    country_code: str
-    party_id: str
-    session_id: str
+    key: SessionKey
     controllable: bool
+    # Why the session is fixed load instead of steered (None when steered).
+    reason: NotSteered | None = None
+    # Its EVSE as planned: phases, DC, voltage, maxima, the minimum current.
+    facts: ElectricalFacts
+    # The most the plan let it draw (W): the EVSE's maximum, lower once the vehicle's is learned.
+    max_w: float
+    # The most its charge point may let it draw (W), whatever the vehicle seemed to take: what the
+    # site's safety is judged by.
+    evse_max_w: float
+    # Its share of the site failsafe limit (W); None for sessions we do not steer.
+    failsafe_w: float | None = None
     power_w: list[float]
     energy_kwh: float
     shortfall_kwh: float
     profile: ChargingProfile | None = None
+
+
+class PlanDetail(msgspec.Struct, frozen=True, kw_only=True):
+    """What the solver said of a site's plan, beside the per-slot figures."""
+
+    failsafe_w: float
+    jain_index: float | None = None
+    warnings: list[str] = []
+    stats: SolveStats | None = None
+    objective: ObjectiveTerms | None = None
 
 
 class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -28,23 +50,18 @@ class StoredPlan(msgspec.Struct, frozen=True, kw_only=True):
 
     id: int
     site_id: str
-    created_at: int
-    start_ts: int
+    created_at: datetime
+    start: datetime
     slot_s: int
     n_slots: int
-    status: str
-    path: str
+    status: str  # OPTIMAL | FEASIBLE | FALLBACK (optimizer.SolveStatus) | EMPTY (nothing to steer)
+    path: str  # optimizer.SolvePath, `failsafe` (no solver result) or `none`
     limit_w: list[float]
     site_power_w: list[float]
     fixed_load_w: list[float]
-    detail: dict[str, Any]
+    detail: PlanDetail
     sessions: list[PlanSession] = []
 
-
-def hard_max_w(info: dict[str, Any], default: Any = 1e9) -> Any:
-    """The most a session's charge point may let it draw (W), from a plan's session detail.
-
-    Plans before the EVSE maximum was recorded apart from the learned vehicle maximum carry only `max_w`.
-    """
-    return info.get("evse_max_w", info.get("max_w", default))
-
+    def row(self, key: SessionKey) -> PlanSession | None:
+        """The session's row, if the plan has one."""
+        return next((r for r in self.sessions if r.key == key), None)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import msgspec
 
 from ocpi221.locations import CHARGING_PROFILE_CAPABLE, PHASES, Location, PowerType
 from ocpi221.sessions import Session, SessionStatus
+
+# The zero of stored times: what a record shows that was stored without one.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
@@ -13,7 +18,20 @@ class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
 
     party: int
     session: Session
-    received_at: int
+    received_at: datetime
+
+    @property
+    def key(self) -> SessionKey:
+        """The session's key: its connection and the CPO's ids (country code and party id upper case)."""
+        s = self.session
+        return SessionKey(party=self.party, country_code=s.country_code.upper(), party_id=s.party_id.upper(),
+                          session_id=s.id)
+
+    @property
+    def site(self) -> str:
+        """The session's site."""
+        s = self.session
+        return site_id(s.country_code, s.party_id, s.location_id)
 
 
 class StoredLocation(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,11 +97,11 @@ class Preferences(msgspec.Struct, frozen=True, kw_only=True):
     party_id: str
     session_id: str
     profile_type: str
-    departure_ts: int | None = None
+    departure: datetime | None = None
     energy_kwh: float | None = None
     discharge_allowed: bool = False
     source: str = "api"
-    updated_at: int = 0
+    updated_at: datetime = EPOCH
 
 
 class SessionKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +112,9 @@ class SessionKey(msgspec.Struct, frozen=True, kw_only=True):
     party_id: str
     session_id: str
 
+    def __str__(self) -> str:
+        """`party/CC/PID/session_id`, for logs."""
+        return f"{self.party}/{self.country_code}/{self.party_id}/{self.session_id}"
 
 
 # Sessions we plan; the rest (PENDING, RESERVATION, COMPLETED, INVALID) are not charging under us.

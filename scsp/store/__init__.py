@@ -44,11 +44,6 @@ class Store:
         """Names of applied migrations, oldest first."""
         return applied(self.db)
 
-    def ping(self) -> None:
-        """Raise if the database cannot be read (readiness probe)."""
-        with self.db.read() as db:
-            db.execute("SELECT count(*) FROM parties").fetchone()
-
 
     def metrics_snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Counts for `/metrics`: parties by status, sessions by status, commands by outcome, verdicts."""

@@ -1,9 +1,9 @@
-"""How records become columns: unix seconds and JSON text (only `scsp.store` converts)."""
+"""How records become columns and back: unix seconds, JSON text, session keys (only `scsp.store` converts)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 import msgspec
 
@@ -11,15 +11,43 @@ from ocpi221.chargingprofiles import ChargingProfile
 from scsp.records.sessions import SessionKey
 
 
+@overload
+def unix(moment: datetime) -> int: ...
+
+
+@overload
+def unix(moment: None) -> None: ...
+
+
+@overload
+def unix(moment: datetime | None) -> int | None: ...
+
+
 def unix(moment: datetime | None) -> int | None:
-    """Unix seconds of an aware datetime (None stays None)."""
+    """Unix seconds of an aware datetime (None stays None): how times are stored."""
     return None if moment is None else int(moment.timestamp())
+
+
+@overload
+def moment(ts: int) -> datetime: ...
+
+
+@overload
+def moment(ts: None) -> None: ...
+
+
+@overload
+def moment(ts: int | None) -> datetime | None: ...
+
+
+def moment(ts: int | None) -> datetime | None:
+    """The aware UTC datetime of stored unix seconds (None stays None)."""
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def json_text(obj: Any) -> str:
     """JSON text of any msgspec-encodable value."""
     return msgspec.json.encode(obj).decode()
-
 
 
 _decode_profile = msgspec.json.Decoder(ChargingProfile).decode
@@ -33,6 +61,12 @@ KEY_SQL = "party = ? AND country_code = ? AND party_id = ? AND session_id = ?"
 def key_args(key: SessionKey) -> list[Any]:
     """The values of `KEY_SQL` for a session."""
     return [key.party, key.country_code, key.party_id, key.session_id]
+
+
+def key_of(row: dict[str, Any]) -> SessionKey:
+    """The session key of a row with the `KEY_SQL` columns."""
+    return SessionKey(party=row["party"], country_code=row["country_code"], party_id=row["party_id"],
+                      session_id=row["session_id"])
 
 
 def profile_of(text: str | None) -> ChargingProfile | None:

@@ -2,26 +2,98 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 from sqlite_utils import Database
 
-from ocpi221.chargingprofiles import ActiveChargingProfile
-from scsp.records.commands import ActiveProfileRecord, Command, SessionControl
-from scsp.records.plans import PlanSession
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
+from profiles import ComplianceVerdict
+from scsp.records.commands import (
+    IN_FLIGHT,
+    ActiveProfileRecord,
+    Command,
+    CommandKind,
+    CommandState,
+    ComplianceDetail,
+    ControlUpdate,
+    NotSteered,
+    ProfileSource,
+    SessionControl,
+)
 from scsp.records.sessions import SessionKey
-from scsp.store.codec import KEY_SQL, decode_dict, json_text, key_args, profile_of
+from scsp.store.codec import KEY_SQL, json_text, key_args, key_of, moment, profile_of, unix
 from scsp.store.db import Db
 
 _decode_active = msgspec.json.Decoder(ActiveChargingProfile).decode
+_decode_detail = msgspec.json.Decoder(ComplianceDetail).decode
+_IN_FLIGHT_SQL = "(" + ", ".join(f"'{s.value}'" for s in IN_FLIGHT) + ")"
 
 
-# Command states in which a request is still "in flight" (one per session at most).
-IN_FLIGHT = ("pending", "awaiting_result")
+def _in(values: Sequence[str]) -> str:
+    return f"({', '.join('?' * len(values))})"
 
+
+def _control(row: dict[str, Any]) -> SessionControl:
+    return SessionControl(
+        key=key_of(row), controllable=bool(row["controllable"]),
+        reason=NotSteered(row["reason"]) if row["reason"] is not None else None,
+        sent_profile=profile_of(row["sent_profile"]), sent_at=moment(row["sent_at"]),
+        accepted_profile=profile_of(row["accepted_profile"]), accepted_at=moment(row["accepted_at"]),
+        backoff_until=moment(row["backoff_until"]), too_often=row["too_often"])
+
+
+def _command(row: dict[str, Any]) -> Command:
+    return Command(id=row["id"], kind=CommandKind(row["kind"]), key=key_of(row), plan=row["plan"],
+                   profile=profile_of(row["profile"]), state=CommandState(row["state"]), response=row["response"],
+                   result=row["result"], error=row["error"], created_at=moment(row["created_at"]),
+                   responded_at=moment(row["responded_at"]), timeout_at=moment(row["timeout_at"]),
+                   result_at=moment(row["result_at"]))
+
+
+def _active(row: dict[str, Any]) -> ActiveProfileRecord:
+    return ActiveProfileRecord(
+        id=row["id"], key=key_of(row), source=ProfileSource(row["source"]), received_at=moment(row["received_at"]),
+        profile=_decode_active(row["doc"]), plan=row["plan"],
+        verdict=ComplianceVerdict(row["verdict"]) if row["verdict"] is not None else None,
+        worst_excess_w=row["worst_excess_w"], compliance=row["compliance"],
+        detail=_decode_detail(row["detail"] or "{}"))
+
+
+def _profile_text(profile: ChargingProfile | None) -> str | None:
+    return json_text(profile) if profile is not None else None
+
+
+def _set_control(db: Database, key: SessionKey, columns: dict[str, Any]) -> None:
+    """Write columns of a session's control record (created with its defaults when missing)."""
+    db.execute(
+        "INSERT INTO session_control (party, country_code, party_id, session_id) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING", key_args(key))
+    if columns:
+        # The column names come from this module only (never from input).
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        db.execute(f"UPDATE session_control SET {assignments} WHERE {KEY_SQL}", [*columns.values(), *key_args(key)])
+
+
+def _update_columns(update: ControlUpdate) -> dict[str, Any]:
+    """The session_control columns a ControlUpdate sets."""
+    columns: dict[str, Any] = {}
+    if update.controllable is not msgspec.UNSET:
+        columns["controllable"] = int(update.controllable)
+    if update.reason is not msgspec.UNSET:
+        columns["reason"] = update.reason
+    if update.accepted_profile is not msgspec.UNSET:
+        columns["accepted_profile"] = _profile_text(update.accepted_profile)
+    if update.accepted_at is not msgspec.UNSET:
+        columns["accepted_at"] = unix(update.accepted_at)
+    if update.backoff_until is not msgspec.UNSET:
+        columns["backoff_until"] = unix(update.backoff_until)
+    if update.too_often is not msgspec.UNSET:
+        columns["too_often"] = update.too_often
+    return columns
 
 
 class CommandStore:
@@ -36,179 +108,155 @@ class CommandStore:
     def _write(self) -> AbstractContextManager[Database]:
         return self._db.write()
 
-    @staticmethod
-    def _control(row: dict[str, Any]) -> SessionControl:
-        return SessionControl(
-            party=row["party"], country_code=row["country_code"], party_id=row["party_id"],
-            session_id=row["session_id"], controllable=bool(row["controllable"]), reason=row["reason"],
-            sent_profile=profile_of(row["sent_profile"]), sent_at=row["sent_at"],
-            accepted_profile=profile_of(row["accepted_profile"]), accepted_at=row["accepted_at"],
-            backoff_until=row["backoff_until"], too_often=row["too_often"])
-
+    # -- session control ------------------------------------------------------------------------
     def control(self, key: SessionKey) -> SessionControl:
         """What we know about controlling a session (defaults when nothing yet)."""
         with self._read() as db:
             rows = list(db.query(f"SELECT * FROM session_control WHERE {KEY_SQL}", key_args(key)))
-        if rows:
-            return self._control(rows[0])
-        return SessionControl(party=key.party, country_code=key.country_code, party_id=key.party_id,
-                              session_id=key.session_id)
+        return _control(rows[0]) if rows else SessionControl(key=key)
 
-    def all_control(self) -> dict[tuple[int, str, str, str], SessionControl]:
-        """Every session's control record, keyed by (party, country_code, party_id, session_id)."""
+    def all_control(self) -> dict[SessionKey, SessionControl]:
+        """Every session's control record."""
         with self._read() as db:
-            return {(r["party"], r["country_code"], r["party_id"], r["session_id"]): self._control(r)
-                    for r in db.query("SELECT * FROM session_control")}
+            return {c.key: c for c in map(_control, db.query("SELECT * FROM session_control"))}
 
-    @staticmethod
-    def _update_control(db: Database, key: SessionKey, **fields: Any) -> None:
-        db.execute(
-            "INSERT INTO session_control (party, country_code, party_id, session_id) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING", key_args(key))
-        if fields:
-            assignments = ", ".join(f"{name} = ?" for name in fields)
-            values = [json_text(v) if isinstance(v, msgspec.Struct) else v for v in fields.values()]
-            db.execute(f"UPDATE session_control SET {assignments} WHERE {KEY_SQL}", [*values, *key_args(key)])
-
-    def set_controllable(self, key: SessionKey, controllable: bool, reason: str | None) -> None:
-        """Mark a session (un)controllable, with the reason (e.g. the CPO answered NOT_SUPPORTED)."""
+    def set_controllable(self, key: SessionKey, controllable: bool, reason: NotSteered | None) -> None:
+        """Steer a session again, or stop steering it and say why (the operator released it, ...)."""
         with self._write() as db:
-            self._update_control(db, key, controllable=int(controllable), reason=reason)
+            _set_control(db, key, {"controllable": int(controllable), "reason": reason})
 
-    def update_control(self, key: SessionKey, **fields: Any) -> None:
-        """Set fields of a session's control record (backoff, acceptance, controllability)."""
+    def back_off(self, key: SessionKey, until: datetime) -> None:
+        """Send the session no profile before `until` (its CPO failed or refused a request)."""
         with self._write() as db:
-            self._update_control(db, key, **fields)
+            _set_control(db, key, {"backoff_until": unix(until)})
 
-    @staticmethod
-    def _command(row: dict[str, Any]) -> Command:
-        return Command(id=row["id"], kind=row["kind"], party=row["party"], country_code=row["country_code"],
-                       party_id=row["party_id"], session_id=row["session_id"], plan=row["plan"],
-                       profile=profile_of(row["profile"]), state=row["state"], response=row["response"],
-                       result=row["result"], error=row["error"], created_at=row["created_at"],
-                       responded_at=row["responded_at"], timeout_at=row["timeout_at"], result_at=row["result_at"])
+    def record_accepted(self, key: SessionKey, profile: ChargingProfile | None, at: datetime | None) -> None:
+        """The profile the charge point holds now (None: none of ours), as a result or a restore told."""
+        with self._write() as db:
+            _set_control(db, key, {"accepted_profile": _profile_text(profile), "accepted_at": unix(at)})
 
+    # -- commands -------------------------------------------------------------------------------
     def create(self, command: Command) -> bool:
         """Record a command before it is sent. False (nothing stored) when one of its kind is in flight."""
-        key = SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
-                         session_id=command.session_id)
+        key = command.key
         # A readback GET never holds up a profile (a decrease must not wait for it), and vice versa:
         # the one-in-flight rule applies to set/clear among themselves and to GETs among themselves.
-        family = ("get",) if command.kind == "get" else ("set", "clear")
+        family = (CommandKind.GET,) if command.kind == CommandKind.GET else (CommandKind.SET, CommandKind.CLEAR)
         with self._write() as db:
             busy = db.execute(
-                f"SELECT count(*) FROM commands WHERE {KEY_SQL} AND state IN {IN_FLIGHT} "
-                f"AND kind IN ({', '.join('?' * len(family))})", [*key_args(key), *family]).fetchone()[0]
+                f"SELECT count(*) FROM commands WHERE {KEY_SQL} AND state IN {_IN_FLIGHT_SQL} "
+                f"AND kind IN {_in(family)}", [*key_args(key), *family]).fetchone()[0]
             if busy:
                 return False
             db.execute(
                 """INSERT INTO commands (id, kind, party, country_code, party_id, session_id, plan, profile, state,
                    created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-                [command.id, command.kind, command.party, command.country_code, command.party_id,
-                 command.session_id, command.plan,
-                 json_text(command.profile) if command.profile is not None else None, command.created_at])
-            if command.kind == "set":
-                self._update_control(db, key, sent_profile=command.profile, sent_at=command.created_at)
+                [command.id, command.kind, *key_args(key), command.plan, _profile_text(command.profile),
+                 unix(command.created_at)])
+            if command.kind == CommandKind.SET:
+                _set_control(db, key, {"sent_profile": _profile_text(command.profile),
+                                       "sent_at": unix(command.created_at)})
             return True
 
-    def in_flight(self, key: SessionKey, kinds: tuple[str, ...] = ("set", "clear")) -> bool:
+    def in_flight(self, key: SessionKey, kinds: tuple[CommandKind, ...] = (CommandKind.SET, CommandKind.CLEAR)
+                  ) -> bool:
         """Whether a command of these kinds awaits its answer or result for the session."""
         with self._read() as db:
             return bool(db.execute(
-                f"SELECT count(*) FROM commands WHERE {KEY_SQL} AND state IN {IN_FLIGHT} "
-                f"AND kind IN ({', '.join('?' * len(kinds))})", [*key_args(key), *kinds]).fetchone()[0])
+                f"SELECT count(*) FROM commands WHERE {KEY_SQL} AND state IN {_IN_FLIGHT_SQL} "
+                f"AND kind IN {_in(kinds)}", [*key_args(key), *kinds]).fetchone()[0])
 
     def get(self, command_id: str) -> Command | None:
         """One command by id."""
         with self._read() as db:
             rows = list(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))
-            return self._command(rows[0]) if rows else None
+            return _command(rows[0]) if rows else None
 
-    def find(self, *, key: SessionKey | None = None, states: tuple[str, ...] | None = None,
-                 kinds: tuple[str, ...] | None = None, limit: int = 1000) -> list[Command]:
+    def find(self, *, key: SessionKey | None = None, states: tuple[CommandState, ...] | None = None,
+             kinds: tuple[CommandKind, ...] | None = None, limit: int = 1000) -> list[Command]:
         """Commands, newest first, optionally of one session, in some states and/or of some kinds."""
         where, args = ["1 = 1"], []
         if key is not None:
             where.append(KEY_SQL)
             args += key_args(key)
         if states:
-            where.append(f"state IN ({', '.join('?' * len(states))})")
+            where.append(f"state IN {_in(states)}")
             args += list(states)
         if kinds:
-            where.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            where.append(f"kind IN {_in(kinds)}")
             args += list(kinds)
         with self._read() as db:
-            return [self._command(r) for r in db.query(
+            return [_command(r) for r in db.query(
                 f"SELECT * FROM commands WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 [*args, limit])]
 
-    def record_response(self, command_id: str, *, response: str, timeout_s: int, now: int,
-                        control: dict[str, Any] | None = None) -> Command:
+    def record_response(self, command_id: str, *, response: str, timeout_s: int, now: datetime,
+                        control: ControlUpdate | None = None) -> Command:
         """Store the CPO's synchronous ChargingProfileResponse (and what it means for the session).
 
         A result that arrived before this reply (the CPO may post it first) is kept: the state only
         moves on from `pending`.
         """
         with self._write() as db:
-            state = "awaiting_result" if response == "ACCEPTED" else "refused"
+            state = CommandState.AWAITING_RESULT if response == "ACCEPTED" else CommandState.REFUSED
             db.execute(
                 """UPDATE commands SET response = ?, responded_at = ?, timeout_at = ?,
                    state = CASE WHEN state = 'pending' THEN ? ELSE state END WHERE id = ?""",
-                [response, now, now + max(timeout_s, 0), state, command_id])
-            command = self._command(next(iter(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))))
-            if control:
-                self._update_control(db, _command_key(command), **control)
+                [response, unix(now), unix(now + timedelta(seconds=max(timeout_s, 0))), state, command_id])
+            command = _command(next(iter(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))))
+            if control is not None:
+                _set_control(db, command.key, _update_columns(control))
             return command
 
-    def record_failure(self, command_id: str, *, error: str, now: int) -> None:
+    def record_failure(self, command_id: str, *, error: str, now: datetime) -> None:
         """The request itself failed (transport, HTTP or OCPI error)."""
         with self._write() as db:
             db.execute("UPDATE commands SET state = 'failed', error = ?, responded_at = ? WHERE id = ? "
-                       "AND state = 'pending'", [error[:1000], now, command_id])
+                       "AND state = 'pending'", [error[:1000], unix(now), command_id])
 
-    def record_result(self, command_id: str, *, result: str, now: int,
-                      control: dict[str, Any] | None = None) -> Command | None:
+    def record_result(self, command_id: str, *, result: str, now: datetime,
+                      control: ControlUpdate | None = None) -> Command | None:
         """Store the asynchronous result posted to our response_url; None if the command is unknown."""
         with self._write() as db:
             rows = list(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))
             if not rows:
                 return None
             db.execute("UPDATE commands SET result = ?, result_at = ?, state = 'completed' WHERE id = ?",
-                       [result, now, command_id])
-            command = self._command(next(iter(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))))
-            if control:
-                self._update_control(db, _command_key(command), **control)
+                       [result, unix(now), command_id])
+            command = _command(next(iter(db.query("SELECT * FROM commands WHERE id = ?", [command_id]))))
+            if control is not None:
+                _set_control(db, command.key, _update_columns(control))
             return command
 
-    def expire(self, *, now: int) -> list[Command]:
+    def expire(self, *, now: datetime) -> list[Command]:
         """Commands whose `timeout` passed without a result become `unknown` (mod_charging_profiles)."""
         with self._write() as db:
-            rows = [self._command(r) for r in db.query(
-                "SELECT * FROM commands WHERE state = 'awaiting_result' AND timeout_at <= ?", [now])]
+            rows = [_command(r) for r in db.query(
+                "SELECT * FROM commands WHERE state = 'awaiting_result' AND timeout_at <= ?", [unix(now)])]
             db.execute("UPDATE commands SET state = 'unknown' WHERE state = 'awaiting_result' AND timeout_at <= ?",
-                       [now])
+                       [unix(now)])
             return rows
 
-    def abandon_in_flight(self, *, now: int) -> int:
+    def abandon_in_flight(self) -> int:
         """At start-up: requests of a previous run that are still in flight are `unknown` (never resent)."""
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE commands SET state = 'unknown', error = coalesce(error, 'service restarted') "
-                "WHERE state IN ('pending', 'awaiting_result')")
+                f"WHERE state IN {_IN_FLIGHT_SQL}")
             return int(cursor.rowcount)
 
+    # -- active profiles ------------------------------------------------------------------------
     def save_active_profile(self, record: ActiveProfileRecord) -> int:
         """Store a received ActiveChargingProfile with its compliance; returns its id."""
         with self._write() as db:
             cursor = db.execute(
                 """INSERT INTO active_profiles (party, country_code, party_id, session_id, source, received_at, doc,
                    plan, verdict, worst_excess_w, compliance, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [record.party, record.country_code, record.party_id, record.session_id, record.source,
-                 record.received_at, json_text(record.profile), record.plan, record.verdict, record.worst_excess_w,
-                 record.compliance, json_text(record.detail)])
+                [*key_args(record.key), record.source, unix(record.received_at), json_text(record.profile),
+                 record.plan, record.verdict, record.worst_excess_w, record.compliance, json_text(record.detail)])
             return int(cursor.lastrowid or 0)
 
-    def latest_active_profiles(self, keys: list[SessionKey]) -> dict[SessionKey, ActiveProfileRecord]:
+    def latest_active_profiles(self, keys: Sequence[SessionKey]) -> dict[SessionKey, ActiveProfileRecord]:
         """The newest received ActiveChargingProfile of each session."""
         out: dict[SessionKey, ActiveProfileRecord] = {}
         with self._read() as db:
@@ -219,29 +267,9 @@ class CommandStore:
                     out[key] = _active(rows[0])
         return out
 
-    def active_profiles(self, *, since_ts: int = 0, limit: int = 1000) -> list[ActiveProfileRecord]:
-        """Received ActiveChargingProfiles since `since_ts`, newest first."""
+    def active_profiles(self, *, since: datetime | None = None, limit: int = 1000) -> list[ActiveProfileRecord]:
+        """Received ActiveChargingProfiles since `since` (all without), newest first."""
         with self._read() as db:
             return [_active(r) for r in db.query(
-                "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?", [since_ts, limit])]
-
-
-def _command_key(command: Command) -> SessionKey:
-    return SessionKey(party=command.party, country_code=command.country_code, party_id=command.party_id,
-                      session_id=command.session_id)
-
-
-def _active(row: dict[str, Any]) -> ActiveProfileRecord:
-    return ActiveProfileRecord(
-        id=row["id"], party=row["party"], country_code=row["country_code"], party_id=row["party_id"],
-        session_id=row["session_id"], source=row["source"], received_at=row["received_at"],
-        profile=_decode_active(row["doc"]), plan=row["plan"], verdict=row["verdict"],
-        worst_excess_w=row["worst_excess_w"], compliance=row["compliance"], detail=decode_dict(row["detail"] or "{}"))
-
-
-def iter_keys(rows: list[PlanSession]) -> Iterator[SessionKey]:
-    """Session keys of plan rows."""
-    for row in rows:
-        yield SessionKey(party=row.party, country_code=row.country_code, party_id=row.party_id,
-                         session_id=row.session_id)
-
+                "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
+                [unix(since) if since is not None else 0, limit])]

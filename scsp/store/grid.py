@@ -8,13 +8,15 @@ every site: each is one indexed query.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from sqlite_utils import Database
 
-from scsp.records.grid import ApiKey, ApiRole, SignalPoint, SiteSettings
+from scsp.records.grid import ApiKey, ApiRole, SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences
+from scsp.store.codec import moment, unix
 from scsp.store.db import Db, hash_token
 
 
@@ -35,28 +37,28 @@ def _api_key(row: dict[str, Any]) -> ApiKey:
         role=ApiRole(row["role"]),
         sites=_decode_sites(row["sites"]),
         label=row["label"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
+        created_at=moment(row["created_at"]),
+        revoked_at=moment(row["revoked_at"]),
     )
 
 
 def _signal(row: dict[str, Any]) -> SignalPoint:
     return SignalPoint(
-        kind=row["kind"],
+        kind=SignalKind(row["kind"]),
         source=row["source"],
-        start_ts=row["start_ts"],
-        end_ts=row["end_ts"],
+        start=moment(row["start_ts"]),
+        end=moment(row["end_ts"]),
         value=row["value"],
-        expires_ts=row["expires_ts"],
-        submitted_at=row["submitted_at"],
+        expires_at=moment(row["expires_ts"]),
+        submitted_at=moment(row["submitted_at"]),
     )
 
 
 def _same_points(stored: list[SignalPoint], new: list[SignalPoint]) -> bool:
     """True when `stored` holds exactly the ranges, values and expiry of `new` (submission time aside)."""
 
-    def shape(p: SignalPoint) -> tuple[int, int, float, int]:
-        return p.start_ts, p.end_ts, p.value, p.expires_ts
+    def shape(p: SignalPoint) -> tuple[datetime, datetime, float, datetime]:
+        return p.start, p.end, p.value, p.expires_at
 
     return [shape(p) for p in stored] == [shape(p) for p in new]
 
@@ -91,13 +93,13 @@ class GridStore:
         return self._db.write()
 
     def create_api_key(
-        self, key: str, *, role: ApiRole, sites: tuple[str, ...], label: str | None, now: int
+        self, key: str, *, role: ApiRole, sites: tuple[str, ...], label: str | None, now: datetime
     ) -> ApiKey:
         """Store a new key (hashed) with its role and site scope."""
         with self._write() as db:
             cursor = db.execute(
                 "INSERT INTO api_keys (hash, role, sites, label, created_at) VALUES (?, ?, ?, ?, ?)",
-                [hash_api_key(key), role.value, msgspec.json.encode(sorted(set(sites))).decode(), label, now],
+                [hash_api_key(key), role.value, msgspec.json.encode(sorted(set(sites))).decode(), label, unix(now)],
             )
             rows = list(db.query("SELECT * FROM api_keys WHERE id = ?", [cursor.lastrowid]))
             return _api_key(rows[0])
@@ -115,11 +117,11 @@ class GridStore:
         with self._read() as db:
             return [_api_key(r) for r in db.query("SELECT * FROM api_keys ORDER BY id")]
 
-    def revoke_api_key(self, key_id: int, *, now: int) -> ApiKey | None:
+    def revoke_api_key(self, key_id: int, *, now: datetime) -> ApiKey | None:
         """Revoke a key by id (a second revocation keeps the first time); None when there is no such key."""
         with self._write() as db:
             db.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now, key_id]
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [unix(now), key_id]
             )
             rows = list(db.query("SELECT * FROM api_keys WHERE id = ?", [key_id]))
             return _api_key(rows[0]) if rows else None
@@ -138,7 +140,7 @@ class GridStore:
             voltage_v=r["voltage_v"],
             failsafe_w=r["failsafe_w"],
             phase_assignment=_decode_phases(r["phase_assignment"]),
-            updated_at=r["updated_at"],
+            updated_at=moment(r["updated_at"]),
         )
 
     def put_settings(self, settings: SiteSettings) -> None:
@@ -158,24 +160,24 @@ class GridStore:
                     settings.voltage_v,
                     settings.failsafe_w,
                     msgspec.json.encode(settings.phase_assignment).decode(),
-                    settings.updated_at,
+                    unix(settings.updated_at),
                 ],
             )
 
     def signals(
-        self, site_id: str, kind: str, *, start_ts: int, end_ts: int, now_ts: int
+        self, site_id: str, kind: SignalKind, *, start: datetime, end: datetime, now: datetime
     ) -> list[SignalPoint]:
-        """Every unexpired point of `kind` overlapping [start_ts, end_ts), all sources, ordered by start."""
+        """Every unexpired point of `kind` overlapping [start, end), all sources, ordered by start."""
         with self._read() as db:
             # The (site_id, kind, end_ts) index narrows to points ending after start_ts.
-            rows = db.query(SIGNALS_SQL, [site_id, kind, start_ts, end_ts, now_ts])
+            rows = db.query(SIGNALS_SQL, [site_id, kind, unix(start), unix(end), unix(now)])
             return [_signal(r) for r in rows]
 
-    def site_signals(self, site_id: str, kind: str | None, *, now_ts: int) -> list[SignalPoint]:
+    def site_signals(self, site_id: str, kind: SignalKind | None, *, now: datetime) -> list[SignalPoint]:
         """Every unexpired point of a site (of one kind, or all), ordered by kind, start and source."""
         sql, args = (
             "SELECT " + _SIGNAL_COLUMNS + " FROM signals WHERE site_id = ? AND expires_ts > ?",
-            [site_id, now_ts],
+            [site_id, unix(now)],
         )
         if kind is not None:
             sql, args = sql + " AND kind = ?", [*args, kind]
@@ -183,7 +185,7 @@ class GridStore:
             return [_signal(r) for r in db.query(sql + " ORDER BY kind, start_ts, source, id", args)]
 
     def replace_signals(
-        self, site_id: str, points: list[SignalPoint], *, now_ts: int
+        self, site_id: str, points: list[SignalPoint], *, now: datetime
     ) -> tuple[bool, list[SignalPoint]]:
         """Store one submission: it replaces the same source and kind over the range it covers.
 
@@ -197,33 +199,35 @@ class GridStore:
             their original submission time: a replay is idempotent.
         """
         kind, source = points[0].kind, points[0].source
-        covered_start, covered_end = points[0].start_ts, points[-1].end_ts
+        covered_start, covered_end = points[0].start, points[-1].end
         overlapping = f"""SELECT id, {_SIGNAL_COLUMNS} FROM signals
             WHERE site_id = ? AND kind = ? AND end_ts > ? AND start_ts < ? AND source = ? AND expires_ts > ?
             ORDER BY start_ts"""
         with self._write() as db:
-            rows = list(db.query(overlapping, [site_id, kind, covered_start, covered_end, source, now_ts]))
+            rows = list(db.query(overlapping, [site_id, kind, unix(covered_start), unix(covered_end), source,
+                                               unix(now)]))
             current = [_signal(r) for r in rows]
             if _same_points(current, points):
                 return False, current
             # Expired points are never read again: drop them while we hold the write lock anyway.
             db.execute(
                 "DELETE FROM signals WHERE site_id = ? AND kind = ? AND expires_ts <= ?",
-                [site_id, kind, now_ts],
+                [site_id, kind, unix(now)],
             )
             kept: list[SignalPoint] = []
             for old in current:
-                if old.start_ts < covered_start:
-                    kept.append(msgspec.structs.replace(old, end_ts=covered_start))
-                if old.end_ts > covered_end:
-                    kept.append(msgspec.structs.replace(old, start_ts=covered_end))
+                if old.start < covered_start:
+                    kept.append(msgspec.structs.replace(old, end=covered_start))
+                if old.end > covered_end:
+                    kept.append(msgspec.structs.replace(old, start=covered_end))
             db.execute(
                 f"DELETE FROM signals WHERE id IN ({', '.join('?' * len(rows))})", [r["id"] for r in rows]
             )
             for p in [*kept, *points]:
                 db.execute(
                     f"INSERT INTO signals (site_id, {_SIGNAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [site_id, p.kind, p.source, p.start_ts, p.end_ts, p.value, p.expires_ts, p.submitted_at],
+                    [site_id, p.kind, p.source, unix(p.start), unix(p.end), p.value, unix(p.expires_at),
+                     unix(p.submitted_at)],
                 )
             return True, points
 
@@ -244,11 +248,11 @@ class GridStore:
             party_id=r["party_id"],
             session_id=r["session_id"],
             profile_type=r["profile_type"],
-            departure_ts=r["departure_ts"],
+            departure=moment(r["departure_ts"]),
             energy_kwh=r["energy_kwh"],
             discharge_allowed=bool(r["discharge_allowed"]),
             source=r["source"],
-            updated_at=r["updated_at"],
+            updated_at=moment(r["updated_at"]),
         )
 
     def put_preferences(self, prefs: Preferences) -> None:
@@ -266,10 +270,10 @@ class GridStore:
                     prefs.party_id.upper(),
                     prefs.session_id,
                     prefs.profile_type,
-                    prefs.departure_ts,
+                    unix(prefs.departure),
                     prefs.energy_kwh,
                     int(prefs.discharge_allowed),
                     prefs.source,
-                    prefs.updated_at,
+                    unix(prefs.updated_at),
                 ],
             )

@@ -6,6 +6,8 @@ edited once released: schema changes are new functions appended below.
 
 from __future__ import annotations
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
@@ -260,6 +262,40 @@ def m002_charging(db: Database) -> None:
 def m003_session_lookup(db: Database) -> None:
     """Find sessions by the CPO's ids alone (preferences arrive keyed by them, without the connection)."""
     db.execute("CREATE INDEX sessions_owner_id ON sessions (country_code, party_id, id)")
+
+
+@migrations()
+def m004_typed_plan_sessions(db: Database) -> None:
+    """Each plan row keeps its session's facts in columns of its own, not in the plan's detail document.
+
+    Plans stored before kept them in `plans.detail` under "sessions" (facts by session key text) and
+    "reasons"; they move to the rows. Rows of plans older still, which recorded only `max_w`, take it
+    as their EVSE maximum, 3 phases at 230 V AC: what dispatch and compliance assumed for them.
+    """
+    for column, kind in (("reason", "TEXT"), ("facts", "TEXT"), ("max_w", "REAL"), ("evse_max_w", "REAL"),
+                         ("failsafe_w", "REAL")):
+        db.execute(f"ALTER TABLE plan_sessions ADD COLUMN {column} {kind}")
+    plans = list(db.query("SELECT id, detail FROM plans"))
+    for plan in plans:
+        detail = json.loads(plan["detail"])
+        facts = detail.pop("sessions", {}) or {}
+        reasons = detail.pop("reasons", {}) or {}
+        for row in list(db.query("SELECT party, country_code, party_id, session_id FROM plan_sessions WHERE plan = ?",
+                                 [plan["id"]])):
+            text = f"{row['party']}/{row['country_code']}/{row['party_id']}/{row['session_id']}"
+            info = facts.get(text, {})
+            evse_max_w = float(info.get("evse_max_w", info.get("max_w", 1e9)))
+            phases = int(info.get("phases", 3))
+            electrical = {"phases": phases if phases in (1, 2, 3) else 3, "dc": bool(info.get("dc", False)),
+                          "voltage_v": float(info.get("voltage_v", 230.0)), "max_electric_power_w": evse_max_w}
+            db.execute(
+                "UPDATE plan_sessions SET reason = ?, facts = ?, max_w = ?, evse_max_w = ?, failsafe_w = ? "
+                "WHERE plan = ? AND party = ? AND country_code = ? AND party_id = ? AND session_id = ?",
+                [reasons.get(text), json.dumps(electrical), float(info.get("max_w", evse_max_w)), evse_max_w,
+                 info.get("failsafe_w"), plan["id"], row["party"], row["country_code"], row["party_id"],
+                 row["session_id"]])
+        detail.setdefault("failsafe_w", 0.0)
+        db.execute("UPDATE plans SET detail = ? WHERE id = ?", [json.dumps(detail), plan["id"]])
 
 
 def apply(db: Db, which: Migrations) -> list[str]:

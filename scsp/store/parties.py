@@ -6,6 +6,7 @@ The CPO simulator uses this store alone (with `platform_migrations`).
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from ocpi221.hubclientinfo import ConnectionStatus
 from ocpi221.versions import Endpoint
 from scsp.errors import MethodNotAllowed
 from scsp.records.parties import Party, PartyStatus, TokenKind
+from scsp.store.codec import moment, unix
 from scsp.store.db import Db, hash_token
 from scsp.store.migrations import applied, apply, platform_migrations
 
@@ -61,8 +63,8 @@ class PartyStore:
             token_out=row["token_out"],
             token_base64=bool(row["token_base64"]),
             connection_status=ConnectionStatus(row["connection_status"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+            created_at=moment(row["created_at"]),
+            updated_at=moment(row["updated_at"]),
         )
 
     def _get_party(self, db: Database, party: int) -> Party:
@@ -113,7 +115,7 @@ class PartyStore:
         party_id: str,
         token: str,
         token_kind: TokenKind,
-        now: int,
+        now: datetime,
         versions_url: str | None = None,
         token_out: str | None = None,
         token_base64: bool = True,
@@ -124,12 +126,12 @@ class PartyStore:
                 """INSERT INTO parties (role, country_code, party_id, status, versions_url, token_out,
                    token_base64, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [role, country_code.upper(), party_id.upper(), status, versions_url, token_out,
-                 int(token_base64), now, now],
+                 int(token_base64), unix(now), unix(now)],
             )
             party = int(cursor.lastrowid or 0)
             db.execute(
                 "INSERT INTO tokens (hash, party, kind, created_at) VALUES (?, ?, ?, ?)",
-                [hash_token(token), party, token_kind, now],
+                [hash_token(token), party, token_kind, unix(now)],
             )
             return self._get_party(db, party)
 
@@ -152,7 +154,7 @@ class PartyStore:
         token_out: str,
         token_base64: bool,
         new_token: str | None,
-        now: int,
+        now: datetime,
     ) -> Party:
         """Mark a party registered, in one transaction.
 
@@ -172,23 +174,23 @@ class PartyStore:
                 [cc, pid, identity.role, party],
             ):
                 db.execute("UPDATE parties SET status = 'UNREGISTERED', updated_at = ? WHERE id = ?",
-                           [now, old["id"]])
+                           [unix(now), old["id"]])
                 db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL",
-                           [now, old["id"]])
+                           [unix(now), old["id"]])
             db.execute(
                 """UPDATE parties SET status = 'REGISTERED', role = ?, country_code = ?, party_id = ?,
                    business_name = ?, roles = ?, versions_url = ?, version = ?, version_url = ?,
                    endpoints = ?, token_out = ?, token_base64 = ?, updated_at = ? WHERE id = ?""",
                 [identity.role, cc, pid, identity.business_details.name,
                  msgspec.json.encode(roles).decode(), versions_url, version, version_url,
-                 msgspec.json.encode(endpoints).decode(), token_out, int(token_base64), now, party],
+                 msgspec.json.encode(endpoints).decode(), token_out, int(token_base64), unix(now), party],
             )
             db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND kind = 'A' AND revoked_at IS NULL",
-                       [now, party])
+                       [unix(now), party])
             if new_token is not None:
                 db.execute(
                     "INSERT INTO tokens (hash, party, kind, created_at) VALUES (?, ?, 'C', ?)",
-                    [hash_token(new_token), party, now],
+                    [hash_token(new_token), party, unix(now)],
                 )
             return self._get_party(db, party)
 
@@ -205,7 +207,7 @@ class PartyStore:
         token_base64: bool | None = None,
         new_token: str | None = None,
         keep_token: str | None = None,
-        now: int,
+        now: datetime,
     ) -> Party:
         """Apply a credentials update in one transaction.
 
@@ -229,49 +231,49 @@ class PartyStore:
                     msgspec.json.encode(endpoints if endpoints is not None else current.endpoints).decode(),
                     token_out if token_out is not None else current.token_out,
                     int(token_base64 if token_base64 is not None else current.token_base64),
-                    now,
+                    unix(now),
                     party,
                 ],
             )
             if new_token is not None:
                 db.execute(
                     "INSERT INTO tokens (hash, party, kind, created_at) VALUES (?, ?, 'C', ?)",
-                    [hash_token(new_token), party, now],
+                    [hash_token(new_token), party, unix(now)],
                 )
             survivor = new_token if new_token is not None else keep_token
             if survivor is not None:
                 db.execute(
                     "UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL AND hash != ?",
-                    [now, party, hash_token(survivor)],
+                    [unix(now), party, hash_token(survivor)],
                 )
             return self._get_party(db, party)
 
-    def add_token(self, party: int, token: str, *, now: int) -> None:
+    def add_token(self, party: int, token: str, *, now: datetime) -> None:
         """Issue one more token C to a party (before a rotation whose outcome is not known yet)."""
         with self._write() as db:
             db.execute(
                 "INSERT INTO tokens (hash, party, kind, created_at) VALUES (?, ?, 'C', ?)",
-                [hash_token(token), party, now],
+                [hash_token(token), party, unix(now)],
             )
 
-    def revoke_token(self, token: str, *, now: int) -> None:
+    def revoke_token(self, token: str, *, now: datetime) -> None:
         """Revoke one token we issued."""
         with self._write() as db:
             db.execute("UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL",
-                       [now, hash_token(token)])
+                       [unix(now), hash_token(token)])
 
-    def unregister(self, party: int, *, now: int) -> Party:
+    def unregister(self, party: int, *, now: datetime) -> Party:
         """Mark a party unregistered and revoke every token we issued it: all traffic stops."""
         with self._write() as db:
-            db.execute("UPDATE parties SET status = 'UNREGISTERED', updated_at = ? WHERE id = ?", [now, party])
-            db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL", [now, party])
+            db.execute("UPDATE parties SET status = 'UNREGISTERED', updated_at = ? WHERE id = ?", [unix(now), party])
+            db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL", [unix(now), party])
             return self._get_party(db, party)
 
-    def set_connection_status(self, party: int, status: ConnectionStatus, *, now: int) -> Party:
+    def set_connection_status(self, party: int, status: ConnectionStatus, *, now: datetime) -> Party:
         """Record what a Hub reported about a party (HubClientInfo)."""
         with self._write() as db:
             db.execute("UPDATE parties SET connection_status = ?, updated_at = ? WHERE id = ?",
-                       [status, now, party])
+                       [status, unix(now), party])
             return self._get_party(db, party)
 
 

@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
-from scsp.records.plans import PlanSession, StoredPlan
+from profiles import ElectricalFacts
+from scsp.records.commands import NotSteered
+from scsp.records.plans import PlanDetail, PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
-from scsp.store.codec import KEY_SQL, decode_dict, decode_floats, json_text, key_args, profile_of
+from scsp.store.codec import KEY_SQL, decode_floats, json_text, key_args, key_of, moment, profile_of, unix
 from scsp.store.db import Db
+
+_decode_detail = msgspec.json.Decoder(PlanDetail).decode
+_decode_facts = msgspec.json.Decoder(ElectricalFacts).decode
+
+
+def _session_row(r: dict[str, Any]) -> PlanSession:
+    return PlanSession(
+        key=key_of(r), controllable=bool(r["controllable"]),
+        reason=NotSteered(r["reason"]) if r["reason"] is not None else None,
+        facts=_decode_facts(r["facts"]), max_w=r["max_w"], evse_max_w=r["evse_max_w"], failsafe_w=r["failsafe_w"],
+        power_w=decode_floats(r["power_w"]), energy_kwh=r["energy_kwh"], shortfall_kwh=r["shortfall_kwh"],
+        profile=profile_of(r["profile"]))
 
 
 class PlanStore:
@@ -25,41 +41,37 @@ class PlanStore:
     def _write(self) -> AbstractContextManager[Database]:
         return self._db.write()
 
-    def save(self, plan: StoredPlan) -> int:
-        """Persist one site's plan with its session rows; returns the plan id."""
+    def save(self, plan: StoredPlan) -> StoredPlan:
+        """Persist one site's plan with its session rows; returns it with its id."""
         with self._write() as db:
             cursor = db.execute(
                 """INSERT INTO plans (site_id, created_at, start_ts, slot_s, n_slots, status, path, limit_w,
                    site_power_w, fixed_load_w, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [plan.site_id, plan.created_at, plan.start_ts, plan.slot_s, plan.n_slots, plan.status, plan.path,
-                 json_text(plan.limit_w), json_text(plan.site_power_w), json_text(plan.fixed_load_w),
+                [plan.site_id, unix(plan.created_at), unix(plan.start), plan.slot_s, plan.n_slots, plan.status,
+                 plan.path, json_text(plan.limit_w), json_text(plan.site_power_w), json_text(plan.fixed_load_w),
                  json_text(plan.detail)])
             plan_id = int(cursor.lastrowid or 0)
             for row in plan.sessions:
                 db.execute(
                     """INSERT INTO plan_sessions (plan, party, country_code, party_id, session_id, controllable,
-                       power_w, energy_kwh, shortfall_kwh, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [plan_id, row.party, row.country_code, row.party_id, row.session_id, int(row.controllable),
-                     json_text(row.power_w), row.energy_kwh, row.shortfall_kwh,
-                     json_text(row.profile) if row.profile is not None else None])
-            return plan_id
+                       power_w, energy_kwh, shortfall_kwh, profile, reason, facts, max_w, evse_max_w, failsafe_w)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [plan_id, *key_args(row.key), int(row.controllable), json_text(row.power_w), row.energy_kwh,
+                     row.shortfall_kwh, json_text(row.profile) if row.profile is not None else None, row.reason,
+                     json_text(row.facts), row.max_w, row.evse_max_w, row.failsafe_w])
+            return msgspec.structs.replace(plan, id=plan_id)
 
     @staticmethod
     def _plan(db: Database, row: dict[str, Any], with_sessions: bool = True) -> StoredPlan:
         sessions = []
         if with_sessions:
-            sessions = [
-                PlanSession(party=r["party"], country_code=r["country_code"], party_id=r["party_id"],
-                            session_id=r["session_id"], controllable=bool(r["controllable"]),
-                            power_w=decode_floats(r["power_w"]), energy_kwh=r["energy_kwh"],
-                            shortfall_kwh=r["shortfall_kwh"], profile=profile_of(r["profile"]))
-                for r in db.query("SELECT * FROM plan_sessions WHERE plan = ? ORDER BY session_id", [row["id"]])
-            ]
-        return StoredPlan(id=row["id"], site_id=row["site_id"], created_at=row["created_at"],
-                          start_ts=row["start_ts"], slot_s=row["slot_s"], n_slots=row["n_slots"],
+            sessions = [_session_row(r) for r in db.query(
+                "SELECT * FROM plan_sessions WHERE plan = ? ORDER BY session_id", [row["id"]])]
+        return StoredPlan(id=row["id"], site_id=row["site_id"], created_at=moment(row["created_at"]),
+                          start=moment(row["start_ts"]), slot_s=row["slot_s"], n_slots=row["n_slots"],
                           status=row["status"], path=row["path"], limit_w=decode_floats(row["limit_w"]),
                           site_power_w=decode_floats(row["site_power_w"]),
-                          fixed_load_w=decode_floats(row["fixed_load_w"]), detail=decode_dict(row["detail"]),
+                          fixed_load_w=decode_floats(row["fixed_load_w"]), detail=_decode_detail(row["detail"]),
                           sessions=sessions)
 
     def latest(self, site_id: str) -> StoredPlan | None:
@@ -90,11 +102,11 @@ class PlanStore:
             rows = list(db.query("SELECT * FROM plans WHERE id = ?", [plan_id]))
             return self._plan(db, rows[0]) if rows else None
 
-    def history(self, site_id: str, *, since_ts: int, limit: int = 500) -> list[StoredPlan]:
-        """A site's plans created since `since_ts`, oldest first, without session rows."""
+    def history(self, site_id: str, *, since: datetime, limit: int = 500) -> list[StoredPlan]:
+        """A site's plans created since `since`, oldest first, without session rows."""
         with self._read() as db:
             rows = list(db.query("SELECT * FROM plans WHERE site_id = ? AND created_at >= ? ORDER BY id DESC LIMIT ?",
-                                 [site_id, since_ts, limit]))
+                                 [site_id, unix(since), limit]))
             return [self._plan(db, r, with_sessions=False) for r in reversed(rows)]
 
     def row(self, key: SessionKey, plan_id: int | None = None) -> tuple[StoredPlan, PlanSession] | None:
@@ -111,15 +123,15 @@ class PlanStore:
                 return None
             plan_rows = list(db.query("SELECT * FROM plans WHERE id = ?", [rows[0]["plan"]]))
             plan = self._plan(db, plan_rows[0])
-            row = next(s for s in plan.sessions if (s.party, s.country_code, s.party_id, s.session_id)
-                       == (key.party, key.country_code, key.party_id, key.session_id))
+            row = plan.row(key)
+            assert row is not None  # the plan was found by this row
             return plan, row
 
-    def prune(self, *, before_ts: int) -> int:
-        """Delete plans created before `before_ts` except each site's newest; returns how many."""
+    def prune(self, *, before: datetime) -> int:
+        """Delete plans created before `before` except each site's newest; returns how many."""
         with self._write() as db:
             keep = "SELECT max(id) FROM plans GROUP BY site_id"
             db.execute(f"DELETE FROM plan_sessions WHERE plan IN (SELECT id FROM plans WHERE created_at < ? "
-                       f"AND id NOT IN ({keep}))", [before_ts])
-            cursor = db.execute(f"DELETE FROM plans WHERE created_at < ? AND id NOT IN ({keep})", [before_ts])
+                       f"AND id NOT IN ({keep}))", [unix(before)])
+            cursor = db.execute(f"DELETE FROM plans WHERE created_at < ? AND id NOT IN ({keep})", [unix(before)])
             return int(cursor.rowcount)

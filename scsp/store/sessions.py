@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -11,8 +12,8 @@ from sqlite_utils import Database
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
-from scsp.records.sessions import EvseFacts, StoredLocation, StoredSession, evse_facts
-from scsp.store.codec import json_text, unix
+from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts
+from scsp.store.codec import json_text, moment, unix
 from scsp.store.db import Db
 
 
@@ -28,10 +29,10 @@ class SessionStore:
     def _write(self) -> AbstractContextManager[Database]:
         return self._db.write()
 
-    def get(self, party: int, country_code: str, party_id: str, session_id: str) -> StoredSession | None:
+    def get(self, key: SessionKey) -> StoredSession | None:
         """One session as stored."""
         with self._read() as db:
-            return self._session_row(db, party, country_code, party_id, session_id)
+            return self._session_row(db, key.party, key.country_code, key.party_id, key.session_id)
 
     @staticmethod
     def _session_row(db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
@@ -41,10 +42,10 @@ class SessionStore:
         if not rows:
             return None
         return StoredSession(party=party, session=msgspec.json.decode(rows[0]["doc"], type=Session),
-                             received_at=rows[0]["received_at"])
+                             received_at=moment(rows[0]["received_at"]))
 
     @staticmethod
-    def _write_session(db: Database, party: int, session: Session, now: int) -> None:
+    def _write_session(db: Database, party: int, session: Session, now: datetime) -> None:
         db.execute(
             """INSERT INTO sessions (party, country_code, party_id, id, doc, status, location_id, evse_uid,
                connector_id, kwh, start_ts, end_ts, last_updated, received_at)
@@ -55,9 +56,9 @@ class SessionStore:
                end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at""",
             [party, session.country_code.upper(), session.party_id.upper(), session.id, json_text(session),
              session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
-             unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), now])
+             unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now)])
 
-    def put(self, party: int, session: Session, *, now: int) -> tuple[bool, bool]:
+    def put(self, party: int, session: Session, *, now: datetime) -> tuple[bool, bool]:
         """Create or replace a session; returns (created, applied).
 
         An object whose `last_updated` is older than the stored one is not applied: older data never
@@ -70,15 +71,14 @@ class SessionStore:
             self._write_session(db, party, session, now)
             return current is None, True
 
-    def patch(self, party: int, country_code: str, party_id: str, session_id: str,
-                      patch: SessionPatch, *, now: int) -> Session | None:
+    def patch(self, key: SessionKey, patch: SessionPatch, *, now: datetime) -> Session | None:
         """Apply a PATCH; None when the session is unknown. Returns the session after the patch.
 
         mod_sessions: `charging_periods` in a PATCH are appended to the existing ones. A patch older
         than the stored object is ignored (the stored session is returned unchanged).
         """
         with self._write() as db:
-            current = self._session_row(db, party, country_code, party_id, session_id)
+            current = self._session_row(db, key.party, key.country_code, key.party_id, key.session_id)
             if current is None:
                 return None
             if patch.last_updated < current.session.last_updated:
@@ -90,11 +90,12 @@ class SessionStore:
                 changes["charging_periods"] = [*(current.session.charging_periods or []), *added]
             merged = msgspec.structs.replace(current.session, **changes)
             merged = msgspec.convert(msgspec.to_builtins(merged), Session)  # re-validate the whole object
-            self._write_session(db, party, merged, now)
+            self._write_session(db, key.party, merged, now)
             return merged
 
     def find(self, *, party: int | None = None, statuses: tuple[str, ...] | None = None,
-                 location_id: str | None = None, updated_from: int | None = None, updated_to: int | None = None,
+                 location_id: str | None = None, updated_from: datetime | None = None,
+                 updated_to: datetime | None = None,
                  offset: int = 0, limit: int | None = None) -> tuple[list[StoredSession], int]:
         """Sessions matching the filters, oldest `last_updated` first, and the total count."""
         where: list[str] = ["1 = 1"]
@@ -110,10 +111,10 @@ class SessionStore:
             args.append(location_id)
         if updated_from is not None:
             where.append("last_updated >= ?")
-            args.append(updated_from)
+            args.append(unix(updated_from))
         if updated_to is not None:
             where.append("last_updated < ?")
-            args.append(updated_to)
+            args.append(unix(updated_to))
         clause = " AND ".join(where)
         with self._read() as db:
             total = db.execute(f"SELECT count(*) FROM sessions WHERE {clause}", args).fetchone()[0]
@@ -123,14 +124,14 @@ class SessionStore:
                 sql += " LIMIT ? OFFSET ?"
                 page += [limit, offset]
             rows = [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=r["received_at"]) for r in db.query(sql, page)]
+                                  received_at=moment(r["received_at"])) for r in db.query(sql, page)]
             return rows, int(total)
 
     def by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
         """Sessions with these CPO ids, through any connection."""
         with self._read() as db:
             return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=r["received_at"])
+                                  received_at=moment(r["received_at"]))
                     for r in db.query("SELECT party, doc, received_at FROM sessions WHERE country_code = ? "
                                       "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
                                                                        session_id])]
@@ -139,7 +140,7 @@ class SessionStore:
         """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
         with self._read() as db:
             return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=r["received_at"])
+                                  received_at=moment(r["received_at"]))
                     for r in db.query("SELECT party, doc, received_at FROM sessions WHERE party = ? AND id = ?",
                                       [party, session_id])]
 
@@ -182,7 +183,7 @@ class SessionStore:
                 [f.party, f.country_code, f.party_id, f.location_id, f.uid, f.status, int(f.capable), f.power_type,
                  f.phases, f.voltage_v, f.max_amperage_a, f.max_power_w])
 
-    def put_location(self, party: int, location: Location, *, replace_all: bool = True) -> tuple[bool, bool]:
+    def put_location(self, party: int, location: Location) -> tuple[bool, bool]:
         """Create or replace a location; returns (created, applied). Older data never overwrites newer."""
         with self._write() as db:
             current = self._location_row(db, party, location.country_code, location.party_id, location.id)

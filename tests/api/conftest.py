@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +66,7 @@ class Api:
     def key(self, role: str = "admin", sites: Sequence[str] = ()) -> str:
         """A fresh key with this role and site scope."""
         key, _ = issue_api_key(
-            self.store, role=ApiRole(role), sites=sites, label="test", now=int(time.time())
+            self.store, role=ApiRole(role), sites=sites, label="test", now=datetime.now(UTC)
         )
         return key
 
@@ -97,7 +96,7 @@ class Api:
             location_id=location_id,
             status="ACTIVE",
         )
-        self.store.sessions.put(party.id, msgspec.convert(doc, Session), now=int(time.time()))
+        self.store.sessions.put(party.id, msgspec.convert(doc, Session), now=datetime.now(UTC))
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -74,7 +75,7 @@ def test_a_revoked_key_stops_working_at_once(api: Api, client: httpx.Client) -> 
     assert client.get(f"{api.url}/api/v1/sites/{SITE}/signals", headers=bearer(key)).status_code == 200
     live = api.store.grid.api_key(key)
     assert live is not None
-    revoked = api.store.grid.revoke_api_key(live.id, now=int(time.time()))
+    revoked = api.store.grid.revoke_api_key(live.id, now=datetime.now(UTC))
     assert revoked is not None and revoked.revoked_at is not None
     assert_problem(client.get(f"{api.url}/api/v1/sites/{SITE}/signals", headers=bearer(key)), 401, "revoked")
     assert_problem(
@@ -114,7 +115,7 @@ def test_each_role_may_write_only_what_it_is_allowed_to(
         assert_problem(reply, 403, role)
         assert api.store.grid.settings(SITE) is None
         assert api.store.grid.preferences("NL", "CPA", "S1") is None
-        assert api.store.grid.site_signals(SITE, None, now_ts=int(time.time())) == []
+        assert api.store.grid.site_signals(SITE, None, now=datetime.now(UTC)) == []
 
 
 @pytest.mark.parametrize("role", ["aggregator", "dso", "admin"])
@@ -150,7 +151,7 @@ def test_a_key_limited_to_sites_may_touch_only_those(api: Api, client: httpx.Cli
     assert_problem(client.get(f"{api.url}/api/v1/sites/{other}/signals", headers=headers), 403, other)
     assert_problem(client.get(f"{api.url}/api/v1/sites/{other}/grid", headers=headers), 403, other)
     assert api.store.grid.settings(other) is None
-    assert api.store.grid.site_signals(other, None, now_ts=int(time.time())) == []
+    assert api.store.grid.site_signals(other, None, now=datetime.now(UTC)) == []
 
 
 def test_a_site_limited_key_sets_preferences_only_of_known_sessions_at_its_sites(

@@ -33,7 +33,7 @@ def test_preferences_in_the_ocpi_shape_are_stored_and_read_back(api: Api, client
     stored = api.store.grid.preferences("NL", "CPA", "S1")
     assert stored is not None
     assert (stored.profile_type, stored.energy_kwh, stored.discharge_allowed) == ("GREEN", 32.5, True)
-    assert iso(stored.departure_ts or 0) == departure
+    assert stored.departure is not None and iso(int(stored.departure.timestamp())) == departure
 
 
 def test_only_profile_type_is_required_and_a_put_replaces_everything(api: Api, client: httpx.Client) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,12 @@ import pytest
 
 from scsp.records.grid import SignalPoint
 from tests.api.conftest import Api, iso
+
+
+def at(ts: int) -> datetime:
+    """Unix seconds as the aware datetime the store takes."""
+    return datetime.fromtimestamp(ts, UTC)
+
 
 SITE = "NL-CPA-LOC1"
 HOUR = 3600
@@ -38,8 +45,8 @@ def stored(
     """What the planner reads over the next week: (source, start, end, value)."""
     now = int(time.time()) if now_ts is None else now_ts
     return [
-        (p.source, p.start_ts, p.end_ts, p.value)
-        for p in api.store.grid.signals(SITE, kind, start_ts=now - 8 * 86400, end_ts=now + 8 * 86400, now_ts=now)
+        (p.source, int(p.start.timestamp()), int(p.end.timestamp()), p.value)
+        for p in api.store.grid.signals(SITE, kind, start=at(now - 8 * 86400), end=at(now + 8 * 86400), now=at(now))
     ]
 
 
@@ -168,10 +175,10 @@ def test_the_planner_read_honours_expiry_and_the_window(api: Api, client: httpx.
     assert stored(api, now_ts=b + HOUR) == [("B", b, b + HOUR, 20.0)]
     assert stored(api, now_ts=b + 2 * HOUR) == []
     # The window selects points overlapping [start, end).
-    window = api.store.grid.signals(SITE, "import_limit", start_ts=b + HOUR, end_ts=b + 2 * HOUR, now_ts=now)
-    assert [(p.source, p.start_ts, p.value) for p in window] == [("A", b + HOUR, 11.0)]
-    assert api.store.grid.signals(SITE, "price", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
-    assert api.store.grid.signals("NL-CPA-LOC2", "import_limit", start_ts=b, end_ts=b + HOUR, now_ts=now) == []
+    window = api.store.grid.signals(SITE, "import_limit", start=at(b + HOUR), end=at(b + 2 * HOUR), now=at(now))
+    assert [(p.source, int(p.start.timestamp()), p.value) for p in window] == [("A", b + HOUR, 11.0)]
+    assert api.store.grid.signals(SITE, "price", start=at(b), end=at(b + HOUR), now=at(now)) == []
+    assert api.store.grid.signals("NL-CPA-LOC2", "import_limit", start=at(b), end=at(b + HOUR), now=at(now)) == []
 
 
 def test_reading_signals_hides_expired_points_and_filters_by_kind(api: Api, client: httpx.Client) -> None:
@@ -183,14 +190,14 @@ def test_reading_signals_hides_expired_points_and_filters_by_kind(api: Api, clie
             SignalPoint(
                 kind="import_limit",
                 source="old",
-                start_ts=old,
-                end_ts=old + 60,
+                start=at(old),
+                end=at(old + 60),
                 value=1.0,
-                expires_ts=old + 120,
-                submitted_at=old,
+                expires_at=at(old + 120),
+                submitted_at=at(old),
             )
         ],
-        now_ts=old,
+        now=at(old),
     )
     client.put(signal_url(api), json={"source": "A", "points": points(b, [10])}, headers=headers)
     client.put(signal_url(api, "carbon"), json={"source": "A", "points": points(b, [99])}, headers=headers)

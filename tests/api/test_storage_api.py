@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ from scsp.records.grid import SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences
 from scsp.store import Store
 from scsp.store.grid import PREFERENCES_SQL, SIGNALS_SQL, SITE_SETTINGS_SQL
+
+
+def at(ts: int) -> datetime:
+    """Unix seconds as the aware datetime the store takes."""
+    return datetime.fromtimestamp(ts, UTC)
+
 
 SITE = "NL-CPA-LOC1"
 T0 = 1_900_000_000
@@ -36,11 +43,11 @@ def point(
     return SignalPoint(
         kind=kind,
         source=source,
-        start_ts=start,
-        end_ts=end,
+        start=at(start),
+        end=at(end),
         value=value,
-        expires_ts=expires,
-        submitted_at=submitted,
+        expires_at=at(expires),
+        submitted_at=at(submitted),
     )
 
 
@@ -48,45 +55,45 @@ def test_signals_returns_every_unexpired_point_overlapping_the_window_of_all_sou
     store: Store,
 ) -> None:
     store.grid.replace_signals(
-        SITE, [point("B", T0 + 600, T0 + 1200, 5), point("B", T0 + 1200, T0 + 1800, 6)], now_ts=T0
+        SITE, [point("B", T0 + 600, T0 + 1200, 5), point("B", T0 + 1200, T0 + 1800, 6)], now=at(T0)
     )
-    store.grid.replace_signals(SITE, [point("A", T0, T0 + 900, 7), point("A", T0 + 900, T0 + 3600, 8)], now_ts=T0)
-    store.grid.replace_signals(SITE, [point("C", T0, T0 + 3600, 1, expires=T0 + 60)], now_ts=T0)
-    store.grid.replace_signals(SITE, [point("A", T0, T0 + 3600, 0.3, kind="price")], now_ts=T0)
-    store.grid.replace_signals("NL-CPA-LOC2", [point("A", T0, T0 + 3600, 9)], now_ts=T0)
-    got = store.grid.signals(SITE, "import_limit", start_ts=T0 + 1000, end_ts=T0 + 1800, now_ts=T0 + 100)
-    assert [(p.source, p.start_ts, p.value) for p in got] == [
+    store.grid.replace_signals(SITE, [point("A", T0, T0 + 900, 7), point("A", T0 + 900, T0 + 3600, 8)], now=at(T0))
+    store.grid.replace_signals(SITE, [point("C", T0, T0 + 3600, 1, expires=T0 + 60)], now=at(T0))
+    store.grid.replace_signals(SITE, [point("A", T0, T0 + 3600, 0.3, kind="price")], now=at(T0))
+    store.grid.replace_signals("NL-CPA-LOC2", [point("A", T0, T0 + 3600, 9)], now=at(T0))
+    got = store.grid.signals(SITE, "import_limit", start=at(T0 + 1000), end=at(T0 + 1800), now=at(T0 + 100))
+    assert [(p.source, int(p.start.timestamp()), p.value) for p in got] == [
         ("B", T0 + 600, 5),
         ("A", T0 + 900, 8),
         ("B", T0 + 1200, 6),
     ]
     # A point ending exactly at the window start, or starting at its end, does not overlap [start, end).
-    assert store.grid.signals(SITE, "import_limit", start_ts=T0 + 1800, end_ts=T0 + 1900, now_ts=T0 + 100) == [
+    assert store.grid.signals(SITE, "import_limit", start=at(T0 + 1800), end=at(T0 + 1900), now=at(T0 + 100)) == [
         point("A", T0 + 900, T0 + 3600, 8)
     ]
     # C expired at T0 + 60.
     assert {
-        p.source for p in store.grid.signals(SITE, "import_limit", start_ts=T0, end_ts=T0 + 3600, now_ts=T0 + 59)
+        p.source for p in store.grid.signals(SITE, "import_limit", start=at(T0), end=at(T0 + 3600), now=at(T0 + 59))
     } == {"A", "B", "C"}
     assert {
-        p.source for p in store.grid.signals(SITE, "import_limit", start_ts=T0, end_ts=T0 + 3600, now_ts=T0 + 60)
+        p.source for p in store.grid.signals(SITE, "import_limit", start=at(T0), end=at(T0 + 3600), now=at(T0 + 60))
     } == {"A", "B"}
 
 
 def test_a_replay_keeps_the_original_submission_time_and_a_change_does_not(store: Store) -> None:
     first = [point("A", T0, T0 + 900, 7, submitted=T0)]
-    assert store.grid.replace_signals(SITE, first, now_ts=T0) == (True, first)
+    assert store.grid.replace_signals(SITE, first, now=at(T0)) == (True, first)
     replay = [point("A", T0, T0 + 900, 7, submitted=T0 + 500)]
-    assert store.grid.replace_signals(SITE, replay, now_ts=T0 + 500) == (False, first)
+    assert store.grid.replace_signals(SITE, replay, now=at(T0 + 500)) == (False, first)
     changed = [point("A", T0, T0 + 900, 8, submitted=T0 + 600)]
-    assert store.grid.replace_signals(SITE, changed, now_ts=T0 + 600) == (True, changed)
-    assert store.grid.signals(SITE, "import_limit", start_ts=T0, end_ts=T0 + 900, now_ts=T0 + 600) == changed
+    assert store.grid.replace_signals(SITE, changed, now=at(T0 + 600)) == (True, changed)
+    assert store.grid.signals(SITE, "import_limit", start=at(T0), end=at(T0 + 900), now=at(T0 + 600)) == changed
 
 
 def test_writing_a_signal_drops_expired_points_of_that_site_and_kind(store: Store, tmp_path: Path) -> None:
-    store.grid.replace_signals(SITE, [point("A", T0, T0 + 60, 1, expires=T0 + 60)], now_ts=T0)
-    store.grid.replace_signals(SITE, [point("A", T0, T0 + 60, 1, kind="price", expires=T0 + 60)], now_ts=T0)
-    store.grid.replace_signals(SITE, [point("B", T0 + 600, T0 + 900, 2)], now_ts=T0 + 300)
+    store.grid.replace_signals(SITE, [point("A", T0, T0 + 60, 1, expires=T0 + 60)], now=at(T0))
+    store.grid.replace_signals(SITE, [point("A", T0, T0 + 60, 1, kind="price", expires=T0 + 60)], now=at(T0))
+    store.grid.replace_signals(SITE, [point("B", T0 + 600, T0 + 900, 2)], now=at(T0 + 300))
     with sqlite3.connect(tmp_path / "scsp.db") as db:
         assert db.execute("SELECT kind, source FROM signals ORDER BY kind").fetchall() == [
             ("import_limit", "B"),
@@ -103,7 +110,7 @@ def test_site_settings_and_preferences_round_trip(store: Store) -> None:
         voltage_v=230.0,
         failsafe_w=2e4,
         phase_assignment={"E1": "L2"},
-        updated_at=T0,
+        updated_at=at(T0),
     )
     store.grid.put_settings(settings)
     assert store.grid.settings(SITE) == settings
@@ -113,11 +120,11 @@ def test_site_settings_and_preferences_round_trip(store: Store) -> None:
         party_id="CPA",
         session_id="S1",
         profile_type="CHEAP",
-        departure_ts=T0 + 3600,
+        departure=at(T0 + 3600),
         energy_kwh=12.0,
         discharge_allowed=True,
         source="apikey:1",
-        updated_at=T0,
+        updated_at=at(T0),
     )
     store.grid.put_preferences(prefs)
     assert store.grid.preferences("nl", "cpa", "S1") == prefs

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -268,7 +269,7 @@ def start_world(tmp_path: Path, **changes: Any) -> tuple[World, list[ServerThrea
                 platform,
                 invitation.json()["versions_url"],
                 invitation.json()["token_a"],
-                now=time.time(),
+                now=datetime.now(UTC),
             )
         finally:
             await client.aclose()

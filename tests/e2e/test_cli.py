@@ -7,8 +7,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -119,7 +119,7 @@ def test_rotating_a_party_that_is_not_registered_is_refused_locally(
     credentials_url = f"http://127.0.0.1:{peer.getsockname()[1]}/credentials"
     _, party = register_party(service.store, "NL", "OLD", endpoints=[
         Endpoint(identifier="credentials", role=InterfaceRole.SENDER, url=credentials_url)])
-    service.store.parties.unregister(party.id, now=int(time.time()))
+    service.store.parties.unregister(party.id, now=datetime.now(UTC))
     invited = json.loads(scsp(config, "invite", "--role", "CPO", "--country-code", "NL", "--party-id", "NEW").stdout)
     assert invited["token_a"]
     tokens_before = token_count(service)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -26,7 +26,7 @@ def register_service_with_simulator(service: Running, simulator: Running, http: 
             assert service.store is not None
             return await registration.register_with(service.store.parties, client, scsp_platform(service.config),
                                                     invitation["versions_url"], invitation["token_a"],
-                                                    now=time.time())
+                                                    now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -37,7 +37,7 @@ def invite(service: Running, role: str = "CPO", cc: str = "NL", pid: str = "SIM"
     token = registration.new_token()
     assert service.store is not None
     service.store.parties.create(status=PartyStatus.INVITED, role=role, country_code=cc, party_id=pid,
-                               token=token, token_kind=TokenKind.A, now=int(time.time()))
+                               token=token, token_kind=TokenKind.A, now=datetime.now(UTC))
     return token
 
 
@@ -89,7 +89,7 @@ def test_rotation_started_by_us_retires_both_old_tokens(
         try:
             assert service.store is not None
             return await registration.rotate(service.store.parties, client, scsp_platform(service.config), party,
-                                             now=time.time())
+                                             now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -135,7 +135,7 @@ def test_unregistration_started_by_us_stops_the_peer_token(
         client = OcpiClient(country_code="NL", party_id="SCP")
         try:
             assert service.store is not None
-            return await registration.unregister(service.store.parties, client, party, now=time.time())
+            return await registration.unregister(service.store.parties, client, party, now=datetime.now(UTC))
         finally:
             await client.aclose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,7 +73,7 @@ class Loop:
         invitation = self.http.post(f"{self.sim}/sim/invite",
                                     json={"country_code": "NL", "party_id": "SCP"}).raise_for_status().json()
         self.party = asyncio.run(self._register(invitation))
-        key, _ = issue_api_key(self.store, role=ApiRole.admin, sites=(), label="e2e", now=int(time.time()))
+        key, _ = issue_api_key(self.store, role=ApiRole.admin, sites=(), label="e2e", now=datetime.now(UTC))
         self.api = {"Authorization": f"Bearer {key}"}
         wait_for(lambda: len(self.store.sessions.evses()) >= 24, timeout=30,
                  what="the simulator's locations to be pulled")
@@ -90,7 +91,7 @@ class Loop:
         try:
             return await registration.register_with(self.store.parties, client, scsp_platform(self.service.config),
                                                     invitation["versions_url"], invitation["token_a"],
-                                                    now=time.time())
+                                                    now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -163,7 +164,7 @@ class Loop:
         assert command is not None and command.plan is not None
         plan = self.store.plans.get(command.plan)
         assert plan is not None
-        return float(plan.created_at)
+        return plan.created_at.timestamp()
 
     def key(self, session_id: str) -> SessionKey:
         return SessionKey(party=self.party.id, country_code="NL", party_id="SIM", session_id=session_id)
@@ -262,9 +263,9 @@ def test_every_fault_ends_in_its_documented_state_and_nothing_stays_pending(loop
         wait_for(lambda k=kind: not control(k).controllable, what=f"{kind} session to become fixed load")
     plan = loop.store.plans.latest(f"NL-SIM-{WORK}")
     assert plan is not None
-    rows = {r.session_id: r for r in plan.sessions}
+    rows = {r.key.session_id: r for r in plan.sessions}
     wait_for(lambda: not next(r for r in loop.store.plans.latest(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
-                              if r.session_id == session["REJECTED"]).controllable, what="a re-plan")
+                              if r.key.session_id == session["REJECTED"]).controllable, what="a re-plan")
     # UNKNOWN_SESSION: refused and paused.
     assert commands("UNKNOWN_SESSION")[-1].response == "UNKNOWN_SESSION" and control("UNKNOWN_SESSION").backoff_until
     # NO_CALLBACK: no result before the timeout -> unknown, then reconciled with a GET.
@@ -277,12 +278,12 @@ def test_every_fault_ends_in_its_documented_state_and_nothing_stays_pending(loop
              timeout=30, what="the late result")
     # APPLY_LOWER: the applied profile is judged below plan.
     wait_for(lambda: any(r.verdict == "UNDER_PLAN" for r in loop.store.commands.active_profiles()
-                         if r.session_id == session["APPLY_LOWER"]), timeout=30, what="an UNDER_PLAN verdict")
+                         if r.key.session_id == session["APPLY_LOWER"]), timeout=30, what="an UNDER_PLAN verdict")
     assert rows  # the plan listed every session
     # Nothing stays pending: every command in flight has a timeout that has not passed.
     now = time.time()
     for command in loop.store.commands.find(states=("pending", "awaiting_result")):
-        assert command.timeout_at is None or command.timeout_at > now - 6, command
+        assert command.timeout_at is None or command.timeout_at.timestamp() > now - 6, command
 
 
 def test_a_cpo_that_was_down_gets_no_replay_one_resync_and_the_current_plan(loop: Loop) -> None:
@@ -332,7 +333,7 @@ def test_a_restarted_service_resumes_planning_and_sends_nothing_stale(loop: Loop
             if c["method"] == "PUT" and c["received_at"] >= stamp:
                 assert loop.planned_at(c) >= stopped - 1  # built after the restart
     # Requests in flight at the restart became `unknown`; none is left pending (only ones just sent).
-    assert all(c.created_at >= time.time() - 10 for c in loop.store.commands.find(states=("pending",)))
+    assert all(c.created_at.timestamp() >= time.time() - 10 for c in loop.store.commands.find(states=("pending",)))
 
 
 def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Loop) -> None:
@@ -357,9 +358,9 @@ def test_an_operator_releases_a_session_with_delete_and_steers_it_again(loop: Lo
     assert loop.store.commands.control(loop.key(released)).accepted_profile is None
     # It is now fixed load in the plan, and the others keep the site within its limit.
     wait_for(lambda: not next(r for r in loop.store.plans.latest(f"NL-SIM-{WORK}").sessions  # type: ignore[union-attr]
-                              if r.session_id == released).controllable, what="a re-plan with the released session")
+                              if r.key.session_id == released).controllable, what="a re-plan with the released session")
     # Only admins may do this.
-    aggregator, _ = issue_api_key(loop.store, role=ApiRole.aggregator, sites=(), label="agg", now=int(time.time()))
+    aggregator, _ = issue_api_key(loop.store, role=ApiRole.aggregator, sites=(), label="agg", now=datetime.now(UTC))
     assert loop.http.post(f"{url}/manage", headers={"Authorization": f"Bearer {aggregator}"}).status_code == 403
     resumed = loop.http.post(f"{url}/manage", headers=loop.api)
     assert resumed.status_code == 200 and resumed.json()["controllable"] is True

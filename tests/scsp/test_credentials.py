@@ -9,6 +9,7 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -92,7 +93,7 @@ def invitation(service: Running) -> str:
     assert service.store is not None
     token = f"token-a-{time.monotonic_ns()}"
     service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="FAK",
-                               token=token, token_kind=TokenKind.A, now=int(time.time()))
+                               token=token, token_kind=TokenKind.A, now=datetime.now(UTC))
     return token
 
 
@@ -154,7 +155,7 @@ def test_a_peer_that_only_takes_raw_tokens_is_detected_and_remembered(
         try:
             assert service.store is not None
             return await registration.register_with(service.store.parties, client, scsp_platform(service.config),
-                                                    f"{peer.url}/versions", peer.token, now=time.time())
+                                                    f"{peer.url}/versions", peer.token, now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -173,7 +174,7 @@ def test_a_registration_that_fails_stores_nothing_and_raises(service: Running, p
         try:
             assert service.store is not None
             await registration.register_with(service.store.parties, client, scsp_platform(service.config),
-                                             f"{peer.url}/versions", "wrong-token", now=time.time())
+                                             f"{peer.url}/versions", "wrong-token", now=datetime.now(UTC))
         finally:
             await client.aclose()
 
@@ -208,7 +209,7 @@ def test_a_rotation_whose_endpoint_refetch_fails_keeps_both_new_tokens_and_the_o
 
     with caplog.at_level(logging.WARNING, logger="scsp"):
         rotated = client_side(lambda client: registration.rotate(
-            store.parties, client, scsp_platform(service.config), party, now=time.time()))
+            store.parties, client, scsp_platform(service.config), party, now=datetime.now(UTC)))
 
     # The peer took our PUT, so it now calls us with the token we sent and we call it with "token-c".
     assert len(peer.received) == 1
@@ -236,7 +237,8 @@ def test_a_registration_the_peer_accepted_stays_registered_when_a_later_step_fai
 
     with caplog.at_level(logging.WARNING, logger="scsp"):
         party = client_side(lambda client: registration.register_with(
-            store.parties, client, scsp_platform(service.config), f"{peer.url}/versions", peer.token, now=time.time()))
+            store.parties, client, scsp_platform(service.config), f"{peer.url}/versions", peer.token,
+            now=datetime.now(UTC)))
 
     token_b = peer.received[0]["token"]
     assert [p.id for p in store.parties.all()] == [party.id]

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from ocpi221.hubclientinfo import ClientInfo
 from ocpi221.sessions import Session
 from ocpi221.types import InterfaceRole
 from ocpi221.versions import Endpoint
+from profiles import ElectricalFacts
 from scsp.app import scsp_platform
 from scsp.dispatch.results import Readback
 from scsp.dispatch.sender import Dispatcher
@@ -32,9 +32,9 @@ from scsp.planning.engine import Engine
 from scsp.platform.client import OcpiClient
 from scsp.platform.serving import ServerThread, bind
 from scsp.platform.transport import Caller
-from scsp.records.commands import Command
+from scsp.records.commands import Command, CommandKind, CommandState
 from scsp.records.parties import TokenKind
-from scsp.records.plans import PlanSession, StoredPlan
+from scsp.records.plans import PlanDetail, PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
 from tests.conftest import EXAMPLES, Running, register_party
 
@@ -107,19 +107,21 @@ def two_session_plan(store: Any, party: Any, *, held: dict[str, float], new: dic
                      max_w: float, evse_max_w: float) -> Any:
     """A stored plan of one site with 3-phase AC sessions holding `held` A and planned at `new` A."""
 
+    def key(sid: str) -> SessionKey:
+        return SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid)
+
     for sid, limit in held.items():
-        store.commands.update_control(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id=sid),
-                             accepted_profile=amps(limit), accepted_at=int(START.timestamp()))
-    detail = {"sessions": {f"{party.id}/NL/CPA/{s}": {"phases": 3, "voltage_v": 230.0, "max_w": max_w,
-                                                      "evse_max_w": evse_max_w, "failsafe_w": 0.0}
-                           for s in new}}
-    plan = StoredPlan(id=0, site_id="NL-CPA-LOC1", created_at=int(START.timestamp()), start_ts=int(START.timestamp()),
+        store.commands.record_accepted(key(sid), amps(limit), START)
+    facts = ElectricalFacts(phases=3, voltage_v=230.0, max_electric_power_w=evse_max_w)
+    plan = StoredPlan(id=0, site_id="NL-CPA-LOC1", created_at=START, start=START,
                       slot_s=900, n_slots=4, status="OPTIMAL", path="LP", limit_w=[limit_w] * 4,
-                      site_power_w=[sum(new.values()) * 690] * 4, fixed_load_w=[0.0] * 4, detail=detail,
-                      sessions=[PlanSession(party=party.id, country_code="NL", party_id="CPA", session_id=s,
-                                            controllable=True, power_w=[a * 690] * 4, energy_kwh=1.0,
-                                            shortfall_kwh=0.0, profile=amps(a)) for s, a in new.items()])
-    return msgspec.structs.replace(plan, id=store.plans.save(plan))
+                      site_power_w=[sum(new.values()) * 690] * 4, fixed_load_w=[0.0] * 4,
+                      detail=PlanDetail(failsafe_w=0.0),
+                      sessions=[PlanSession(key=key(s), controllable=True, facts=facts, max_w=max_w,
+                                            evse_max_w=evse_max_w, failsafe_w=0.0, power_w=[a * 690] * 4,
+                                            energy_kwh=1.0, shortfall_kwh=0.0, profile=amps(a))
+                                for s, a in new.items()])
+    return store.plans.save(plan)
 
 
 def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_learned_vehicle_maximum(
@@ -132,7 +134,7 @@ def test_the_site_check_counts_a_held_profile_up_to_the_evse_maximum_not_the_lea
                             limit_w=26_000.0, max_w=11_500.0, evse_max_w=22_080.0)
     dispatcher = Dispatcher(store=service.store, client=OcpiClient(country_code="NL", party_id="SCP"),
                             platform=scsp_platform(service.config), config=service.config, events=SiteEvents())
-    choices = {row.session_id: choice for row, choice in dispatcher.choose(plan, START)}
+    choices = {row.key.session_id: choice for row, choice in dispatcher.choose(plan, START)}
     # Counted at 11.5 kW, S1 would stay at 32 A beside S2's 13.8 kW: 35.9 kW on a 26 kW site.
     assert choices["S1"].send and choices["S1"].lowers
     assert choices["S2"].send and not choices["S2"].lowers
@@ -154,7 +156,7 @@ def test_a_refused_decrease_holds_back_the_increase_and_re_plans_the_site(servic
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         plan = two_session_plan(service.store, party, held={"S1": 32.0, "S2": 10.0}, new={"S1": 16.0, "S2": 20.0},
                                 limit_w=26_000.0, max_w=22_080.0, evse_max_w=22_080.0)
-        service.store.sync.update_sync_state(party.id, needs_resync=0)  # registered and resynced
+        service.store.sync.resynced(party.id)  # registered and resynced
         events = SiteEvents()
 
         async def run() -> dict[str, int]:
@@ -183,18 +185,18 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
     caller = Caller(party=party, kind=TokenKind.C, base64=True)
     readback = Readback(store=store, config=service.config, events=SiteEvents())
-    now = int(time.time())
+    now = datetime.now(UTC).replace(microsecond=0)
 
-    def sent(limit: float, at: int, timeout_s: int) -> Command:
-        command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
-                          session_id="S1", state="pending", created_at=at, profile=amps(limit))
+    def sent(limit: float, at: datetime, timeout_s: int) -> Command:
+        command = Command(id=uuid.uuid4().hex, kind=CommandKind.SET, key=key, state=CommandState.PENDING,
+                          created_at=at, profile=amps(limit))
         assert store.commands.create(command)
         store.commands.record_response(command.id, response="ACCEPTED", timeout_s=timeout_s, now=at)
         return command
 
-    first = sent(16.0, now - 100, 10)
-    assert [c.id for c in store.commands.expire(now=now - 80)] == [first.id]
-    second = sent(6.0, now - 50, 30)
+    first = sent(16.0, now - timedelta(seconds=100), 10)
+    assert [c.id for c in store.commands.expire(now=now - timedelta(seconds=80))] == [first.id]
+    second = sent(6.0, now - timedelta(seconds=50), 30)
     readback.on_result(caller, second.id, {"result": "ACCEPTED"}, datetime.now(UTC))
     assert store.commands.control(key).accepted_profile == amps(6.0)
     # The first one's result arrives after all: recorded, but 6 A is what the charge point was last told.
@@ -203,9 +205,9 @@ def test_a_late_result_of_a_replaced_profile_changes_nothing_in_force(service: R
     assert late is not None and late.result == "ACCEPTED"
     assert store.commands.control(key).accepted_profile == amps(6.0)
     # A late REJECTED of a replaced profile does not stop the steering either.
-    third = sent(8.0, now - 40, 10)
-    store.commands.expire(now=now - 20)
-    sent(9.0, now - 10, 30)
+    third = sent(8.0, now - timedelta(seconds=40), 10)
+    store.commands.expire(now=now - timedelta(seconds=20))
+    sent(9.0, now - timedelta(seconds=10), 30)
     readback.on_result(caller, third.id, {"result": "REJECTED"}, datetime.now(UTC))
     assert store.commands.control(key).controllable
 
@@ -229,10 +231,10 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
             Endpoint(identifier="chargingprofiles", role=InterfaceRole.RECEIVER, url=f"{cpo_url}/chargingprofiles")])
         doc = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
         doc.update(country_code="NL", party_id="CPA", id="S1", status="ACTIVE")
-        store.sessions.put(hub.id, msgspec.convert(doc, Session), now=int(time.time()))
+        store.sessions.put(hub.id, msgspec.convert(doc, Session), now=datetime.now(UTC))
         key = SessionKey(party=hub.id, country_code="NL", party_id="CPA", session_id="S1")
-        store.commands.update_control(key, accepted_profile=amps(10.0), accepted_at=int(time.time()))
-        store.sync.update_sync_state(hub.id, needs_resync=0)
+        store.commands.record_accepted(key, amps(10.0), datetime.now(UTC))
+        store.sync.resynced(hub.id)
         caller = Caller(party=hub, kind=TokenKind.C, base64=True)
 
         def report(status: str, stamp: str) -> None:
@@ -257,5 +259,5 @@ def test_no_request_goes_to_a_cpo_that_is_offline_or_awaits_its_resync(service: 
         report("CONNECTED", "2026-01-01T11:00:00+00:00")  # back: a resync is due before anything else
         assert store.sync.state(hub.id).needs_resync
         assert asyncio.run(readback()) == 0 and asked == []
-        store.sync.update_sync_state(hub.id, needs_resync=0)  # what a completed resync does
+        store.sync.resynced(hub.id)  # what a completed resync does
         assert asyncio.run(readback()) == 1 and asked == ["S1"]

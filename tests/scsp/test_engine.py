@@ -27,6 +27,9 @@ from scsp.records.plans import StoredPlan
 from scsp.store import Store
 from tests.conftest import EXAMPLES, register_party
 
+# A fixed time long past, where a test needs some time and the value does not matter.
+EPOCH1 = datetime.fromtimestamp(1, UTC)
+
 
 def site_with_sessions(tmp_path: Path, executor: str) -> tuple[Store, Config]:
     """Six AC sessions on a 30 kW site of a CPO whose resync is still due (so nothing is sent)."""
@@ -46,9 +49,9 @@ def site_with_sessions(tmp_path: Path, executor: str) -> tuple[Store, Config]:
         s = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
         s.update(country_code="NL", party_id="CPA", id=f"S{i}", evse_uid=f"E{i}", location_id="LOC1",
                  status="ACTIVE", kwh=0.0, start_date_time=stamp, last_updated=stamp)
-        store.sessions.put(party.id, msgspec.convert(s, Session), now=1)
+        store.sessions.put(party.id, msgspec.convert(s, Session), now=EPOCH1)
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
-                                         updated_at=1))
+                                         updated_at=EPOCH1))
     config = Config(db_path=str(tmp_path / f"{executor}.db"),
                     planning=PlanningConfig(horizon_h=2.0, slot_minutes=15),
                     optimizer=OptimizerConfig(executor=executor, workers=2))  # type: ignore[arg-type]

@@ -19,13 +19,16 @@ from ocpi221.sessions import Session
 from scsp.config import Config, DefaultsConfig, PlanningConfig
 from scsp.planning import gather, solve, vehicle
 from scsp.planning.record import plan_record
-from scsp.records.commands import Command
-from scsp.records.grid import SignalPoint, SiteSettings
+from scsp.records.commands import Command, CommandKind, CommandState, NotSteered
+from scsp.records.grid import SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences, SessionKey
 from scsp.store import Store
 from tests.conftest import EXAMPLES, register_party
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+# A fixed time long past, where a test needs some time and the value does not matter.
+EPOCH1 = datetime.fromtimestamp(1, UTC)
 
 
 @pytest.fixture
@@ -67,15 +70,16 @@ def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store
     store.sessions.put_location(party.id, location([evse("E1"), evse("E2", "AC_1_PHASE", 32), evse("E3", capable=False),
                                            evse("E4", "DC")]))
     for sid, uid in (("S1", "E1"), ("S2", "E2"), ("S3", "E3"), ("S4", "E4"), ("S5", "UNKNOWN-EVSE")):
-        store.sessions.put(party.id, session(sid, uid, kwh=2.0), now=1)
+        store.sessions.put(party.id, session(sid, uid, kwh=2.0), now=EPOCH1)
     store.grid.put_preferences(Preferences(country_code="NL", party_id="CPA", session_id="S1", profile_type="FAST",
-                                      departure_ts=int((NOW + timedelta(minutes=50)).timestamp()), energy_kwh=12.0))
+                                      departure=NOW + timedelta(minutes=50), energy_kwh=12.0))
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=10_000.0,
-                                         phase_assignment={"E2": "L3"}, updated_at=1))
-    start = int(NOW.timestamp())
-    store.grid.replace_signals("NL-CPA-LOC1", [SignalPoint(kind="import_limit", source="dso", start_ts=start + 900,
-                                                      end_ts=start + 1800, value=20_000.0, expires_ts=start + 7200,
-                                                      submitted_at=start)], now_ts=start)
+                                         phase_assignment={"E2": "L3"}, updated_at=EPOCH1))
+    store.grid.replace_signals("NL-CPA-LOC1", [SignalPoint(kind=SignalKind.IMPORT_LIMIT, source="dso",
+                                                           start=NOW + timedelta(seconds=900),
+                                                           end=NOW + timedelta(seconds=1800), value=20_000.0,
+                                                           expires_at=NOW + timedelta(seconds=7200),
+                                                           submitted_at=NOW)], now=NOW)
     [site] = gather.gather(store, config(), NOW)
     assert site.site_id == "NL-CPA-LOC1" and site.n_slots == 8 and site.slot_s == 900
     assert site.limit_w[:3] == [40_000.0, 20_000.0, 40_000.0]  # the signal only lowers the grid limit
@@ -97,9 +101,9 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse(f"E{i}") for i in range(6)]))
     for i in range(6):
-        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=1)
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=EPOCH1)
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
-                                         updated_at=1))
+                                         updated_at=EPOCH1))
     cfg = config()
     [site] = gather.gather(store, cfg, NOW)
     result = solve.solve_site(site, optimizer.SolveOptions())
@@ -114,7 +118,7 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
     # Their failsafe tails add up to at most the site failsafe limit.
     tails = sum(p.charging_profile_period[-1].limit * 230 * 3 for p in profiles if p is not None)
     assert tails <= 9_000.0
-    plan_id = store.plans.save(record)
+    plan_id = store.plans.save(record).id
     stored = store.plans.row(SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S0"))
     assert stored is not None and stored[0].id == plan_id and stored[1].profile == profiles[0]
 
@@ -122,8 +126,8 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
 def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1")]))
-    store.sessions.put(party.id, session("S1", "E1"), now=1)
-    store.sync.update_sync_state(party.id, unreachable_since=1)
+    store.sessions.put(party.id, session("S1", "E1"), now=EPOCH1)
+    store.sync.unreachable(party.id, since=datetime.fromtimestamp(1, UTC), resync=False)
     [site] = gather.gather(store, config(), NOW)
     [s1] = site.sessions
     assert not s1.controllable and s1.reason == "CPO unreachable"
@@ -132,11 +136,12 @@ def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
 
 
 def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() -> None:
-    start = 1_000_000
-    points = [SignalPoint(kind="price", source="a", start_ts=start, end_ts=start + 450, value=0.10, expires_ts=10**10,
-                          submitted_at=1),
-              SignalPoint(kind="price", source="a", start_ts=start + 450, end_ts=start + 900, value=0.30,
-                          expires_ts=10**10, submitted_at=1)]
+    start = datetime.fromtimestamp(1_000_000, UTC)
+    far = datetime(2100, 1, 1, tzinfo=UTC)
+    points = [SignalPoint(kind=SignalKind.PRICE, source="a", start=start, end=start + timedelta(seconds=450),
+                          value=0.10, expires_at=far, submitted_at=EPOCH1),
+              SignalPoint(kind=SignalKind.PRICE, source="a", start=start + timedelta(seconds=450),
+                          end=start + timedelta(seconds=900), value=0.30, expires_at=far, submitted_at=EPOCH1)]
     values = gather.resample(points, start, 900, 2, how="newest")
     assert values == [pytest.approx(0.2), None]
     assert gather._fill(values) == [pytest.approx(0.2), pytest.approx(0.2)]
@@ -146,9 +151,9 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
 def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1"), evse("E2")]))
-    store.sessions.put(party.id, session("FRESH", "E1"), now=1)
+    store.sessions.put(party.id, session("FRESH", "E1"), now=EPOCH1)
     old = msgspec.structs.replace(session("LOST", "E2"), last_updated=datetime(2026, 11, 23, 12, tzinfo=UTC))
-    store.sessions.put(party.id, old, now=1)
+    store.sessions.put(party.id, old, now=EPOCH1)
     [site] = gather.gather(store, config(), NOW)
     assert [s.key.session_id for s in site.sessions] == ["FRESH"]
 
@@ -156,7 +161,7 @@ def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
 def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1")]))
-    store.sessions.put(party.id, session("S1", "E1"), now=1)
+    store.sessions.put(party.id, session("S1", "E1"), now=EPOCH1)
     cfg = msgspec.structs.replace(config(), party_profiles={"NL-CPA": {"ac_charging_rate_unit": "W",
                                                                           "max_periods": 3}})
     [site] = gather.gather(store, cfg, NOW)
@@ -170,12 +175,12 @@ def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: S
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
     for i in range(4):
-        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=1)
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=EPOCH1)
     # Four single-phase EVSEs on L2 behind a 20 A phase limit; a 20 kW failsafe limit would give each
     # 5 kW (21.7 A): 87 A on L2 if the service vanished.
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=20_000.0,
                                          phase_limit_a=20.0, phase_assignment={f"E{i}": "L2" for i in range(4)},
-                                         updated_at=1))
+                                         updated_at=EPOCH1))
     cfg = config()
     [site] = gather.gather(store, cfg, NOW)
     record = plan_record(site, solve.solve_site(site, optimizer.SolveOptions()), cfg, NOW)
@@ -207,14 +212,14 @@ def learning(store: Store, power_kw: dict[tuple[int, int], float], accepted: lis
     doc["charging_periods"] = [
         {"start_date_time": at(m, sec).isoformat().replace("+00:00", "Z"),
          "dimensions": [{"type": "POWER", "volume": kw}]} for (m, sec), kw in sorted(power_kw.items())]
-    store.sessions.put(party.id, msgspec.convert(doc, Session), now=1)
+    store.sessions.put(party.id, msgspec.convert(doc, Session), now=EPOCH1)
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
     for sent, taken, profile in accepted:
-        command = Command(id=uuid.uuid4().hex, kind="set", party=party.id, country_code="NL", party_id="CPA",
-                          session_id="S1", state="pending", created_at=int(sent.timestamp()), profile=profile)
+        command = Command(id=uuid.uuid4().hex, kind=CommandKind.SET, key=key, state=CommandState.PENDING,
+                          created_at=sent, profile=profile)
         assert store.commands.create(command)
-        store.commands.record_response(command.id, response="ACCEPTED", timeout_s=60, now=int(sent.timestamp()))
-        store.commands.record_result(command.id, result="ACCEPTED", now=int(taken.timestamp()))
+        store.commands.record_response(command.id, response="ACCEPTED", timeout_s=60, now=sent)
+        store.commands.record_result(command.id, result="ACCEPTED", now=taken)
     return party, key
 
 
@@ -269,24 +274,26 @@ def test_before_our_first_profile_the_vehicle_shows_its_own_maximum(store: Store
 
 def test_a_session_we_cannot_steer_stays_fixed_load_at_the_evse_maximum(store: Store) -> None:
     _, key = learning(store, {(1, 0): 7.0, (2, 0): 7.2}, [])
-    store.commands.set_controllable(key, False, "CPO answered NOT_SUPPORTED")
+    store.commands.set_controllable(key, False, NotSteered.CPO_NOT_SUPPORTED)
     [site] = gather.gather(store, config(), NOW)
     assert not site.sessions[0].controllable and site.sessions[0].max_w == 230 * 32 * 3
 
 
 def test_the_plan_keeps_the_evse_maximum_beside_the_learned_vehicle_maximum(store: Store) -> None:
-    party, _ = learning(store, {(5, 0): 11.0, (10, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
+    _, key = learning(store, {(5, 0): 11.0, (10, 0): 11.0}, [(at(0), at(0, 1), amps((0, 32.0)))])
     [site] = gather.gather(store, config(), NOW)
     record = plan_record(site, solve.solve_site(site, optimizer.SolveOptions()), config(), NOW)
-    info = record.detail["sessions"][f"{party.id}/NL/CPA/S1"]
+    info = record.row(key)
     # The plan uses what the car showed; the dispatcher's site check uses what the charge point may allow.
-    assert info["max_w"] == pytest.approx(11_000 * vehicle.VEHICLE_CAP_MARGIN)
-    assert info["evse_max_w"] == 230 * 32 * 3
+    assert info is not None and info.max_w == pytest.approx(11_000 * vehicle.VEHICLE_CAP_MARGIN)
+    assert info.evse_max_w == 230 * 32 * 3
 
 
 def test_without_the_whole_request_history_nothing_passes_for_a_time_before_our_profiles() -> None:
-    command = Command(id="c1", kind="set", party=1, country_code="NL", party_id="CPA", session_id="S1",
-                      state="completed", created_at=100, profile=amps((0, 16.0)), result="ACCEPTED", result_at=101)
+    command = Command(id="c1", kind=CommandKind.SET,
+                      key=SessionKey(party=1, country_code="NL", party_id="CPA", session_id="S1"),
+                      state=CommandState.COMPLETED, created_at=EPOCH1 + timedelta(seconds=99), profile=amps((0, 16.0)),
+                      result="ACCEPTED", result_at=EPOCH1 + timedelta(seconds=100))
     assert vehicle.profiles_in_force([command])[0] == vehicle.InForce(-math.inf, 100, None)
     # Only the newest requests were read: what came before the oldest of them is unknown.
     assert vehicle.profiles_in_force([command], complete=False) == [vehicle.InForce(101, math.inf, amps((0, 16.0)))]

@@ -78,4 +78,4 @@ def test_a_cpo_that_does_not_answer_the_resync_is_unreachable_and_stays_due(serv
     finally:
         thread.stop()
     assert not answered and state.needs_resync and state.unreachable_since is not None
-    assert state.unreachable_since <= time.time()
+    assert state.unreachable_since.timestamp() <= time.time()

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from scsp.records.sessions import SessionKey
 from tests.conftest import EXAMPLES, Running, register_party, token_header
 
 
@@ -33,7 +34,7 @@ def test_a_pushed_session_is_created_then_replaced_and_read_back(service: Runnin
     assert http.put(session_url(service), json=session, headers=auth).status_code == 200
     read = http.get(session_url(service), headers=auth).json()
     assert read["data"]["kwh"] == 3.5 and read["data"]["last_updated"] == "2020-03-09T10:30:00Z"
-    stored = service.store.sessions.get(party.id, "NL", "STK", "101")
+    stored = service.store.sessions.get(SessionKey(party=party.id, country_code="NL", party_id="STK", session_id="101"))
     assert stored is not None and stored.session.kwh == 3.5
 
 
@@ -215,7 +216,8 @@ def test_a_hub_forwards_the_sessions_of_the_parties_behind_it(service: Running, 
     session = dict(example("session_example_1_simple_start.json"), country_code="NL", party_id="XYZ", id="H1")
     reply = http.put(session_url(service, "NL", "XYZ", "H1"), json=session, headers=token_header(hub_token))
     assert reply.status_code == 201 and reply.json()["status_code"] == 1000
-    assert service.store.sessions.get(hub.id, "NL", "XYZ", "H1") is not None
+    key = SessionKey(party=hub.id, country_code="NL", party_id="XYZ", session_id="H1")
+    assert service.store.sessions.get(key) is not None
     # A CPO still pushes only its own.
     cpo_token, _ = register_party(service.store, "NL", "CPA")
     foreign = http.put(session_url(service, "NL", "XYZ", "H2"), json=dict(session, id="H2"),

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
 from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
-from scsp.records.commands import Command
+from scsp.records.commands import Command, CommandKind, CommandState
 from scsp.records.sessions import SessionKey
 from tests.conftest import EXAMPLES, Running, register_party, token_header
+
+# A fixed time long past, where a test needs some time and the value does not matter.
+EPOCH1 = datetime.fromtimestamp(1, UTC)
 
 
 def put_session(service: Running, http: httpx.Client, token: str, sid: str = "S1") -> None:
@@ -25,10 +28,11 @@ def command(service: Running, party: int, kind: str, sid: str = "S1") -> Command
     assert service.store is not None
     profile = ChargingProfile(charging_rate_unit=ChargingRateUnit.A, start_date_time=None,
                               charging_profile_period=[ChargingProfilePeriod(start_period=0, limit=10.0)])
-    cmd = Command(id=uuid.uuid4().hex, kind=kind, party=party, country_code="NL", party_id="CPA", session_id=sid,
-                  state="pending", created_at=int(time.time()), profile=profile if kind == "set" else None)
+    cmd = Command(id=uuid.uuid4().hex, kind=CommandKind(kind),
+                  key=SessionKey(party=party, country_code="NL", party_id="CPA", session_id=sid),
+                  state=CommandState.PENDING, created_at=datetime.now(UTC), profile=profile if kind == "set" else None)
     assert service.store.commands.create(cmd)
-    service.store.commands.record_response(cmd.id, response="ACCEPTED", timeout_s=30, now=int(time.time()))
+    service.store.commands.record_response(cmd.id, response="ACCEPTED", timeout_s=30, now=datetime.now(UTC))
     return cmd
 
 
@@ -91,7 +95,7 @@ def test_an_active_profile_push_is_recorded_and_unknown_sessions_are_an_error(
     reply = http.put(f"{service.url}/ocpi/2.2.1/chargingprofiles/S1", json=body, headers=token_header(token))
     assert reply.status_code == 200 and reply.json()["status_code"] == 1000 and "data" not in reply.json()
     [record] = service.store.commands.active_profiles()
-    assert (record.source, record.session_id, record.verdict) == ("push", "S1", None)  # no plan yet
+    assert (record.source, record.key.session_id, record.verdict) == ("push", "S1", None)  # no plan yet
     unknown = http.put(f"{service.url}/ocpi/2.2.1/chargingprofiles/NOPE", json=body, headers=token_header(token))
     assert unknown.status_code == 404 and unknown.json()["status_code"] == 2000
 
@@ -101,9 +105,9 @@ def test_token_a_and_pending_tokens_never_open_a_functional_module(service: Runn
     from scsp.records.parties import PartyStatus, TokenKind
 
     service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
-                               token="token-a", token_kind=TokenKind.A, now=1)
+                               token="token-a", token_kind=TokenKind.A, now=EPOCH1)
     service.store.parties.create(status=PartyStatus.PENDING, role="?", country_code="??", party_id="???",
-                               token="token-b", token_kind=TokenKind.C, now=1)
+                               token="token-b", token_kind=TokenKind.C, now=EPOCH1)
     for token in ("token-a", "token-b"):
         for method, path in (("GET", "/ocpi/2.2.1/sessions/NL/INV/1"), ("PUT", "/ocpi/2.2.1/chargingprofiles/1"),
                              ("PUT", "/ocpi/2.2.1/hubclientinfo/NL/INV")):
@@ -129,7 +133,7 @@ def test_a_hub_reporting_a_party_offline_stops_its_traffic_until_it_is_back(
     # Older news never overwrites newer.
     http.put(url, json=client_info("CONNECTED", "2026-01-01T09:00:00Z"), headers=token_header(hub_token))
     assert service.store.sync.offline_parties() == {(hub.id, "NL", "CPA")}
-    service.store.sync.update_sync_state(hub.id, needs_resync=0)
+    service.store.sync.resynced(hub.id)
     http.put(url, json=client_info("CONNECTED", "2026-01-01T11:00:00Z"), headers=token_header(hub_token))
     assert service.store.sync.offline_parties() == set()
     assert service.store.sync.state(hub.id).needs_resync  # back: resync by GET

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,9 @@ from scsp.store.db import hash_token
 from scsp.store.migrations import migrations
 
 ALL = [m.name for m in migrations._migrations]
+
+# A fixed time long past, where a test needs some time and the value does not matter.
+EPOCH1 = datetime.fromtimestamp(1, UTC)
 
 
 def test_migrations_create_strict_tables_in_wal_mode_from_an_empty_file(tmp_path: Path) -> None:
@@ -38,7 +41,7 @@ def test_an_upgrade_from_every_earlier_schema_version_keeps_the_data(tmp_path: P
         migrations.apply(db, stop_before=stop_before)
     store = Store(path)
     party = store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="nl", party_id="abc",
-                               token="old-token", token_kind=TokenKind.A, now=1)
+                               token="old-token", token_kind=TokenKind.A, now=EPOCH1)
     store.migrate()
     assert store.applied_migrations() == ALL
     assert store.parties.get(party.id).handle == "NL-ABC"
@@ -50,7 +53,7 @@ def test_tokens_we_issue_are_stored_only_as_hashes(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.migrate()
     store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
-                       token="secret-token-a", token_kind=TokenKind.A, now=int(time.time()))
+                       token="secret-token-a", token_kind=TokenKind.A, now=datetime.now(UTC))
     raw = b"".join(f.read_bytes() for f in tmp_path.glob("s.db*"))
     assert b"secret-token-a" not in raw
     assert hash_token("secret-token-a").encode() in raw
@@ -60,11 +63,11 @@ def test_a_failed_write_leaves_nothing_half_stored(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     store.migrate()
     store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="ABC",
-                       token="dup", token_kind=TokenKind.A, now=1)
+                       token="dup", token_kind=TokenKind.A, now=EPOCH1)
     with pytest.raises(sqlite3.IntegrityError):
         # Same token hash again: the party row inserted first must be rolled back with it.
         store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="XYZ",
-                           token="dup", token_kind=TokenKind.A, now=1)
+                           token="dup", token_kind=TokenKind.A, now=EPOCH1)
     assert [p.handle for p in store.parties.all()] == ["NL-ABC"]
 
 

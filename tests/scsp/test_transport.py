@@ -27,7 +27,7 @@ def invitation_token(service: Running) -> str:
     assert service.store is not None
     token = f"tokA-{time.monotonic_ns()}"
     service.store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="NL", party_id="INV",
-                               token=token, token_kind=TokenKind.A, now=int(time.time()))
+                               token=token, token_kind=TokenKind.A, now=datetime.now(UTC))
     return token
 
 
@@ -78,7 +78,7 @@ def test_the_auth_matrix_on_the_configuration_modules(service: Running, http: ht
 def test_a_revoked_token_gets_401(service: Running, http: httpx.Client) -> None:
     token = registered_token(service)
     assert service.store is not None
-    service.store.parties.revoke_token(token, now=int(time.time()))
+    service.store.parties.revoke_token(token, now=datetime.now(UTC))
     reply = http.get(service.versions_url, headers=token_header(token))
     assert reply.status_code == 401 and assert_envelope(reply)["status_code"] == 2000
 
