@@ -22,6 +22,7 @@ the benchmark figures are in `optimizer/README.md`.
 
 from optimizer.io import decode_plan, decode_problem, encode_plan
 from optimizer.model import (
+    BasisRuns,
     Circuit,
     Evse,
     ObjectiveTerms,
@@ -37,11 +38,13 @@ from optimizer.model import (
     SolvePath,
     SolveStats,
     SolveStatus,
+    WarmStart,
 )
-from optimizer.solve import solve
+from optimizer.solve import solve, solve_with_basis
 from optimizer.validate import validate_problem
 
 __all__ = [
+    "BasisRuns",
     "Circuit",
     "Evse",
     "ObjectiveTerms",
@@ -57,9 +60,11 @@ __all__ = [
     "SolvePath",
     "SolveStats",
     "SolveStatus",
+    "WarmStart",
     "decode_plan",
     "decode_problem",
     "encode_plan",
     "solve",
+    "solve_with_basis",
     "validate_problem",
 ]
