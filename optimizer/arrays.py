@@ -143,6 +143,32 @@ def _slots_text(mask: npt.NDArray[np.bool_]) -> str:
     return f"{where.size} slot{'s' if where.size != 1 else ''} (first t={int(where[0])})"
 
 
+def _circuit_sessions(problem: SiteProblem, evse_pos: dict[str, int], evse_index: IntArray) -> sp.csr_array:
+    """(C, N) 0/1: session i charges on circuit c (an EVSE listed twice in a circuit counts once).
+
+    Built as CSR arrays directly (sessions ascending within each circuit): one scipy construction
+    instead of three and a product, a tenth of a small site's array time.
+    """
+    n_circuits, n_evses, n = len(problem.circuits), len(problem.evses), evse_index.size
+    member = np.array(
+        [c * n_evses + evse_pos[e] for c, circuit in enumerate(problem.circuits) for e in circuit.evses],
+        dtype=np.int64,
+    )
+    member = np.unique(member)  # (circuit, EVSE) once each, by circuit then EVSE
+    circuit, evse = member // max(n_evses, 1), member % max(n_evses, 1)
+    by_evse = np.argsort(evse_index, kind="stable")
+    per_evse = np.bincount(evse_index, minlength=n_evses)
+    evse_start = np.cumsum(per_evse) - per_evse
+    count = per_evse[evse]
+    within = np.arange(int(count.sum()), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    session = by_evse[np.repeat(evse_start[evse], count) + within]
+    entry_circuit = np.repeat(circuit, count)
+    order = np.lexsort((session, entry_circuit))
+    indptr = np.zeros(n_circuits + 1, dtype=np.int64)
+    np.cumsum(np.bincount(entry_circuit, minlength=n_circuits), out=indptr[1:])
+    return sp.csr_array((np.ones(order.size), session[order], indptr), shape=(n_circuits, n))
+
+
 def site_arrays(problem: SiteProblem) -> SiteArrays:
     """Turn a validated problem into arrays (see `SiteArrays`).
 
@@ -223,18 +249,7 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
         phase_cap_kw = np.broadcast_to(np.maximum(room, 0.0), (3, n_slots)).copy()
 
     n_circuits = len(problem.circuits)
-    c_rows = [c for c, circuit in enumerate(problem.circuits) for _ in circuit.evses]
-    c_cols = [evse_pos[e] for circuit in problem.circuits for e in circuit.evses]
-    circuit_evse = sp.csr_array(
-        (np.ones(len(c_rows)), (np.array(c_rows, dtype=np.int64), np.array(c_cols, dtype=np.int64))),
-        shape=(n_circuits, len(problem.evses)),
-    )
-    circuit_evse.data[:] = 1.0  # an EVSE listed twice in one circuit still counts once
-    session_evse = sp.csr_array(
-        (np.ones(n), (evse_index, np.arange(n, dtype=np.int64))), shape=(len(problem.evses), n)
-    )
-    circuit_session = sp.csr_array(circuit_evse @ session_evse)
-    circuit_session.sum_duplicates()
+    circuit_session = _circuit_sessions(problem, evse_pos, evse_index)
     circuit_cap_kw = np.array(
         [per_slot(c.limit_kw, n_slots) for c in problem.circuits], dtype=np.float64
     ).reshape(n_circuits, n_slots)

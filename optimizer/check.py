@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from optimizer.arrays import FloatArray, SiteArrays
 
@@ -41,13 +40,18 @@ class Loads:
 
     def __init__(self, arrays: SiteArrays, power_kw: FloatArray) -> None:
         self.site_kw: FloatArray = power_kw.sum(axis=0)
-        self.circuit_kw: FloatArray = np.asarray(arrays.circuit_session @ power_kw, dtype=np.float64)
-        self.phase_kw: FloatArray = arrays.phase_share.T @ power_kw
-        n = arrays.n_sessions
-        incidence = sp.csr_array(
-            (np.ones(n), (arrays.evse_index, np.arange(n))), shape=(arrays.evse_max_kw.size, n)
+        self.circuit_kw: FloatArray = (
+            np.asarray(arrays.circuit_session @ power_kw, dtype=np.float64)
+            if arrays.circuit_session.shape[0]
+            else np.zeros((0, power_kw.shape[1]))
         )
-        self.evse_kw: FloatArray = np.asarray(incidence @ power_kw, dtype=np.float64)
+        self.phase_kw: FloatArray = arrays.phase_share.T @ power_kw
+        n_evses, n_slots = arrays.evse_max_kw.size, power_kw.shape[1]
+        # Per EVSE and slot, the sum of its sessions: one bincount, no sparse matrix to build.
+        cell = (arrays.evse_index[:, None] * n_slots + np.arange(n_slots)[None, :]).ravel()
+        self.evse_kw: FloatArray = np.asarray(
+            np.bincount(cell, weights=power_kw.ravel(), minlength=n_evses * n_slots), dtype=np.float64
+        ).reshape(n_evses, n_slots)
         self.energy_kwh: FloatArray = power_kw.sum(axis=1) * arrays.slot_h
 
 

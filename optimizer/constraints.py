@@ -123,17 +123,18 @@ def _limit_block(
         pair_ub_kw: (P,) pair upper bounds, to find rows that cannot bind.
     """
     cap = cap_by_row_id.ravel()
-    rows, inverse = np.unique(row_id, return_inverse=True)
-    most = np.bincount(inverse, weights=coef * pair_ub_kw[col], minlength=rows.size)
+    # Over every possible row at once (ids are bounded by the cap array; counting beats sorting).
+    most = np.bincount(row_id, weights=coef * pair_ub_kw[col], minlength=cap.size)
     # Keep a row only if its members could exceed it: others are implied by the variable bounds.
-    binding = most > cap[rows]
+    # A row without members has most = 0 <= cap, so it is never kept.
+    binding = most > cap
     new_index = np.cumsum(binding) - 1
-    keep = binding[inverse]
-    kept_rows = rows[binding]
+    keep = binding[row_id]
+    kept_rows = np.flatnonzero(binding)
     keys = np.stack(np.unravel_index(kept_rows, cap_by_row_id.shape), axis=1).astype(np.int64)
     return RowBlock(
         name=name,
-        row=new_index[inverse[keep]],
+        row=new_index[row_id[keep]],
         col=col[keep],
         value=coef[keep],
         lower=np.full(kept_rows.size, -np.inf),

@@ -28,14 +28,16 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 from highspy._core import _Highs
 
 from optimizer.arrays import FloatArray
 
-__all__ = ["BASIC", "LOWER", "UPPER", "Basis", "LpResult", "solve_lp"]
+__all__ = ["BASIC", "LOWER", "UPPER", "Basis", "Csc", "LpResult", "solve_lp"]
 
 Int8Array = npt.NDArray[np.int8]
+Int32Array = npt.NDArray[np.int32]
+# A column-wise matrix as HiGHS takes it: column starts (n + 1), row indices, values.
+Csc = tuple[Int32Array, Int32Array, FloatArray]
 
 # HiGHS basis statuses (HighsBasisStatus values): nonbasic at its lower bound, basic, nonbasic
 # at its upper bound. `kZero` (a free nonbasic variable) never occurs: every column and row of
@@ -86,16 +88,16 @@ class _Solver:
         self.row_lower: FloatArray = np.zeros(0)
         self.row_upper: FloatArray = np.zeros(0)
 
-    def load(self, c: FloatArray, a: sp.csc_array, row_lower: FloatArray, row_upper: FloatArray,
+    def load(self, c: FloatArray, a: Csc, row_lower: FloatArray, row_upper: FloatArray,
              lb: FloatArray, ub: FloatArray, token: object | None) -> None:
         """Pass the model to HiGHS (which drops any previous basis: a cold start)."""
-        n_cols, n_rows = int(a.shape[1]), int(a.shape[0])
+        start, index, value = a
+        n_cols, n_rows = int(c.size), int(row_upper.size)
         self.token = None
         status = self.highs.passModel(
-            n_cols, n_rows, int(a.nnz), 1, 1, 0.0,  # column-wise matrix, minimise, no offset
-            c, lb, ub, row_lower, row_upper,
-            a.indptr.astype(np.int32, copy=False), a.indices.astype(np.int32, copy=False),
-            a.data.astype(np.float64, copy=False), np.zeros(n_cols, dtype=np.int32),  # all continuous
+            n_cols, n_rows, int(index.size), 1, 1, 0.0,  # column-wise matrix, minimise, no offset
+            c, lb, ub, row_lower, row_upper, start, index, value,
+            np.zeros(n_cols, dtype=np.int32),  # every column continuous
         )
         if status == highspy.HighsStatus.kError:
             raise ValueError("HiGHS rejected the model")
@@ -194,7 +196,7 @@ os.register_at_fork(after_in_child=_forget_after_fork)
 
 def solve_lp(
     c: FloatArray,
-    a: sp.csc_array,
+    a: Csc,
     row_lower: FloatArray,
     row_upper: FloatArray,
     lb: FloatArray,
@@ -209,7 +211,7 @@ def solve_lp(
 
     Args:
         c: (n,) costs.
-        a: (m, n) constraint matrix, column-wise.
+        a: (m, n) constraint matrix, column-wise: (starts, row indices, values), int32 indices.
         row_lower: (m,) row lower bounds (-inf for none).
         row_upper: (m,) row upper bounds.
         lb: (n,) column lower bounds.
