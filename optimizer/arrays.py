@@ -54,7 +54,9 @@ class SiteArrays:
         pair_slot: (P,) slot of each present pair.
         pair_offset: (N + 1,) pairs of session i are pair_offset[i]:pair_offset[i + 1].
         site_cap_kw: (T,) site limit minus fixed load, floored at 0 (kW): room for the sessions.
-        circuit_session: (C, N) 0/1 sparse: session i charges on circuit c.
+        circuit_indptr: (C + 1,) the sessions of circuit c are circuit_member[circuit_indptr[c]:
+            circuit_indptr[c + 1]] (ascending): session i charges on one of c's EVSEs.
+        circuit_member: Those session indices, circuit after circuit.
         circuit_cap_kw: (C, T) circuit limits (kW).
         phase_cap_kw: (3, T) phase limit x voltage minus a third of the fixed load, floored at 0
             (kW), or None without a phase limit.
@@ -81,7 +83,8 @@ class SiteArrays:
     pair_slot: IntArray
     pair_offset: IntArray
     site_cap_kw: FloatArray
-    circuit_session: sp.csr_array
+    circuit_indptr: IntArray
+    circuit_member: IntArray
     circuit_cap_kw: FloatArray
     phase_cap_kw: FloatArray | None
     price_per_kwh: FloatArray | None
@@ -116,6 +119,27 @@ class SiteArrays:
         rank[by_departure] = np.linspace(1.0, 0.0, n) if n > 1 else 1.0
         return rank
 
+    @property
+    def n_circuits(self) -> int:
+        """C, the number of circuits."""
+        return int(self.circuit_indptr.shape[0]) - 1
+
+    @property
+    def circuit_session(self) -> sp.csr_array:
+        """(C, N) 0/1 sparse: session i charges on circuit c."""
+        return sp.csr_array(
+            (np.ones(self.circuit_member.size), self.circuit_member, self.circuit_indptr),
+            shape=(self.n_circuits, self.n_sessions),
+        )
+
+    def circuit_sum(self, per_session: FloatArray) -> FloatArray:
+        """(C, T) sum over each circuit's sessions of an (N, T) matrix."""
+        n_slots = per_session.shape[1]
+        circuit = np.repeat(np.arange(self.n_circuits, dtype=np.int64), np.diff(self.circuit_indptr))
+        cell = (circuit[:, None] * n_slots + np.arange(n_slots)[None, :]).ravel()
+        total = np.bincount(cell, weights=per_session[self.circuit_member].ravel(), minlength=self.n_circuits * n_slots)
+        return np.asarray(total, dtype=np.float64).reshape(self.n_circuits, n_slots)
+
     def matrix(self, pairs_kw: FloatArray) -> FloatArray:
         """(P,) pair powers as the (N, T) power matrix (0 outside presence)."""
         power = np.zeros((self.n_sessions, self.n_slots))
@@ -143,13 +167,13 @@ def _slots_text(mask: npt.NDArray[np.bool_]) -> str:
     return f"{where.size} slot{'s' if where.size != 1 else ''} (first t={int(where[0])})"
 
 
-def _circuit_sessions(problem: SiteProblem, evse_pos: dict[str, int], evse_index: IntArray) -> sp.csr_array:
-    """(C, N) 0/1: session i charges on circuit c (an EVSE listed twice in a circuit counts once).
-
-    Built as CSR arrays directly (sessions ascending within each circuit): one scipy construction
-    instead of three and a product, a tenth of a small site's array time.
-    """
-    n_circuits, n_evses, n = len(problem.circuits), len(problem.evses), evse_index.size
+def _circuit_sessions(
+    problem: SiteProblem, evse_pos: dict[str, int], evse_index: IntArray
+) -> tuple[IntArray, IntArray]:
+    """(indptr, sessions): the sessions on each circuit's EVSEs, ascending (an EVSE listed twice in
+    a circuit counts once). CSR arrays made directly: the scipy matrices and product this replaces
+    were a third of a small site's array time."""
+    n_circuits, n_evses = len(problem.circuits), len(problem.evses)
     member = np.array(
         [c * n_evses + evse_pos[e] for c, circuit in enumerate(problem.circuits) for e in circuit.evses],
         dtype=np.int64,
@@ -166,7 +190,7 @@ def _circuit_sessions(problem: SiteProblem, evse_pos: dict[str, int], evse_index
     order = np.lexsort((session, entry_circuit))
     indptr = np.zeros(n_circuits + 1, dtype=np.int64)
     np.cumsum(np.bincount(entry_circuit, minlength=n_circuits), out=indptr[1:])
-    return sp.csr_array((np.ones(order.size), session[order], indptr), shape=(n_circuits, n))
+    return indptr, session[order].astype(np.int64)
 
 
 def site_arrays(problem: SiteProblem) -> SiteArrays:
@@ -249,7 +273,7 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
         phase_cap_kw = np.broadcast_to(np.maximum(room, 0.0), (3, n_slots)).copy()
 
     n_circuits = len(problem.circuits)
-    circuit_session = _circuit_sessions(problem, evse_pos, evse_index)
+    circuit_indptr, circuit_member = _circuit_sessions(problem, evse_pos, evse_index)
     circuit_cap_kw = np.array(
         [per_slot(c.limit_kw, n_slots) for c in problem.circuits], dtype=np.float64
     ).reshape(n_circuits, n_slots)
@@ -282,7 +306,8 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
         pair_slot=pair_slot,
         pair_offset=pair_offset,
         site_cap_kw=site_cap_kw,
-        circuit_session=circuit_session,
+        circuit_indptr=circuit_indptr,
+        circuit_member=circuit_member,
         circuit_cap_kw=circuit_cap_kw,
         phase_cap_kw=phase_cap_kw,
         price_per_kwh=price,

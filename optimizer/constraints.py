@@ -144,6 +144,15 @@ def _limit_block(
     )
 
 
+def _empty_block(name: str, key_names: tuple[str, ...]) -> RowBlock:
+    """A family without rows (nothing it could bind)."""
+    none = np.zeros(0, dtype=np.int64)
+    return RowBlock(
+        name=name, row=none, col=none, value=np.zeros(0), lower=np.zeros(0), upper=np.zeros(0),
+        key_names=key_names, keys=np.zeros((0, len(key_names)), dtype=np.int64),
+    )
+
+
 def site_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
     """Per slot t: sum over sessions of p[i, t] <= site limit[t] - fixed load[t] (kW)."""
     pairs = np.arange(arrays.n_pairs, dtype=np.int64)
@@ -160,8 +169,10 @@ def site_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
 
 def circuit_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
     """Per circuit c and slot t: sum over sessions on c's EVSEs of p[i, t] <= limit[c, t] (kW)."""
-    member = arrays.circuit_session.tocoo()
-    circuit, session = member.row.astype(np.int64), member.col.astype(np.int64)
+    if arrays.n_circuits == 0:
+        return _empty_block("circuit_power_limit", ("c", "t"))
+    circuit = np.repeat(np.arange(arrays.n_circuits, dtype=np.int64), np.diff(arrays.circuit_indptr))
+    session = arrays.circuit_member
     # Expand every (circuit, session) membership to that session's pairs.
     count = arrays.pair_offset[session + 1] - arrays.pair_offset[session]
     entry_circuit = np.repeat(circuit, count)
@@ -184,8 +195,10 @@ def phase_current_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
 
     The phase current limit (A) becomes power through the nominal voltage: I = P / V per phase.
     """
-    caps = arrays.phase_cap_kw if arrays.phase_cap_kw is not None else np.zeros((3, arrays.n_slots))
-    share = arrays.phase_share[arrays.pair_session] if arrays.phase_cap_kw is not None else np.zeros((0, 3))
+    if arrays.phase_cap_kw is None:
+        return _empty_block("phase_current_limit", ("phase", "t"))
+    caps = arrays.phase_cap_kw
+    share = arrays.phase_share[arrays.pair_session]
     phase, pair = np.nonzero(share.T)
     return _limit_block(
         "phase_current_limit",
@@ -204,6 +217,9 @@ def evse_shared_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
     One EVSE serves one vehicle at a time, but stale or overlapping session data may put two on
     it; the EVSE's own maximum then bounds their sum.
     """
+    if arrays.n_sessions and int(np.bincount(arrays.evse_index).max()) <= 1:
+        # One session per EVSE: each row would hold one pair, whose bound is within the EVSE's.
+        return _empty_block("evse_shared_limit", ("evse", "t"))
     evse = arrays.evse_index[arrays.pair_session]
     caps = np.broadcast_to(arrays.evse_max_kw[:, None], (arrays.evse_max_kw.size, arrays.n_slots))
     return _limit_block(

@@ -339,14 +339,12 @@ def plan_from_power(
         co2_g=None if arrays.co2_g_per_kwh is None else float(slot_energy @ arrays.co2_g_per_kwh),
         switching_kw=float(np.sum(increases[after_first])),
     )
+    # One conversion to Python floats per array, not per session.
     sessions = tuple(
-        SessionPlan(
-            id=s.id,
-            power_kw=tuple(power_kw[i].tolist()),
-            energy_kwh=float(energy[i]),
-            shortfall_kwh=float(shortfall[i]),
+        SessionPlan(id=s.id, power_kw=tuple(row), energy_kwh=e, shortfall_kwh=short)
+        for s, row, e, short in zip(
+            problem.sessions, power_kw.tolist(), energy.tolist(), shortfall.tolist(), strict=True
         )
-        for i, s in enumerate(problem.sessions)
     )
     return Plan(
         status=status,

@@ -174,15 +174,15 @@ def test_a_basis_that_highs_refuses_or_that_does_not_end_optimal_falls_back_to_c
     p = _workday()
     arrays = site_arrays(p)
     lp = build(arrays, SolveOptions())
-    cold = highs_module.solve_lp(lp.c, (lp.a_start, lp.a_index, lp.a_value), lp.row_lower, lp.row_upper, lp.lb, lp.ub, time_limit_s=10.0)
+    a = (lp.a_start, lp.a_index, lp.a_value)
+    cold = highs_module.solve_lp(lp.c, a, lp.row_lower, lp.row_upper, lp.lb, lp.ub, time_limit_s=10.0)
     # Every column basic: far too many basic variables, and singular.
     nonsense = highs_module.Basis(
         col=np.full(lp.cols.total, highs_module.BASIC, dtype=np.int8),
         row=np.full(lp.n_rows, highs_module.UPPER, dtype=np.int8),
     )
     res = highs_module.solve_lp(
-        lp.c, (lp.a_start, lp.a_index, lp.a_value), lp.row_lower, lp.row_upper, lp.lb, lp.ub, time_limit_s=10.0,
-        basis=nonsense,
+        lp.c, a, lp.row_lower, lp.row_upper, lp.lb, lp.ub, time_limit_s=10.0, basis=nonsense
     )
     assert res.status == cold.status == 0
     assert res.x is not None and cold.x is not None
