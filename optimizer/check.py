@@ -42,12 +42,7 @@ class Loads:
         self.site_kw: FloatArray = power_kw.sum(axis=0)
         self.circuit_kw: FloatArray = arrays.circuit_sum(power_kw)
         self.phase_kw: FloatArray = arrays.phase_share.T @ power_kw
-        n_evses, n_slots = arrays.evse_max_kw.size, power_kw.shape[1]
-        # Per EVSE and slot, the sum of its sessions: one bincount, no sparse matrix to build.
-        cell = (arrays.evse_index[:, None] * n_slots + np.arange(n_slots)[None, :]).ravel()
-        self.evse_kw: FloatArray = np.asarray(
-            np.bincount(cell, weights=power_kw.ravel(), minlength=n_evses * n_slots), dtype=np.float64
-        ).reshape(n_evses, n_slots)
+        self.evse_kw: FloatArray = arrays.evse_sum(power_kw)
         self.energy_kwh: FloatArray = power_kw.sum(axis=1) * arrays.slot_h
 
 

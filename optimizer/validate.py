@@ -68,6 +68,36 @@ def _known_evse(path: str, ident: str, known: Container[str]) -> None:
         raise ProblemError(path, f"unknown evse {ident!r}")
 
 
+def _plain_numbers(values: list[object]) -> bool:
+    """Every value an int or a float (not a bool, which numpy would take as 0 or 1)."""
+    return all(type(v) is float or type(v) is int for v in values)
+
+
+def _sessions_fast(problem: SiteProblem) -> tuple[bool, bool]:
+    """(every session's energy, max and min valid; every previous_kw of the right length valid),
+    each decided in one vector operation. Only when one is False does the per-session loop check
+    those fields one by one, to name the first offender: on a 5,000-session site the loop took
+    most of the validation time."""
+    sessions = problem.sessions
+    numbers: list[object] = [v for s in sessions for v in (s.energy_kwh, s.max_kw, s.min_kw)]
+    try:
+        values = np.asarray(numbers, dtype=np.float64)
+        numbers_ok = _plain_numbers(numbers) and bool(np.isfinite(values).all()) and bool((values >= 0).all())
+    except (TypeError, ValueError):
+        numbers_ok = False
+    rows = [s.previous_kw for s in sessions if s.previous_kw is not None and len(s.previous_kw) == problem.n_slots]
+    try:
+        previous = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        previous_ok = (
+            all(_plain_numbers(list(row)) for row in rows)
+            and bool(np.isfinite(previous).all())
+            and bool((previous >= 0).all())
+        )
+    except (TypeError, ValueError):
+        previous_ok = False
+    return numbers_ok, previous_ok
+
+
 def validate_problem(problem: SiteProblem) -> None:
     """Raise `ProblemError` naming the first invalid field of `problem`; return None when valid.
 
@@ -111,6 +141,7 @@ def validate_problem(problem: SiteProblem) -> None:
         _per_slot(f"circuits[{c}].limit_kw", circuit.limit_kw, n_slots, minimum=0.0)
 
     _unique("sessions", (s.id for s in problem.sessions))
+    numbers_ok, previous_ok = _sessions_fast(problem)
     for i, s in enumerate(problem.sessions):
         path = f"sessions[{i}]"
         _known_evse(f"{path}.evse", s.evse, evse_ids)
@@ -125,13 +156,15 @@ def validate_problem(problem: SiteProblem) -> None:
                 f"{path}.departure_slot",
                 f"must be after arrival_slot={s.arrival_slot}, got {s.departure_slot}",
             )
-        _finite(f"{path}.energy_kwh", s.energy_kwh, minimum=0.0)
-        _finite(f"{path}.max_kw", s.max_kw, minimum=0.0)
-        _finite(f"{path}.min_kw", s.min_kw, minimum=0.0)
+        if not numbers_ok:
+            _finite(f"{path}.energy_kwh", s.energy_kwh, minimum=0.0)
+            _finite(f"{path}.max_kw", s.max_kw, minimum=0.0)
+            _finite(f"{path}.min_kw", s.min_kw, minimum=0.0)
         if s.previous_kw is not None:
             if len(s.previous_kw) != n_slots:
                 raise ProblemError(f"{path}.previous_kw", f"expected {n_slots} values, got {len(s.previous_kw)}")
-            _per_slot(f"{path}.previous_kw", s.previous_kw, n_slots, minimum=0.0)
+            if not previous_ok:
+                _per_slot(f"{path}.previous_kw", s.previous_kw, n_slots, minimum=0.0)
         if s.profile_type not in _PROFILE_TYPES:
             raise ProblemError(
                 f"{path}.profile_type", f"must be one of {sorted(_PROFILE_TYPES)}, got {s.profile_type!r}"
