@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable
+from itertools import chain
 
 import numpy as np
 
@@ -21,6 +22,7 @@ __all__ = ["MAX_SLOTS", "validate_problem"]
 MAX_SLOTS = 10_080
 
 _PHASES = frozenset(p.value for p in Phase)
+_NUMBER_TYPES: frozenset[type] = frozenset((int, float))
 _PROFILE_TYPES = frozenset(p.value for p in ProfileType)
 
 
@@ -68,9 +70,9 @@ def _known_evse(path: str, ident: str, known: Container[str]) -> None:
         raise ProblemError(path, f"unknown evse {ident!r}")
 
 
-def _plain_numbers(values: list[object]) -> bool:
+def _plain_numbers(values: Iterable[object]) -> bool:
     """Every value an int or a float (not a bool, which numpy would take as 0 or 1)."""
-    return all(type(v) is float or type(v) is int for v in values)
+    return set(map(type, values)) <= _NUMBER_TYPES
 
 
 def _sessions_fast(problem: SiteProblem) -> tuple[bool, bool]:
@@ -89,7 +91,7 @@ def _sessions_fast(problem: SiteProblem) -> tuple[bool, bool]:
     try:
         previous = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
         previous_ok = (
-            all(_plain_numbers(list(row)) for row in rows)
+            _plain_numbers(chain.from_iterable(rows))
             and bool(np.isfinite(previous).all())
             and bool((previous >= 0).all())
         )
