@@ -60,6 +60,11 @@ _ROW_FAMILY = {
 # Families whose key is an absolute slot start, and which owner table each family uses.
 _SLOT_FAMILIES = (POWER, SWITCH_COL, SITE_ROW, CIRCUIT_ROW, PHASE_ROW, EVSE_ROW, SWITCH_ROW)
 _BY_SESSION = (POWER, SHORTFALL, SWITCH_COL, ENERGY_ROW, SWITCH_ROW)
+# Which owner table a family's owner indexes (0 sessions, 1 circuits, 2 EVSEs; -1 none).
+_TABLE = np.full(16, -1, dtype=np.int64)
+_TABLE[list(_BY_SESSION)] = 0
+_TABLE[CIRCUIT_ROW] = 1
+_TABLE[EVSE_ROW] = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,33 +225,39 @@ def _pack(family: IntArray, owner: IntArray, key: IntArray) -> IntArray:
     return (family << 56) | (owner << 32) | (key + (1 << 31))
 
 
-def _mapped(
-    runs: BasisRuns, new: _Keys, warm: WarmStart, problem: SiteProblem, start_s: int, fill: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The new entries' statuses from the stored ones (`fill` where there is none), and which
-    new entries matched."""
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """Stored entries expanded, with owners and keys in the new LP's terms."""
+
+    family: IntArray
+    owner: IntArray  # index in the new problem, -1: gone
+    key: IntArray  # new slot index (slot families), else the stored key
+    status: np.ndarray
+
+
+def _stored(runs: BasisRuns, warm: WarmStart, start_s: int, maps: tuple[IntArray, IntArray, IntArray]) -> _Stored:
+    """Expand stored runs and translate them to the new LP (`maps`: old -> new session, circuit
+    and EVSE indices)."""
     family, owner, key, status = _expand(runs, warm.slot_s)
-    slot = _is_slot(family)
     # Slot keys: absolute starts -> the new LP's slot index (whole, as the grids were checked).
-    key = np.where(slot, (key - start_s) // warm.slot_s, key)
-    maps = {
-        "sessions": _owner_map(warm.sessions, tuple(s.id for s in problem.sessions)),
-        "circuits": _owner_map(warm.circuits, tuple(c.id for c in problem.circuits)),
-        "evses": _owner_map(warm.evses, tuple(e.id for e in problem.evses)),
-    }
+    key = np.where(_is_slot(family), (key - start_s) // warm.slot_s, key)
     new_owner = owner.copy()  # site and phase rows: the owner is an index, the same in every LP
-    for families, table in ((_BY_SESSION, "sessions"), ((CIRCUIT_ROW,), "circuits"), ((EVSE_ROW,), "evses")):
-        pick = np.isin(family, families)
-        new_owner[pick] = _remap(owner[pick], maps[table])
-    keep = (new_owner >= 0) & (new_owner < (1 << 24)) & (np.abs(key) < (1 << 31))
-    old_packed = _pack(family[keep], new_owner[keep], key[keep])
+    table = _TABLE[np.clip(family, 0, _TABLE.size - 1)]
+    for which, mapping in enumerate(maps):
+        pick = table == which
+        new_owner[pick] = _remap(owner[pick], mapping)
+    return _Stored(family=family, owner=new_owner, key=key, status=status)
+
+
+def _mapped(stored: _Stored, new: _Keys, fill: int) -> np.ndarray:
+    """The new entries' statuses from the stored ones, `fill` where there is none."""
+    keep = (stored.owner >= 0) & (stored.owner < (1 << 24)) & (np.abs(stored.key) < (1 << 31))
+    old_packed = _pack(stored.family[keep], stored.owner[keep], stored.key[keep])
     new_packed = _pack(new.family, new.owner, new.key)
     out = np.full(new.family.size, fill, dtype=np.int8)
     _, new_at, old_at = np.intersect1d(new_packed, old_packed, assume_unique=False, return_indices=True)
-    out[new_at] = status[keep][old_at]
-    matched = np.zeros(new.family.size, dtype=np.bool_)
-    matched[new_at] = True
-    return out, matched
+    out[new_at] = stored.status[keep][old_at]
+    return out
 
 
 def restore(
@@ -267,27 +278,38 @@ def restore(
         return None
     start_s = grid[0]
     cols, rows = _lp_keys(arrays, n_segments, switch_pairs, blocks)
+    maps = (
+        _owner_map(warm.sessions, tuple(s.id for s in problem.sessions)),
+        _owner_map(warm.circuits, tuple(c.id for c in problem.circuits)),
+        _owner_map(warm.evses, tuple(e.id for e in problem.evses)),
+    )
     try:
-        col, col_matched = _mapped(warm.columns, cols, warm, problem, start_s, LOWER)
-        row, _ = _mapped(warm.rows, rows, warm, problem, start_s, BASIC)
+        stored_cols = _stored(warm.columns, warm, start_s, maps)
+        col = _mapped(stored_cols, cols, LOWER)
+        row = _mapped(_stored(warm.rows, warm, start_s, maps), rows, BASIC)
     except ValueError:
         return None
-    if not (np.isin(col, (LOWER, BASIC, UPPER)).all() and np.isin(row, (LOWER, BASIC, UPPER)).all()):
+    if int(col.max(initial=0)) > UPPER or int(col.min(initial=0)) < 0 or int(row.max(initial=0)) > UPPER or (
+        int(row.min(initial=0)) < 0
+    ):
         return None
     # At an upper bound only where there is a finite one.
     col[(col == UPPER) & ~np.isfinite(ub)] = LOWER
     row[(row == UPPER) & ~np.isfinite(row_upper)] = LOWER
-    _balance(col, row, cols, rows, warm, problem)
+    # Sessions some of whose basic columns are gone (in practice: their first slot passed).
+    gone = (stored_cols.status == BASIC) & (stored_cols.key < 0) & (stored_cols.family != SHORTFALL)
+    lost = np.unique(stored_cols.owner[gone & (stored_cols.owner >= 0)])
+    _balance(col, row, cols, rows, lost)
     return Basis(col=col, row=row)
 
 
-def _balance(col: np.ndarray, row: np.ndarray, cols: _Keys, rows: _Keys, warm: WarmStart, problem: SiteProblem) -> None:
-    """Make the number of basic variables equal the number of rows (in place)."""
+def _balance(col: np.ndarray, row: np.ndarray, cols: _Keys, rows: _Keys, lost: IntArray) -> None:
+    """Make the number of basic variables equal the number of rows (in place); `lost`: the
+    sessions that lost a basic column."""
     missing = row.size - int(np.count_nonzero(col == BASIC) + np.count_nonzero(row == BASIC))
     if missing > 0:
         # Sessions that lost a basic column (or whose columns are new) restart from their
         # energy row's slack first; then any nonbasic row, the latest first.
-        lost = _sessions_that_lost_a_basic_column(warm, problem)
         energy = (rows.family == ENERGY_ROW) & (row != BASIC)
         first = np.flatnonzero(energy & np.isin(rows.owner, lost))
         rest = np.flatnonzero((row != BASIC) & ~np.isin(np.arange(row.size), first))[::-1]
@@ -305,14 +327,3 @@ def _balance(col: np.ndarray, row: np.ndarray, cols: _Keys, rows: _Keys, warm: W
         if excess > 0:
             other = np.flatnonzero(col == BASIC)[::-1][:excess]
             col[other] = LOWER
-
-
-def _sessions_that_lost_a_basic_column(warm: WarmStart, problem: SiteProblem) -> IntArray:
-    """New indices of the sessions some of whose stored basic columns are not in the new LP: in
-    practice those whose first slot passed (the horizon moved on)."""
-    family, owner, key, status = _expand(warm.columns, warm.slot_s)
-    grid = _slot_grid(problem)
-    start_s = grid[0] if grid is not None else warm.start_s
-    gone = (status == BASIC) & np.isin(family, (POWER, SWITCH_COL)) & (key < start_s)
-    new_index = _remap(owner[gone], _owner_map(warm.sessions, tuple(s.id for s in problem.sessions)))
-    return np.unique(new_index[new_index >= 0])
