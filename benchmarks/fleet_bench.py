@@ -128,13 +128,19 @@ def spread(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
 
 
 def small_sites(runs: int) -> dict[str, list[float]]:
-    """Per-site time (s) of one back-to-back pass over 100 workplace and 100 public 10-session sites."""
-    out = {}
+    """Per-site time (s) of one back-to-back pass over 100 different 10-session sites, per kind
+    and limit (workplace and public, 60 % and 30 %), and over all 400."""
+    out: dict[str, list[float]] = {}
+    every: list[SiteProblem] = []
     for kind in ("workplace", "public"):
-        problems = [generate(kind, 10, (0.6, 0.3)[s % 2], seed=s) for s in range(100)]
-        for p in problems[:20]:  # warm-up: imports, first-call costs
-            solve(p)
-        out[kind] = [t / len(problems) for t in timed(lambda ps=problems: [solve(p) for p in ps], runs)]
+        for fraction in (0.6, 0.3):
+            problems = [generate(kind, 10, fraction, seed=s) for s in range(100)]
+            every += problems
+            for p in problems[:20]:  # warm-up: imports, first-call costs
+                solve(p)
+            times = timed(lambda ps=problems: [solve(p) for p in ps], runs)
+            out[f"{kind} {int(fraction * 100)} %"] = [t / len(problems) for t in times]
+    out["all 400"] = [t / len(every) for t in timed(lambda: [solve(p) for p in every], runs)]
     return out
 
 

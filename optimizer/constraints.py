@@ -275,13 +275,17 @@ def switching(arrays: SiteArrays, cols: Columns, pairs: IntArray) -> RowBlock:
     """
     q = pairs.size
     rows = np.repeat(np.arange(q, dtype=np.int64), 3)
-    columns = np.stack([pairs, pairs - 1, cols.switch_start + np.arange(q, dtype=np.int64)], axis=1).ravel()
-    values = np.tile(np.array([1.0, -1.0, -1.0]), q)
+    columns = np.empty((q, 3), dtype=np.int64)  # per row: p[j], p[j-1], u[j]
+    columns[:, 0] = pairs
+    columns[:, 1] = pairs - 1
+    columns[:, 2] = np.arange(cols.switch_start, cols.switch_start + q, dtype=np.int64)
+    values = np.empty((q, 3))
+    values[:, 0], values[:, 1:] = 1.0, -1.0
     return RowBlock(
         name="switching",
         row=rows,
-        col=columns,
-        value=values,
+        col=columns.ravel(),
+        value=values.ravel(),
         lower=np.full(q, -np.inf),
         upper=np.zeros(q),
         key_names=("i", "t"),

@@ -137,7 +137,7 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
     row = np.concatenate([empty_i] + [b.row + off for b, off in zip(blocks, offsets, strict=False)])
     col = np.concatenate([empty_i] + [b.col for b in blocks])
     value = np.concatenate([np.zeros(0)] + [b.value for b in blocks])
-    order = np.lexsort((row, col))
+    order = np.argsort(col * max(int(offsets[-1]), 1) + row, kind="stable")  # by column, then row
     a_start = np.zeros(cols.total + 1, dtype=np.int32)
     np.cumsum(np.bincount(col, minlength=cols.total), out=a_start[1:])
     lb = np.zeros(cols.total)
