@@ -16,7 +16,8 @@ Statuses are those of `scipy.optimize.linprog`/`milp` (0 optimal, 1 time or iter
 infeasible, 3 unbounded, 4 other), so both backends read alike to `optimizer.solve`.
 
 Thread safety: each thread has its own `Highs` (a `threading.local`), created on first use; a
-child process made by `fork` drops the parent's (HiGHS' threads do not survive a fork).
+child process made by `fork` starts without the parent's (a solver copied mid-state with the
+parent's memory is not one to trust).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ Csc = tuple[Int32Array, Int32Array, FloatArray]
 LOWER, BASIC, UPPER = 0, 1, 2
 
 _STATUS = highspy.HighsModelStatus
-# HiGHS model status -> scipy status code (scipy's `_highs_wrapper` maps them the same way).
+# HiGHS model status -> scipy status code, as `scipy.optimize.milp` maps them.
 _LIMITS = (_STATUS.kTimeLimit, _STATUS.kIterationLimit, _STATUS.kSolutionLimit, _STATUS.kInterrupt)
 _BASIS_STATUS = tuple(highspy.HighsBasisStatus(k) for k in range(5))
 
