@@ -9,6 +9,7 @@ then slot.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -303,7 +304,10 @@ def site_arrays(problem: SiteProblem) -> SiteArrays:
     previous = np.zeros((n, n_slots))
     with_previous = [index for index, request in enumerate(sessions) if request.previous_kw is not None]
     if with_previous:  # one conversion for all of them (validated: n_slots values each)
-        previous[with_previous] = np.asarray([sessions[i].previous_kw for i in with_previous], dtype=np.float64)
+        values = chain.from_iterable(sessions[i].previous_kw or () for i in with_previous)
+        previous[with_previous] = np.fromiter(values, dtype=np.float64, count=len(with_previous) * n_slots).reshape(
+            len(with_previous), n_slots
+        )
     pair_ub = ub_kw[pair_session]
     continuity = np.clip(np.divide(previous[pair_session, pair_slot], pair_ub, out=np.zeros(n_pairs),
                                    where=pair_ub > 0), 0.0, 1.0)
