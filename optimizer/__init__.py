@@ -1,10 +1,13 @@
-"""optimizer: the per-site charging plan as a linear program (pure: numpy, scipy, msgspec).
+"""optimizer: the per-site charging plan as a linear program (pure: numpy, scipy, highspy, msgspec).
 
 The service calls one function::
 
     from optimizer import SiteProblem, SolveOptions, Plan, solve
 
     plan: Plan = solve(problem, SolveOptions(milp_time_limit_s=2.0))
+
+Re-planning a site every cycle, `solve_with_basis(problem, options, warm)` also returns the LP's
+optimal basis as a `WarmStart` (compact, msgspec-encodable) to start the next cycle from.
 
 * `SiteProblem` (in): slot grid (`start`, `slot_minutes`, `n_slots`), the site's grid connection,
   circuits, EVSEs, sessions with their need, maxima, minimum rate and preference, and optional

@@ -212,7 +212,7 @@ class SolveOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         lp_backend: How the LPs reach HiGHS: "highspy" (its own Python binding, one reused
             solver per thread, hot starts in the dive, warm starts between cycles) or "scipy"
             (`scipy.optimize.milp`/`linprog`, cold every time). The same HiGHS options either
-            way; highspy plans 10-session sites about 1.5x faster (optimizer/README.md). The
+            way; highspy solves a 10-session site's LP 2-3x faster (optimizer/README.md). The
             minimum-rate MILP goes through `scipy.optimize.milp` with both.
     """
 

@@ -28,8 +28,9 @@ by it). Removed columns and rows can leave too few or too many basic variables; 
 restored (a basis needs exactly one per row): too few, and the energy rows of the sessions that
 lost a basic column become basic (that session starts over from its slack, like a cold start),
 then other rows; too many, and basic power columns become nonbasic at 0, then basic rows
-nonbasic. HiGHS repairs a singular basis itself, and `optimizer.highs` solves from cold whenever
-HiGHS rejects the basis or the warm solve does not end optimal: the basis only ever costs time.
+nonbasic. A singular basis is HiGHS' to repair when it factorises, and `optimizer.highs` solves
+from cold when HiGHS rejects the basis or the warm solve does not end optimal: the basis only
+ever costs time.
 """
 
 from __future__ import annotations
