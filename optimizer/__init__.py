@@ -1,10 +1,13 @@
-"""optimizer: the per-site charging plan as a linear program (pure: numpy, scipy, msgspec).
+"""optimizer: the per-site charging plan as a linear program (pure: numpy, scipy, highspy, msgspec).
 
 The service calls one function::
 
     from optimizer import SiteProblem, SolveOptions, Plan, solve
 
     plan: Plan = solve(problem, SolveOptions(milp_time_limit_s=2.0))
+
+Re-planning a site every cycle, `solve_with_basis(problem, options, warm)` also returns the LP's
+optimal basis as a `WarmStart` (compact, msgspec-encodable) to start the next cycle from.
 
 * `SiteProblem` (in): slot grid (`start`, `slot_minutes`, `n_slots`), the site's grid connection,
   circuits, EVSEs, sessions with their need, maxima, minimum rate and preference, and optional
@@ -22,6 +25,7 @@ the benchmark figures are in `optimizer/README.md`.
 
 from optimizer.io import decode_plan, decode_problem, encode_plan
 from optimizer.model import (
+    BasisRuns,
     Circuit,
     Evse,
     ObjectiveTerms,
@@ -37,11 +41,13 @@ from optimizer.model import (
     SolvePath,
     SolveStats,
     SolveStatus,
+    WarmStart,
 )
-from optimizer.solve import solve
+from optimizer.solve import solve, solve_with_basis
 from optimizer.validate import validate_problem
 
 __all__ = [
+    "BasisRuns",
     "Circuit",
     "Evse",
     "ObjectiveTerms",
@@ -57,9 +63,11 @@ __all__ = [
     "SolvePath",
     "SolveStats",
     "SolveStatus",
+    "WarmStart",
     "decode_plan",
     "decode_problem",
     "encode_plan",
     "solve",
+    "solve_with_basis",
     "validate_problem",
 ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from optimizer.arrays import FloatArray, SiteArrays
 
@@ -41,13 +40,9 @@ class Loads:
 
     def __init__(self, arrays: SiteArrays, power_kw: FloatArray) -> None:
         self.site_kw: FloatArray = power_kw.sum(axis=0)
-        self.circuit_kw: FloatArray = np.asarray(arrays.circuit_session @ power_kw, dtype=np.float64)
+        self.circuit_kw: FloatArray = arrays.circuit_sum(power_kw)
         self.phase_kw: FloatArray = arrays.phase_share.T @ power_kw
-        n = arrays.n_sessions
-        incidence = sp.csr_array(
-            (np.ones(n), (arrays.evse_index, np.arange(n))), shape=(arrays.evse_max_kw.size, n)
-        )
-        self.evse_kw: FloatArray = np.asarray(incidence @ power_kw, dtype=np.float64)
+        self.evse_kw: FloatArray = arrays.evse_sum(power_kw)
         self.energy_kwh: FloatArray = power_kw.sum(axis=1) * arrays.slot_h
 
 
@@ -65,6 +60,8 @@ def _report(
     name: str, bad: npt.NDArray[np.bool_], value: FloatArray, limit: FloatArray, keys: str
 ) -> list[str]:
     """Describe the first few entries of `bad` as `name[keys]: value > limit`."""
+    if not bad.any():  # the common case, before any per-entry work
+        return []
     found = np.argwhere(bad)
     lines = []
     for where in found[:_MAX_LISTED]:
@@ -92,13 +89,17 @@ def violations(arrays: SiteArrays, power_kw: FloatArray) -> list[str]:
     out: list[str] = []
     present = arrays.presence()
     zero = np.zeros(expected)
-    out += _report("presence", ~present & (np.abs(power_kw) > _tolerance(0.0)), power_kw, zero, "i,t")
-    out += _report("power_min", power_kw < -_tolerance(0.0), power_kw, zero, "i,t")
-    ub = np.broadcast_to(arrays.ub_kw[:, None], expected)
-    out += _report("power_max", power_kw > ub + _tolerance(ub), power_kw, ub, "i,t")
-    minimum = np.broadcast_to(arrays.min_kw[:, None], expected)
-    below_min = (power_kw > _tolerance(0.0)) & (power_kw < minimum - _tolerance(minimum))
-    out += _report("min_rate", below_min, power_kw, minimum, "i,t")
+    at_zero = TOLERANCE * SCALE_FLOOR_KW  # = _tolerance(0.0)
+    out += _report("presence", ~present & (np.abs(power_kw) > at_zero), power_kw, zero, "i,t")
+    out += _report("power_min", power_kw < -at_zero, power_kw, zero, "i,t")
+    # Per-session thresholds compared against whole rows: the same numbers as comparing (N, T)
+    # broadcasts, without making them.
+    ub = arrays.ub_kw
+    bad = power_kw > (ub + _tolerance(ub))[:, None]
+    out += _report("power_max", bad, power_kw, np.broadcast_to(ub[:, None], expected), "i,t")
+    minimum = arrays.min_kw
+    below_min = (power_kw > at_zero) & (power_kw < (minimum - _tolerance(minimum))[:, None])
+    out += _report("min_rate", below_min, power_kw, np.broadcast_to(minimum[:, None], expected), "i,t")
 
     load = loads(arrays, power_kw)
     cap = arrays.site_cap_kw
@@ -112,8 +113,9 @@ def violations(arrays: SiteArrays, power_kw: FloatArray) -> list[str]:
         out += _report(
             "phase_current_limit", load.phase_kw > cap + _tolerance(cap), load.phase_kw, cap, "phase,t"
         )
-    cap = np.broadcast_to(arrays.evse_max_kw[:, None], load.evse_kw.shape)
-    out += _report("evse_shared_limit", load.evse_kw > cap + _tolerance(cap), load.evse_kw, cap, "evse,t")
+    cap = arrays.evse_max_kw
+    bad = load.evse_kw > (cap + _tolerance(cap))[:, None]
+    out += _report("evse_shared_limit", bad, load.evse_kw, np.broadcast_to(cap[:, None], load.evse_kw.shape), "evse,t")
     need = arrays.need_kwh
     out += _report("session_energy", load.energy_kwh > need + _tolerance(need), load.energy_kwh, need, "i")
     return out

@@ -123,23 +123,33 @@ def _limit_block(
         pair_ub_kw: (P,) pair upper bounds, to find rows that cannot bind.
     """
     cap = cap_by_row_id.ravel()
-    rows, inverse = np.unique(row_id, return_inverse=True)
-    most = np.bincount(inverse, weights=coef * pair_ub_kw[col], minlength=rows.size)
+    # Over every possible row at once (ids are bounded by the cap array; counting beats sorting).
+    most = np.bincount(row_id, weights=coef * pair_ub_kw[col], minlength=cap.size)
     # Keep a row only if its members could exceed it: others are implied by the variable bounds.
-    binding = most > cap[rows]
+    # A row without members has most = 0 <= cap, so it is never kept.
+    binding = most > cap
     new_index = np.cumsum(binding) - 1
-    keep = binding[inverse]
-    kept_rows = rows[binding]
+    keep = binding[row_id]
+    kept_rows = np.flatnonzero(binding)
     keys = np.stack(np.unravel_index(kept_rows, cap_by_row_id.shape), axis=1).astype(np.int64)
     return RowBlock(
         name=name,
-        row=new_index[inverse[keep]],
+        row=new_index[row_id[keep]],
         col=col[keep],
         value=coef[keep],
         lower=np.full(kept_rows.size, -np.inf),
         upper=cap[kept_rows],
         key_names=key_names,
         keys=keys.reshape(kept_rows.size, len(key_names)),
+    )
+
+
+def _empty_block(name: str, key_names: tuple[str, ...]) -> RowBlock:
+    """A family without rows (nothing it could bind)."""
+    none = np.zeros(0, dtype=np.int64)
+    return RowBlock(
+        name=name, row=none, col=none, value=np.zeros(0), lower=np.zeros(0), upper=np.zeros(0),
+        key_names=key_names, keys=np.zeros((0, len(key_names)), dtype=np.int64),
     )
 
 
@@ -159,8 +169,10 @@ def site_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
 
 def circuit_power_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
     """Per circuit c and slot t: sum over sessions on c's EVSEs of p[i, t] <= limit[c, t] (kW)."""
-    member = arrays.circuit_session.tocoo()
-    circuit, session = member.row.astype(np.int64), member.col.astype(np.int64)
+    if arrays.n_circuits == 0:
+        return _empty_block("circuit_power_limit", ("c", "t"))
+    circuit = np.repeat(np.arange(arrays.n_circuits, dtype=np.int64), np.diff(arrays.circuit_indptr))
+    session = arrays.circuit_member
     # Expand every (circuit, session) membership to that session's pairs.
     count = arrays.pair_offset[session + 1] - arrays.pair_offset[session]
     entry_circuit = np.repeat(circuit, count)
@@ -183,8 +195,10 @@ def phase_current_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
 
     The phase current limit (A) becomes power through the nominal voltage: I = P / V per phase.
     """
-    caps = arrays.phase_cap_kw if arrays.phase_cap_kw is not None else np.zeros((3, arrays.n_slots))
-    share = arrays.phase_share[arrays.pair_session] if arrays.phase_cap_kw is not None else np.zeros((0, 3))
+    if arrays.phase_cap_kw is None:
+        return _empty_block("phase_current_limit", ("phase", "t"))
+    caps = arrays.phase_cap_kw
+    share = arrays.phase_share[arrays.pair_session]
     phase, pair = np.nonzero(share.T)
     return _limit_block(
         "phase_current_limit",
@@ -203,6 +217,9 @@ def evse_shared_limit(arrays: SiteArrays, cols: Columns) -> RowBlock:
     One EVSE serves one vehicle at a time, but stale or overlapping session data may put two on
     it; the EVSE's own maximum then bounds their sum.
     """
+    if arrays.n_sessions and int(np.bincount(arrays.evse_index).max()) <= 1:
+        # One session per EVSE: each row would hold one pair, whose bound is within the EVSE's.
+        return _empty_block("evse_shared_limit", ("evse", "t"))
     evse = arrays.evse_index[arrays.pair_session]
     caps = np.broadcast_to(arrays.evse_max_kw[:, None], (arrays.evse_max_kw.size, arrays.n_slots))
     return _limit_block(
@@ -258,13 +275,17 @@ def switching(arrays: SiteArrays, cols: Columns, pairs: IntArray) -> RowBlock:
     """
     q = pairs.size
     rows = np.repeat(np.arange(q, dtype=np.int64), 3)
-    columns = np.stack([pairs, pairs - 1, cols.switch_start + np.arange(q, dtype=np.int64)], axis=1).ravel()
-    values = np.tile(np.array([1.0, -1.0, -1.0]), q)
+    columns = np.empty((q, 3), dtype=np.int64)  # per row: p[j], p[j-1], u[j]
+    columns[:, 0] = pairs
+    columns[:, 1] = pairs - 1
+    columns[:, 2] = np.arange(cols.switch_start, cols.switch_start + q, dtype=np.int64)
+    values = np.empty((q, 3))
+    values[:, 0], values[:, 1:] = 1.0, -1.0
     return RowBlock(
         name="switching",
         row=rows,
-        col=columns,
-        value=values,
+        col=columns.ravel(),
+        value=values.ravel(),
         lower=np.full(q, -np.inf),
         upper=np.zeros(q),
         key_names=("i", "t"),

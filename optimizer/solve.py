@@ -33,7 +33,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-from optimizer.arrays import FloatArray, SiteArrays, site_arrays
+from optimizer import highs
+from optimizer.arrays import FloatArray, IntArray, SiteArrays, site_arrays
 from optimizer.check import violations
 from optimizer.constraints import (
     Columns,
@@ -57,12 +58,14 @@ from optimizer.model import (
     SolvePath,
     SolveStats,
     SolveStatus,
+    WarmStart,
 )
 from optimizer.objective import cost_vector, reduced_energy_costs, score
 from optimizer.repair import below_minimum, fix_below_minimum, round_to_minimum, trim_to_limits
 from optimizer.validate import validate_problem
+from optimizer.warm import capture, restore
 
-__all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve"]
+__all__ = ["NOISE_KW", "LinearProgram", "build", "jain_index", "plan_from_power", "solve", "solve_with_basis"]
 
 # Powers below this are solver noise and become exactly 0 (kW): 1 mW, a millionth of the smallest
 # charger and far below what a charging profile (0.1 A or 0.1 W steps) can express.
@@ -79,23 +82,32 @@ class LinearProgram:
     """The assembled LP: minimise c @ x subject to row_lower <= a @ x <= row_upper, lb <= x <= ub.
 
     The first `n_eq` rows are the energy equalities (row_lower == row_upper), the rest upper
-    bounds. `a` is column-wise (CSC), the layout HiGHS takes.
+    bounds. The matrix is kept as the three CSC arrays HiGHS takes (`a_start`, `a_index`,
+    `a_value`, 32-bit indices, rows sorted within each column); `a` makes the scipy matrix of it.
     """
 
     cols: Columns
     c: FloatArray
-    a: sp.csc_array
+    a_start: npt.NDArray[np.int32]
+    a_index: npt.NDArray[np.int32]
+    a_value: FloatArray
     row_lower: FloatArray
     row_upper: FloatArray
     n_eq: int
     lb: FloatArray
     ub: FloatArray
     blocks: tuple[RowBlock, ...]
+    switch_pairs: IntArray
 
     @property
     def n_rows(self) -> int:
         """Number of constraint rows."""
-        return int(self.a.shape[0])
+        return int(self.row_upper.shape[0])
+
+    @property
+    def a(self) -> sp.csc_array:
+        """The (rows, columns) constraint matrix as a scipy CSC array."""
+        return sp.csc_array((self.a_value, self.a_index, self.a_start), shape=(self.n_rows, self.cols.total))
 
 
 def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
@@ -118,22 +130,16 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
     if explicit_smoothing:
         blocks.append(switching(arrays, cols, switch))
     blocks = [b for b in blocks if b.n_rows]
-    # One COO -> CSC conversion for the whole matrix: cheaper than stacking per-block matrices.
+    # The whole matrix from the blocks' triplets in one sort by (column, row): the canonical CSC
+    # scipy would make, without its input checks (a third of a small site's build time).
     offsets = np.cumsum([0] + [b.n_rows for b in blocks])
-    n_rows = int(offsets[-1])
-    if blocks:
-        a = sp.csc_array(
-            (
-                np.concatenate([b.value for b in blocks]),
-                (
-                    np.concatenate([b.row + off for b, off in zip(blocks, offsets, strict=False)]),
-                    np.concatenate([b.col for b in blocks]),
-                ),
-            ),
-            shape=(n_rows, cols.total),
-        )
-    else:
-        a = sp.csc_array((0, cols.total))
+    empty_i = np.zeros(0, dtype=np.int64)
+    row = np.concatenate([empty_i] + [b.row + off for b, off in zip(blocks, offsets, strict=False)])
+    col = np.concatenate([empty_i] + [b.col for b in blocks])
+    value = np.concatenate([np.zeros(0)] + [b.value for b in blocks])
+    order = np.argsort(col * max(int(offsets[-1]), 1) + row, kind="stable")  # by column, then row
+    a_start = np.zeros(cols.total + 1, dtype=np.int32)
+    np.cumsum(np.bincount(col, minlength=cols.total), out=a_start[1:])
     lb = np.zeros(cols.total)
     ub = np.full(cols.total, np.inf)
     ub[: cols.n_pairs] = arrays.pair_ub_kw
@@ -144,13 +150,16 @@ def build(arrays: SiteArrays, options: SolveOptions) -> LinearProgram:
     return LinearProgram(
         cols=cols,
         c=cost_vector(arrays, cols),
-        a=a,
+        a_start=a_start,
+        a_index=row[order].astype(np.int32),
+        a_value=value[order].astype(np.float64),
         row_lower=np.concatenate([b.lower for b in blocks]) if blocks else empty,
         row_upper=np.concatenate([b.upper for b in blocks]) if blocks else empty,
         n_eq=arrays.n_sessions if arrays.n_sessions else 0,
         lb=lb,
         ub=ub,
         blocks=tuple(blocks),
+        switch_pairs=switch,
     )
 
 
@@ -160,8 +169,60 @@ def _lp(
     ub: FloatArray,
     options: SolveOptions,
     c: FloatArray | None = None,
+    *,
+    hot: object | None = None,
+    basis: highs.Basis | None = None,
+    want_basis: bool = False,
+    outcome: list[highs.LpResult] | None = None,
 ) -> tuple[int, FloatArray | None, str]:
     """Solve the LP (with cost vector `c`, `lp.c` by default) with HiGHS; (status, x or None, message).
+
+    Through the backend `options.lp_backend` names; `hot`, `basis` and `want_basis` as in
+    `_lp_result`, whose whole result (basis, warm or not) is appended to `outcome` if given.
+    """
+    res = _lp_result(lp, lb, ub, options, c, hot=hot, basis=basis, want_basis=want_basis)
+    if outcome is not None:
+        outcome.append(res)
+    return res.status, res.x, res.message
+
+
+def _lp_result(
+    lp: LinearProgram,
+    lb: FloatArray,
+    ub: FloatArray,
+    options: SolveOptions,
+    c: FloatArray | None = None,
+    *,
+    hot: object | None = None,
+    basis: highs.Basis | None = None,
+    want_basis: bool = False,
+) -> highs.LpResult:
+    """Solve the LP with HiGHS through highspy (`optimizer.highs`), or through scipy (`_lp_scipy`).
+
+    highspy: the dual simplex on the builder's CSC arrays with the options scipy passed (presolve
+    off, `lp_time_limit_s`), on this thread's reused solver; `hot` (a token of this solve) re-solves
+    the model loaded last with new column bounds from its last basis, `basis` starts a fresh one
+    from that basis (falling back to cold on any doubt). From `ipm_min_columns` on, scipy's
+    interior point route in either case (off by default).
+    """
+    cost = lp.c if c is None else c
+    if options.lp_backend == "highspy" and lp.cols.total < options.ipm_min_columns:
+        return highs.solve_lp(
+            cost, (lp.a_start, lp.a_index, lp.a_value), lp.row_lower, lp.row_upper, lb, ub,
+            time_limit_s=options.lp_time_limit_s, hot=hot, basis=basis, want_basis=want_basis,
+        )
+    status, x, message = _lp_scipy(lp, lb, ub, options, cost)
+    return highs.LpResult(status=status, x=x, message=message)
+
+
+def _lp_scipy(
+    lp: LinearProgram,
+    lb: FloatArray,
+    ub: FloatArray,
+    options: SolveOptions,
+    cost: FloatArray,
+) -> tuple[int, FloatArray | None, str]:
+    """Solve the LP with HiGHS through scipy; (status, x or None, message).
 
     Dual simplex through `milp` without integrality (a thinner wrapper than `linprog`: about 2 ms
     less per call, which is most of a small site's time; from LINPROG_MIN_COLUMNS on through
@@ -172,7 +233,6 @@ def _lp(
     From `ipm_min_columns` on (off by default): `linprog`'s interior point method with presolve and
     crossover, which still returns a vertex.
     """
-    cost = lp.c if c is None else c
     large = lp.cols.total >= min(options.ipm_min_columns, LINPROG_MIN_COLUMNS)
     # linprog takes the rows as A_ub x <= b_ub and A_eq x = b_eq: only rows without a lower bound
     # beside the energy equalities (true of every row this builder emits; checked, not assumed).
@@ -279,14 +339,12 @@ def plan_from_power(
         co2_g=None if arrays.co2_g_per_kwh is None else float(slot_energy @ arrays.co2_g_per_kwh),
         switching_kw=float(np.sum(increases[after_first])),
     )
+    # One conversion to Python floats per array, not per session.
     sessions = tuple(
-        SessionPlan(
-            id=s.id,
-            power_kw=tuple(power_kw[i].tolist()),
-            energy_kwh=float(energy[i]),
-            shortfall_kwh=float(shortfall[i]),
+        SessionPlan(id=s.id, power_kw=tuple(row), energy_kwh=e, shortfall_kwh=short)
+        for s, row, e, short in zip(
+            problem.sessions, power_kw.tolist(), energy.tolist(), shortfall.tolist(), strict=True
         )
-        for i, s in enumerate(problem.sessions)
     )
     return Plan(
         status=status,
@@ -305,11 +363,37 @@ def plan_from_power(
 class _Routes:
     """The solver routes of one solve, sharing the LP and collecting warnings."""
 
-    def __init__(self, arrays: SiteArrays, lp: LinearProgram, options: SolveOptions) -> None:
+    def __init__(
+        self,
+        arrays: SiteArrays,
+        lp: LinearProgram,
+        options: SolveOptions,
+        start: highs.Basis | None = None,
+        want_basis: bool = False,
+    ) -> None:
         self.arrays = arrays
         self.lp = lp
         self.options = options
         self.warnings: list[str] = []
+        # Names this solve's model in the thread's HiGHS: the dive's re-solves are hot starts.
+        self.token = object()
+        self.start = start  # the warm start of the relaxation (from the previous cycle), if any
+        self.want_basis = want_basis
+        self.basis: highs.Basis | None = None  # the relaxation's optimal basis, when wanted
+        self.warm = False  # whether the relaxation's answer came from `start`
+        self._last: highs.LpResult | None = None
+
+    def _solve(self, lb: FloatArray, ub: FloatArray, c: FloatArray | None = None) -> tuple[int, FloatArray | None, str]:
+        """One LP solve of this site (`c`: other costs than the LP's): hot when the thread's HiGHS
+        still holds this model."""
+        outcome: list[highs.LpResult] = []
+        extra = {"c": c} if c is not None else {}
+        result = _lp(
+            self.lp, lb, ub, self.options, **extra,
+            hot=self.token, basis=self.start, want_basis=self.want_basis, outcome=outcome,
+        )
+        self._last = outcome[-1] if outcome else None
+        return result
 
     def checked(self, power: FloatArray | None, route: str) -> FloatArray | None:
         """`power` if it passes every hard check, else None (with a warning naming the breach)."""
@@ -337,7 +421,7 @@ class _Routes:
             try:
                 net = network_rows(lp.blocks, lp.cols.n_pairs)  # None: no proof possible, skip
                 if net is not None:
-                    status, x, message = _lp(lp, lb, ub, self.options, reduced_energy_costs(lp.c, lp.cols))
+                    status, x, message = self._solve(lb, ub, reduced_energy_costs(lp.c, lp.cols))
                     if (
                         status == _OPTIMAL
                         and x is not None
@@ -347,14 +431,18 @@ class _Routes:
                         return status, x, message
             except Exception as exc:  # noqa: BLE001 - the full-weight solve below still plans the site
                 self.warnings.append(f"reduced energy weight shortcut failed ({type(exc).__name__}: {exc})")
-        return _lp(lp, lb, ub, self.options)
+        return self._solve(lb, ub)
 
     def relaxation(self) -> FloatArray | None:
         """The LP without minimum rates: its solution vector, or None (with a warning)."""
+        self._last = None
         status, x, message = self.optimum(self.lp.lb, self.lp.ub)
+        last, self.start = self._last, None  # the dive's re-solves start hot, not from the old basis
         if status != _OPTIMAL or x is None:
             self.warnings.append(f"LP solver gave no optimum (status {status}: {message})")
             return None
+        if last is not None and last.x is x:
+            self.basis, self.warm = last.basis, last.warm
         return x
 
     def lp_plan(self) -> FloatArray | None:
@@ -452,12 +540,15 @@ def _pairs(arrays: SiteArrays, x: FloatArray, *, clear_noise: bool = True) -> Fl
     return p
 
 
-def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
+def solve(problem: SiteProblem, options: SolveOptions | None = None, *, warm: WarmStart | None = None) -> Plan:
     """Plan one site: the best plan within every hard limit, or the safe equal share.
 
     Args:
         problem: The site, its sessions and signals (validated here).
         options: Solver limits; `SolveOptions()` when None.
+        warm: The basis of the previous cycle's plan of this site (`solve_with_basis`), to start
+            the LP from; None: a cold start. It changes how fast, never what: any doubt about it
+            and the LP is solved from cold.
 
     Returns:
         A plan that passed every hard check. `status` says how it was obtained (OPTIMAL,
@@ -467,6 +558,27 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
         ProblemError: The problem is malformed (the message names the field).
         ValueError: `options.fairness_segments` is below 1.
     """
+    return _plan(problem, options, warm, want_basis=False)[0]
+
+
+def solve_with_basis(
+    problem: SiteProblem, options: SolveOptions | None = None, warm: WarmStart | None = None
+) -> tuple[Plan, WarmStart | None]:
+    """`solve`, and the optimal basis of the LP (relaxation) behind the plan for the next cycle.
+
+    The basis is None when no LP was solved to optimality (the MILP alone planned a tiny
+    minimum-rate site, the FALLBACK), with the scipy backend, or when the slot grid is not in
+    whole seconds. Pass it as `warm` when the site is planned again: its columns and rows are
+    keyed by session id and absolute slot start (`optimizer.warm`), so it still fits after the
+    horizon moved on and sessions arrived or left.
+    """
+    return _plan(problem, options, warm, want_basis=True)
+
+
+def _plan(
+    problem: SiteProblem, options: SolveOptions | None, warm: WarmStart | None, *, want_basis: bool
+) -> tuple[Plan, WarmStart | None]:
+    """`solve_with_basis`; the basis is read only when `want_basis`."""
     options = options if options is not None else SolveOptions()
     if options.fairness_segments < 1:
         raise ValueError(f"fairness_segments must be >= 1, got {options.fairness_segments}")
@@ -482,16 +594,26 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
         warnings.append(f"building the LP failed ({type(exc).__name__}: {exc})")
     build_s = time.perf_counter() - t0
 
-    def finish(power: FloatArray, status: SolveStatus, path: SolvePath) -> Plan:
+    routes: _Routes | None = None
+
+    def finish(power: FloatArray, status: SolveStatus, path: SolvePath) -> tuple[Plan, WarmStart | None]:
         stats = SolveStats(
             build_s=build_s,
             solve_s=time.perf_counter() - t1,
             variables=lp.cols.total if lp is not None else 0,
             constraints=lp.n_rows if lp is not None else 0,
         )
-        return plan_from_power(
-            problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings
-        )
+        plan = plan_from_power(problem, arrays, power, status=status, path=path, stats=stats, warnings=warnings)
+        if routes is None or lp is None or routes.basis is None or status == SolveStatus.FALLBACK:
+            return plan, None
+        try:
+            kept = capture(
+                problem, arrays, lp.cols.n_segments, lp.switch_pairs, lp.blocks, routes.basis, warm=routes.warm
+            )
+        except Exception as exc:  # noqa: BLE001 - the plan stands; the next cycle starts cold
+            warnings.append(f"keeping the basis failed ({type(exc).__name__}: {exc})")
+            kept = None
+        return plan, kept
 
     t1 = time.perf_counter()
     if lp is None:
@@ -499,7 +621,15 @@ def solve(problem: SiteProblem, options: SolveOptions | None = None) -> Plan:
     if arrays.n_pairs == 0:  # nobody can draw power: the zero plan is the optimum
         return finish(np.zeros((arrays.n_sessions, arrays.n_slots)), SolveStatus.OPTIMAL, SolvePath.LP)
 
-    routes = _Routes(arrays, lp, options)
+    start = None
+    if warm is not None and options.lp_backend == "highspy":
+        try:
+            start = restore(
+                warm, problem, arrays, lp.cols.n_segments, lp.switch_pairs, lp.blocks, lp.ub, lp.row_upper
+            )
+        except Exception:  # noqa: BLE001 - a basis that does not map is a cold start, not an error
+            start = None
+    routes = _Routes(arrays, lp, options, start=start, want_basis=want_basis)
     n_semi = int(np.count_nonzero(arrays.min_kw[arrays.pair_session] > 0))
     try:
         if n_semi == 0:

@@ -16,6 +16,7 @@ from optimizer.fallback import equal_share, water_levels
 from tests.optimizer.support import assert_plan_valid, evse, power_matrix, problem, session
 
 solve_module = importlib.import_module("optimizer.solve")
+highs_module = importlib.import_module("optimizer.highs")
 
 
 def test_the_water_level_fills_every_member_equally_up_to_its_cap() -> None:
@@ -100,9 +101,15 @@ def fake_linprog(x: Any, status: int = 0) -> Any:
 
 
 def replace_the_lp_solver(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
-    """Route every LP call (simplex through milp, interior point through linprog) to `fake`."""
+    """Route every LP call (highspy; through scipy: simplex via milp, interior point via linprog) to `fake`."""
     monkeypatch.setattr(solve_module, "linprog", fake)
     monkeypatch.setattr(solve_module, "milp", fake)
+
+    def through_highspy(c: Any, *args: Any, **kwargs: Any) -> Any:
+        res = fake(c, *args, **kwargs)
+        return highs_module.LpResult(status=res.status, x=res.x, message=res.message)
+
+    monkeypatch.setattr(highs_module, "solve_lp", through_highspy)
 
 
 def site_with_a_binding_limit() -> Any:
