@@ -29,7 +29,14 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import numpy.typing as npt
-from highspy._core import _Highs
+
+try:
+    # The bare binding: the public `highspy.Highs` prints HiGHS's banner on stdout (which carries
+    # `scsp solve`'s JSON) before any option can silence it, and wraps every call in Python
+    # callbacks. Verified with highspy 1.12 and 1.16.
+    from highspy._core import _Highs
+except ImportError:  # a highspy that moved its core: the public class, silenced as early as it can be
+    _Highs = highspy.Highs  # type: ignore[misc]
 
 from optimizer.arrays import FloatArray
 
