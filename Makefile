@@ -23,7 +23,7 @@ test: install
 lint: install
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy scsp optimizer profiles
+	$(VENV)/bin/mypy ocpi221 optimizer profiles scsp cposim
 
 bench: install
 	$(PY) benchmarks/optimizer_bench.py

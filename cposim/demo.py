@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 
 from cposim.app import create_simulator_asgi
+from ocpi221.locations import PowerType, current_paths
 from scsp.api.auth import issue_api_key
 from scsp.app import create_app, edge, scsp_platform
 from scsp.config import Config, SimSiteConfig, SimulatorConfig
@@ -24,14 +25,13 @@ from scsp.store import Store
 # maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.
 DEMO_LIMIT_FRACTION = 0.5
 DEMO_FAILSAFE_FRACTION = 0.3
-PHASES = {"AC_1_PHASE": 1, "AC_2_PHASE": 2, "AC_2_PHASE_SPLIT": 2, "AC_3_PHASE": 3, "DC": 1}
 
 
 def uncontrolled_peak_w(site: SimSiteConfig) -> float:
     """The simulated site's load with every EVSE at its maximum (W)."""
     total = 0.0
     for evse in site.evses:
-        power = float(evse.max_voltage * evse.max_amperage * PHASES[evse.power_type])
+        power = float(evse.max_voltage * evse.max_amperage * current_paths(PowerType(evse.power_type)))
         if evse.max_electric_power:
             power = min(power, float(evse.max_electric_power))
         total += power * evse.count

@@ -23,8 +23,15 @@ class PowerType(StrEnum):
     DC = "DC"
 
 
+# The phases a PowerType energises. AC_2_PHASE_SPLIT is the split-phase system (two 120 V legs).
+# DC has none of its own; on the grid side a DC charger is a balanced three-phase load, hence 3.
 PHASES = {PowerType.AC_1_PHASE: 1, PowerType.AC_2_PHASE: 2, PowerType.AC_2_PHASE_SPLIT: 2,
           PowerType.AC_3_PHASE: 3, PowerType.DC: 3}
+
+
+def current_paths(power_type: PowerType) -> int:
+    """How many conductors a current (A) flows in: W = A x V x this (the AC phases; 1 for DC)."""
+    return 1 if power_type == PowerType.DC else PHASES[power_type]
 
 
 class EvseStatus(StrEnum):

@@ -8,18 +8,15 @@ from typing import Literal
 import msgspec
 
 from ocpi221.chargingprofiles import ChargingRateUnit
+from ocpi221.locations import PHASES, PowerType
 
 __all__ = ["ElectricalFacts", "ProfileSettings", "facts_from_connector"]
 
-# mod_locations.asciidoc "PowerType" -> (phases, dc). AC_2_PHASE_SPLIT is the split-phase system
-# (two 120 V legs): two phases of line-to-neutral voltage, like AC_2_PHASE.
-_POWER_TYPES: dict[str, tuple[Literal[1, 2, 3], bool]] = {
-    "AC_1_PHASE": (1, False),
-    "AC_2_PHASE": (2, False),
-    "AC_2_PHASE_SPLIT": (2, False),
-    "AC_3_PHASE": (3, False),
-    "DC": (3, True),  # phases are meaningless for DC; 3 keeps the field valid and is never used
-}
+
+def phase_count(power_type: PowerType) -> Literal[1, 2, 3]:
+    """`ElectricalFacts.phases` of a PowerType (`ocpi221.locations.PHASES`; DC: 3, never used for DC)."""
+    phases = PHASES[power_type]
+    return 1 if phases == 1 else 2 if phases == 2 else 3
 
 
 def _non_negative_or_none(name: str, value: float | None) -> None:
@@ -114,12 +111,12 @@ def facts_from_connector(
         ValueError: for an unknown `power_type` or invalid numbers.
     """
     try:
-        phases, dc = _POWER_TYPES[power_type]
-    except KeyError:
+        kind = PowerType(power_type)
+    except ValueError:
         raise ValueError(f"unknown power_type {power_type!r}") from None
     return ElectricalFacts(
-        phases=phases,
-        dc=dc,
+        phases=phase_count(kind),
+        dc=kind == PowerType.DC,
         voltage_v=max_voltage,
         max_amperage_a=max_amperage,
         max_electric_power_w=max_electric_power,

@@ -7,7 +7,6 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import msgspec
 import numpy as np
@@ -16,6 +15,7 @@ import optimizer
 from ocpi221.chargingprofiles import ChargingProfile
 from ocpi221.locations import PowerType
 from profiles import ElectricalFacts, w_per_unit
+from profiles.model import phase_count
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
@@ -99,8 +99,7 @@ def default_facts(config: Config) -> EvseFacts:
 def electrical_facts(evse: EvseFacts, min_current_a: float = 0.0) -> ElectricalFacts:
     """The profile builder's view of an EVSE (with the AC minimum current, when one is configured)."""
     dc = evse.power_type == PowerType.DC
-    phases: Literal[1, 2, 3] = 1 if evse.phases <= 1 else 2 if evse.phases == 2 else 3
-    return ElectricalFacts(phases=phases, dc=dc, voltage_v=evse.voltage_v,
+    return ElectricalFacts(phases=phase_count(PowerType(evse.power_type)), dc=dc, voltage_v=evse.voltage_v,
                            max_amperage_a=evse.max_amperage_a, max_electric_power_w=evse.max_power_w,
                            min_current_a=min_current_a if not dc and min_current_a > 0 else None)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ from scsp.records.commands import (
 )
 from scsp.records.sessions import SessionKey
 from scsp.store.codec import KEY_SQL, json_text, key_args, key_of, moment, profile_of, unix
-from scsp.store.db import Db
+from scsp.store.db import Aggregate
 
 _decode_active = msgspec.json.Decoder(ActiveChargingProfile).decode
 _decode_detail = msgspec.json.Decoder(ComplianceDetail).decode
@@ -96,17 +95,8 @@ def _update_columns(update: ControlUpdate) -> dict[str, Any]:
     return columns
 
 
-class CommandStore:
+class CommandStore(Aggregate):
     """Commands, session control and received active profiles."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     # -- session control ------------------------------------------------------------------------
     def control(self, key: SessionKey) -> SessionControl:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -60,3 +60,16 @@ class Db:
             db.conn.commit()
         finally:
             db.close()
+
+
+class Aggregate:
+    """Base of the stores: one aggregate's tables in the file `db`."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    def _read(self) -> AbstractContextManager[Database]:
+        return self._db.read()
+
+    def _write(self) -> AbstractContextManager[Database]:
+        return self._db.write()

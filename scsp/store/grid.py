@@ -7,17 +7,15 @@ every site: each is one indexed query.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlite_utils import Database
 
 from scsp.records.grid import ApiKey, ApiRole, SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences
 from scsp.store.codec import moment, unix
-from scsp.store.db import Db, hash_token
+from scsp.store.db import Aggregate, hash_token
 
 
 def hash_api_key(key: str) -> str:
@@ -80,17 +78,8 @@ PREFERENCES_SQL = "SELECT * FROM preferences WHERE country_code = ? AND party_id
 
 
 
-class GridStore:
+class GridStore(Aggregate):
     """API keys, site grid settings, signals and preferences."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     def create_api_key(
         self, key: str, *, role: ApiRole, sites: tuple[str, ...], label: str | None, now: datetime

@@ -5,7 +5,6 @@ The CPO simulator uses this store alone (with `platform_migrations`).
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,15 +18,12 @@ from ocpi221.versions import Endpoint
 from scsp.errors import MethodNotAllowed
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.store.codec import moment, unix
-from scsp.store.db import Db, hash_token
+from scsp.store.db import Aggregate, Db, hash_token
 from scsp.store.migrations import applied, apply, platform_migrations
 
 
-class PartyStore:
+class PartyStore(Aggregate):
     """Parties (keyed by row id) and the tokens we issued them."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
 
     @classmethod
     def open(cls, path: Path | str) -> PartyStore:
@@ -39,12 +35,6 @@ class PartyStore:
     def applied_migrations(self) -> list[str]:
         """Names of the file's applied migrations, oldest first (readiness)."""
         return applied(self._db)
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     @staticmethod
     def _party(row: dict[str, Any]) -> Party:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from scsp.records.commands import NotSteered
 from scsp.records.plans import PlanDetail, PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
 from scsp.store.codec import KEY_SQL, decode_floats, json_text, key_args, key_of, moment, profile_of, unix
-from scsp.store.db import Db
+from scsp.store.db import Aggregate
 
 _decode_detail = msgspec.json.Decoder(PlanDetail).decode
 _decode_facts = msgspec.json.Decoder(ElectricalFacts).decode
@@ -29,17 +28,8 @@ def _session_row(r: dict[str, Any]) -> PlanSession:
         profile=profile_of(r["profile"]))
 
 
-class PlanStore:
+class PlanStore(Aggregate):
     """Plans and their session rows."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     def save(self, plan: StoredPlan) -> StoredPlan:
         """Persist one site's plan with its session rows; returns it with its id."""

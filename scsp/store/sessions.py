@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -14,20 +13,11 @@ from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
 from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts
 from scsp.store.codec import json_text, moment, unix
-from scsp.store.db import Db
+from scsp.store.db import Aggregate
 
 
-class SessionStore:
+class SessionStore(Aggregate):
     """Sessions, locations and EVSE facts, keyed per connection and owner."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     def get(self, key: SessionKey) -> StoredSession | None:
         """One session as stored."""

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
-
-from sqlite_utils import Database
 
 from ocpi221.hubclientinfo import ClientInfo, ConnectionStatus
 from ocpi221.types import Role
 from scsp.records.parties import SyncState
 from scsp.store.codec import moment, unix
-from scsp.store.db import Db
+from scsp.store.db import Aggregate
 
 
-class SyncStore:
+class SyncStore(Aggregate):
     """Sync state per party and Hub client info."""
-
-    def __init__(self, db: Db) -> None:
-        self._db = db
-
-    def _read(self) -> AbstractContextManager[Database]:
-        return self._db.read()
-
-    def _write(self) -> AbstractContextManager[Database]:
-        return self._db.write()
 
     def state(self, party: int) -> SyncState:
         """A party's sync state (a fresh one needs a resync)."""

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from cposim.model import CpoModel, EvseStatusChanged, SessionChanged, SessionStarted, profile_limit_at
+from cposim.chargepoint import profile_limit_at
+from cposim.model import CpoModel, EvseStatusChanged, SessionChanged, SessionStarted
 from cposim.traffic import arrival_rate_per_h, draw_ev
 from ocpi221.chargingprofiles import ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
 from ocpi221.locations import EvseStatus
