@@ -49,13 +49,18 @@ class ChargingPeriod(OcpiObject, kw_only=True):
 
 
 class CdrToken(OcpiObject, kw_only=True):
-    """mod_cdrs "CdrToken" (may be placeholder data towards an SCSP: ocpi-notes §10.24)."""
+    """mod_cdrs "CdrToken" (may be placeholder data towards an SCSP: ocpi-notes §10.24).
 
-    country_code: str
-    party_id: str
+    `country_code` and `party_id` are required by the spec; some peers leave them out of Sessions
+    they serve. Tolerant reader: read without them (`ingest.sessions.owned_token` takes them from the
+    session's owner), never written without them.
+    """
+
     uid: str
     type: str
     contract_id: str
+    country_code: str | None = None
+    party_id: str | None = None
 
 
 class Session(OcpiObject, kw_only=True):

@@ -17,7 +17,14 @@ from profiles.build import (
     profile_unit,
     w_per_unit,
 )
-from profiles.compliance import Compliance, ComplianceVerdict, assess_compliance
+from profiles.compliance import (
+    Compliance,
+    ComplianceVerdict,
+    SiteLoad,
+    active_anchor,
+    assess_compliance,
+    site_load_w,
+)
 from profiles.dispatch import materially_different, resend_due
 from profiles.model import ElectricalFacts, ProfileSettings, facts_from_connector
 
@@ -25,6 +32,9 @@ __all__ = [
     "LIMIT_STEP",
     "Compliance",
     "ComplianceVerdict",
+    "SiteLoad",
+    "active_anchor",
+    "site_load_w",
     "ElectricalFacts",
     "ProfileSettings",
     "assess_compliance",

@@ -13,9 +13,17 @@ Two references, both in W, on the plan's slot grid:
 Times: mod_charging_profiles.asciidoc "ActiveChargingProfile.start_date_time": "Date and time at
 which the Charge Point has calculated this ActiveChargingProfile. All time measurements within the
 profile are relative to this timestamp." The periods are therefore placed relative to that
-timestamp whether or not the inner `charging_profile.start_date_time` is set (ocpi-notes §10.12);
-the inner value is not used. An inner `duration` ends the known part; without it the last period
-lasts on.
+timestamp whether or not the inner `charging_profile.start_date_time` is set (ocpi-notes §10.12),
+with one documented exception (`active_anchor`): a copy of a profile we sent, the inner absolute
+`start_date_time` included, is read at that inner time. Some hubs stamp `start_date_time` with the
+time of the GET and copy our profile unchanged; read to the letter, that copy would be shifted by
+the time since we sent it and pass for an overshoot of our own plan. An inner `duration` ends the
+known part; without it the last period lasts on.
+
+Site sums (`site_load_w`): every session of a site appears once, by what its charge point reports
+where it reports, else by what the plan gives it (steered sessions their planned power, sessions we
+do not steer the fixed load they were planned at). Adding the plan's fixed load to a sum that
+already holds the fixed sessions' reports counts them twice.
 """
 
 from __future__ import annotations
@@ -27,12 +35,12 @@ from enum import StrEnum
 import msgspec
 import numpy as np
 
-from ocpi221.chargingprofiles import ActiveChargingProfile
+from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile
 from profiles.build import build_profile, failsafe_time, w_per_unit
 from profiles.model import ElectricalFacts, ProfileSettings
 from profiles.timeline import as_utc, profile_steps, value_at
 
-__all__ = ["Compliance", "ComplianceVerdict", "assess_compliance"]
+__all__ = ["Compliance", "ComplianceVerdict", "SiteLoad", "active_anchor", "assess_compliance", "site_load_w"]
 
 MIN_JUDGED_S = 1.0
 """Pieces of time shorter than this (s) are not judged. OCPI DateTimes arrive in whole seconds
@@ -76,6 +84,69 @@ class Compliance(msgspec.Struct, frozen=True, kw_only=True):
     active ("...SHALL reflect this by showing the maximum charging capacity of the EVSE")."""
 
 
+def _periods(profile: ChargingProfile) -> list[tuple[int, float]]:
+    return [(p.start_period, p.limit) for p in profile.charging_profile_period]
+
+
+def active_anchor(active: ActiveChargingProfile, sent: Sequence[ChargingProfile]) -> datetime:
+    """The instant the periods of an ActiveChargingProfile count from.
+
+    `active.start_date_time` (the letter of mod_charging_profiles), unless the inner profile is a
+    copy of one of the profiles we `sent` for the session: the same absolute `start_date_time`,
+    unit and periods. Such a copy says what we asked for, from when we asked for it.
+    """
+    inner = active.charging_profile
+    if inner.start_date_time is not None:
+        for profile in sent:
+            if (profile.start_date_time is not None and as_utc(profile.start_date_time) == as_utc(inner.start_date_time)
+                    and profile.charging_rate_unit == inner.charging_rate_unit
+                    and _periods(profile) == _periods(inner)):
+                return inner.start_date_time
+    return active.start_date_time
+
+
+class SiteLoad(msgspec.Struct, frozen=True, kw_only=True):
+    """A site's load per slot (W), each session counted once (`site_load_w`)."""
+
+    reported_w: list[float | None]
+    """What the sessions that report sum to (None where none reports)."""
+    unreported_w: list[float]
+    """What the plan gives the sessions that do not report for that slot."""
+    total_w: list[float]
+    """Their sum: the site's load as far as it is known."""
+
+
+def site_load_w(planned_w: Sequence[Sequence[float]], reported_w: Sequence[Sequence[float | None] | None],
+                n_slots: int) -> SiteLoad:
+    """Sum a site's sessions slot by slot, each once: its report where it has one, else its plan.
+
+    Args:
+        planned_w: per session, what the plan gives it per slot (W): planned power for a session we
+            steer, its fixed load for one we do not.
+        reported_w: per session (same order), what its charge point reports applying per slot (W,
+            None where it says nothing), or None when it reported nothing.
+        n_slots: the slot count of the plan.
+    """
+    reported = np.zeros(n_slots)
+    any_report = np.zeros(n_slots, dtype=bool)
+    unreported = np.zeros(n_slots)
+    for plan, report in zip(planned_w, reported_w, strict=True):
+        plan_row = np.zeros(n_slots)
+        plan_row[:min(len(plan), n_slots)] = np.asarray(plan, dtype=np.float64)[:n_slots]
+        if report is None:
+            unreported += plan_row
+            continue
+        values = np.array([np.nan if v is None else float(v) for v in report][:n_slots] +
+                          [np.nan] * max(0, n_slots - len(report)))
+        known = ~np.isnan(values)
+        reported += np.where(known, values, 0.0)
+        any_report |= known
+        unreported += np.where(known, 0.0, plan_row)
+    total = reported + unreported
+    return SiteLoad(reported_w=[float(r) if k else None for r, k in zip(reported, any_report, strict=True)],
+                    unreported_w=unreported.tolist(), total_w=total.tolist())
+
+
 def assess_compliance(
     active: ActiveChargingProfile,
     power_w: Sequence[float],
@@ -85,6 +156,7 @@ def assess_compliance(
     facts: ElectricalFacts,
     failsafe_w: float,
     settings: ProfileSettings,
+    anchor: datetime | None = None,
 ) -> Compliance:
     """Judge an ActiveChargingProfile against the plan row the session's profile was built from.
 
@@ -96,6 +168,8 @@ def assess_compliance(
         facts: the session's electrical facts (to convert A to W and know the EVSE maximum).
         failsafe_w: the session's failsafe share (W), as given to `build_profile`.
         settings: the party's settings, including the compliance tolerances.
+        anchor: where the applied periods count from (`active_anchor`); default the letter's,
+            `active.start_date_time`.
 
     Returns:
         The verdict, in order of precedence: NO_OVERLAP (no period, or no common time), OVER_PLAN
@@ -105,7 +179,7 @@ def assess_compliance(
     """
     plan = np.clip(np.asarray(power_w, dtype=np.float64).reshape(-1), 0.0, None)
     horizon_s = float(len(plan) * slot_s)
-    steps = profile_steps(active.charging_profile, anchor=active.start_date_time, ref=start)
+    steps = profile_steps(active.charging_profile, anchor=anchor or active.start_date_time, ref=start)
     if steps is None or horizon_s == 0:
         return Compliance(verdict=ComplianceVerdict.NO_OVERLAP)
     cover_from, cover_to = max(0.0, float(steps.starts[0])), min(horizon_s, steps.end)

@@ -81,6 +81,12 @@ class PlanningConfig(_Section, kw_only=True, frozen=True):
     # An ACTIVE session not updated for this many hours is taken as lost (its COMPLETED never came)
     # and left out of planning; a later update brings it back.
     stale_session_h: Positive = 24.0
+    # A session whose CPO connection is gone (unregistered, refusing our token, not answering) counts
+    # as fixed load at what its last profile allows for at most this many hours after the loss.
+    orphan_session_h: Positive = 2.0
+    # A session whose reported energy did not grow for this many minutes while it was allowed power
+    # is planned at what it draws: nothing (fixed load), or its minimum rate when we steer it.
+    idle_session_min: Positive = 30.0
 
 
 class ReadbackConfig(_Section, kw_only=True, frozen=True):

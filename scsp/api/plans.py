@@ -18,6 +18,7 @@ from litestar.params import HeaderParameter, QueryParameter
 
 from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingRateUnit
 from ocpi221.locations import Location
+from profiles import active_anchor, site_load_w
 from profiles.timeline import profile_steps, value_at
 from scsp import errors
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
@@ -91,15 +92,17 @@ class SiteOut(msgspec.Struct, kw_only=True):
 
 
 class SiteComplianceOut(msgspec.Struct, kw_only=True):
-    """Per session the newest verdict; per slot the sum of what the charge points report applied."""
+    """Per session the newest verdict; per slot the site's load with every session counted once."""
 
     site_id: str
     plan_id: int | None
     start: datetime | None
     slot_s: int | None
     limit_w: list[float]
-    applied_w: list[float | None]  # None: no session reported for that slot
-    over_limit_w: float  # largest excess of the reported sum (plus fixed load) over the limit, W
+    applied_w: list[float | None]  # what the reporting sessions' charge points apply; None: no report
+    unreported_w: list[float]  # what the plan gives the sessions without a report for the slot
+    total_w: list[float]  # applied_w + unreported_w: each session once
+    over_limit_w: float  # largest excess of total_w over the limit, W
     sessions: list[dict[str, Any]]
 
 
@@ -165,9 +168,10 @@ def _location(store: Store, name: str) -> Location | None:
                  if site_id(s.location.country_code, s.location.party_id, s.location.id) == name), None)
 
 
-def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, row: PlanSession) -> list[float | None]:
+def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, row: PlanSession, anchor: datetime
+               ) -> list[float | None]:
     """An ActiveChargingProfile on a plan's slot grid, in W (None where it says nothing)."""
-    steps = profile_steps(active.charging_profile, anchor=active.start_date_time, ref=plan.start)
+    steps = profile_steps(active.charging_profile, anchor=anchor, ref=plan.start)
     if steps is None:
         return [None] * plan.n_slots
     per_unit = 1.0 if active.charging_profile.charging_rate_unit == ChargingRateUnit.W else row.facts.w_per_a
@@ -180,13 +184,14 @@ def site_compliance(store: Store, name: str) -> SiteComplianceOut:
     plan = store.plans.latest(name)
     if plan is None:
         return SiteComplianceOut(site_id=name, plan_id=None, start=None, slot_s=None, limit_w=[], applied_w=[],
-                                 over_limit_w=0.0, sessions=[])
+                                 unreported_w=[], total_w=[], over_limit_w=0.0, sessions=[])
     actives = store.commands.latest_active_profiles([r.key for r in plan.sessions])
-    applied: list[float | None] = [None] * plan.n_slots
+    reports: list[list[float | None] | None] = []
     sessions = []
     for row in plan.sessions:
         record = actives.get(row.key)
         if record is None:
+            reports.append(None)
             continue
         key = row.key
         sessions.append({"country_code": key.country_code, "party_id": key.party_id, "session_id": key.session_id,
@@ -194,14 +199,14 @@ def site_compliance(store: Store, name: str) -> SiteComplianceOut:
                          "compliant_fraction": record.compliance, "received_at": record.received_at,
                          "source": record.source})
         # What the charge point reports it applies, on this plan's slots (slot midpoints), in W.
-        for k, watts in enumerate(_applied_w(record.profile, plan, row)):
-            if watts is not None:
-                applied[k] = (applied[k] or 0.0) + watts
-    over = max((a + f - lim for a, f, lim in zip(applied, plan.fixed_load_w, plan.limit_w, strict=True)
-                if a is not None), default=0.0)
+        control = store.commands.control(key)
+        sent = [p for p in (control.accepted_profile, control.sent_profile, row.profile) if p is not None]
+        reports.append(_applied_w(record.profile, plan, row, active_anchor(record.profile, sent)))
+    load = site_load_w([r.power_w for r in plan.sessions], reports, plan.n_slots)
+    over = max((t - lim for t, lim in zip(load.total_w, plan.limit_w, strict=True)), default=0.0)
     return SiteComplianceOut(site_id=name, plan_id=plan.id, start=plan.start, slot_s=plan.slot_s,
-                             limit_w=plan.limit_w, applied_w=applied, over_limit_w=max(0.0, over),
-                             sessions=sessions)
+                             limit_w=plan.limit_w, applied_w=load.reported_w, unreported_w=load.unreported_w,
+                             total_w=load.total_w, over_limit_w=max(0.0, over), sessions=sessions)
 
 
 class PlansController(ApiController):

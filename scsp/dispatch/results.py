@@ -21,7 +21,7 @@ from ocpi221.chargingprofiles import (
     ChargingProfileResultType,
     ClearProfileResult,
 )
-from profiles import ComplianceVerdict, ElectricalFacts, assess_compliance
+from profiles import ComplianceVerdict, ElectricalFacts, active_anchor, assess_compliance
 from scsp import errors
 from scsp.config import Config
 from scsp.events import SiteEvents
@@ -34,6 +34,7 @@ from scsp.records.commands import (
     ControlUpdate,
     NotSteered,
     ProfileSource,
+    SessionEnd,
 )
 from scsp.records.sessions import SessionKey
 from scsp.store import Store
@@ -67,6 +68,13 @@ class Readback:
             raise errors.NotFound(f"no request {command_id!r} awaits a result from you")
         if isinstance(body, dict) and "status_code" in body and isinstance(body.get("data"), dict):
             body = body["data"]  # ocpi-notes §10.7: some peers wrap the result in the envelope
+        if isinstance(body, dict) and body.get("result") == "UNKNOWN_SESSION":
+            # Not a ChargingProfileResultType, but what some charge points answer through their CPO
+            # for a session they no longer run: the session is over for planning (tolerant reader).
+            self.store.commands.record_result(command_id, result="UNKNOWN_SESSION", now=now)
+            self.store.commands.end(command.key, SessionEnd.UNKNOWN_SESSION, now)
+            replan_session(self.store, command.key, self.events.site_changed)
+            return
         try:
             result = msgspec.convert(body, RESULT_TYPES[command.kind])
         except msgspec.ValidationError as exc:
@@ -126,10 +134,13 @@ class Readback:
             # what the vehicle seemed to take.
             facts = ElectricalFacts(phases=row.facts.phases, dc=row.facts.dc, voltage_v=row.facts.voltage_v,
                                     max_electric_power_w=row.evse_max_w)
+            control = self.store.commands.control(key)
+            sent = [p for p in (control.accepted_profile, control.sent_profile, row.profile) if p is not None]
             compliance = assess_compliance(
                 active, row.power_w, start=plan.start, slot_s=plan.slot_s, facts=facts,
                 failsafe_w=row.failsafe_w or 0.0,
-                settings=self.config.profile_settings_for(key.country_code, key.party_id))
+                settings=self.config.profile_settings_for(key.country_code, key.party_id),
+                anchor=active_anchor(active, sent))
             record = msgspec.structs.replace(
                 record, plan=plan.id, verdict=compliance.verdict, worst_excess_w=compliance.worst_excess_w,
                 compliance=compliance.compliant_fraction,

@@ -33,7 +33,7 @@ from scsp.events import SiteEvents
 from scsp.ingest.sessions import replan_party, replan_session
 from scsp.platform.client import OcpiClient
 from scsp.platform.identity import Platform
-from scsp.records.commands import Command, CommandKind, CommandState, ControlUpdate, NotSteered
+from scsp.records.commands import Command, CommandKind, CommandState, ControlUpdate, NotSteered, SessionEnd
 from scsp.records.parties import Party, SyncState
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
@@ -336,12 +336,16 @@ class Dispatcher:
             else:
                 control = ControlUpdate(backoff_until=retry)
         elif result == ChargingProfileResponseType.UNKNOWN_SESSION:
+            # The CPO does not know the session: over for planning until the CPO updates it again
+            # (a session it only pushed a moment ago comes back with its next update).
             control = ControlUpdate(backoff_until=retry)
+            self.store.commands.end(command.key, SessionEnd.UNKNOWN_SESSION, now)
         # ocpi-notes §10.9: `timeout` is required even when not ACCEPTED; only ACCEPTED waits for a result.
         timeout = data.timeout if data.timeout > 0 else DEFAULT_TIMEOUT_S
         updated = self.store.commands.record_response(command.id, response=result.value, timeout_s=timeout, now=now,
                                                       control=control)
-        if control is not None and control.controllable is False:
+        if (control is not None and control.controllable is False) or \
+                result == ChargingProfileResponseType.UNKNOWN_SESSION:
             replan_session(self.store, command.key, self.events.site_changed)
         log.info("ChargingProfiles %s answered %s", command.kind, result.value,
                  extra={"session": command.key.session_id, "command": command.id})

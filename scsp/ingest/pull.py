@@ -16,9 +16,10 @@ from ocpi221.sessions import Session
 from scsp.errors import PeerError
 from scsp.events import SiteEvents
 from scsp.ingest.locations import take_location
-from scsp.ingest.sessions import replan_party, take_session
+from scsp.ingest.sessions import end_absent, owned_token, replan_party, take_session
 from scsp.platform.client import OcpiClient
 from scsp.records.parties import Party
+from scsp.records.sessions import SessionKey
 from scsp.store import Store
 
 log = logging.getLogger("scsp.sync")
@@ -60,10 +61,29 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
         # ocpi-notes §10.15: Sessions GET marks date_from as required: always send it.
         since = (state.sessions_pulled_at - timedelta(seconds=PULL_OVERLAP_S) if state.sessions_pulled_at
                  else now - timedelta(days=FIRST_PULL_DAYS))
-        async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing):
+        seen: set[SessionKey] = set()
+        skipped: list[str] = []
+        filled = 0
+        async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing,
+                                            skipped=skipped):
             if _takes(party, session.country_code, session.party_id):
+                session, was_filled = owned_token(session)
+                filled += was_filled
                 await asyncio.to_thread(take_session, store, party.id, session, now=now, changed=changed.add)
+                seen.add(SessionKey(party=party.id, country_code=session.country_code.upper(),
+                                    party_id=session.party_id.upper(), session_id=session.id))
                 counts["sessions"] += 1
+        if filled:
+            log.warning("%s serves Sessions whose cdr_token lacks country_code/party_id: read as the session's "
+                        "owner", party.handle, extra={"party": party.handle, "sessions": filled})
+        if not skipped:
+            # A complete list: an ACTIVE session it should have listed (updated within the window,
+            # before we asked) but did not is over on the CPO's side.
+            # Sessions changed in the last minutes before the pull are not judged: the CPO's clock and
+            # its list may lag ours by that much.
+            ended = await asyncio.to_thread(end_absent, store, party.id, seen, since=since,
+                                            until=now - timedelta(seconds=PULL_OVERLAP_S), changed=changed.add)
+            counts["ended"] = ended
         await asyncio.to_thread(store.sync.sessions_pulled, party.id, now)
     for name in changed:
         events.site_changed(name)
@@ -73,6 +93,14 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
 async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> bool:
     """Pull after registration, start-up or a return; True when the party answered."""
     before = await asyncio.to_thread(store.sync.state, party.id)
+    # A re-registration of the same identity (the CPO lost its state or replaced its platform): the
+    # sessions of its earlier registrations are its own, not ghosts; the pull below then tells which
+    # of them still run.
+    old = await asyncio.to_thread(store.parties.predecessors, party.id)
+    adopted = await asyncio.to_thread(store.sessions.adopt, old, party.id)
+    if adopted:
+        log.info("adopted the sessions of an earlier registration", extra={"party": party.handle,
+                                                                             "sessions": adopted})
     try:
         counts = await pull(store, client, party, events, now=now)
     except PeerError as exc:
@@ -80,6 +108,10 @@ async def resync(store: Store, client: OcpiClient, party: Party, events: SiteEve
         if exc.unreachable or (exc.http_status is not None and exc.http_status >= 500):
             await asyncio.to_thread(store.sync.unreachable, party.id, since=now, resync=False)
             return False
+        if exc.http_status == 401:
+            # It refuses the token we hold: we can no longer learn what its sessions do, so they are
+            # orphans (`planning.evidence`), bounded by what their profiles allow and by time.
+            await asyncio.to_thread(store.sync.refused, party.id, since=now)
         # It answers, but its Sender refuses our pull (a 4xx, an OCPI error): what it pushes is all we
         # will learn. Steering may go on; the slow pull schedule tries again.
         await asyncio.to_thread(store.sync.resync_skipped, party.id)

@@ -16,6 +16,7 @@ from scsp import errors
 from scsp.events import SiteChanged
 from scsp.ingest.rules import owned, same
 from scsp.platform.transport import Caller
+from scsp.records.commands import SessionEnd
 from scsp.records.sessions import PLANNED_STATUSES, SessionKey, site_id
 from scsp.store import Store
 
@@ -59,6 +60,21 @@ def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
     return created
 
 
+def owned_token(session: Session) -> tuple[Session, bool]:
+    """The session with its `cdr_token` naming the session's owner where the CPO left that out.
+
+    mod_cdrs "CdrToken": country_code and party_id are required; a peer that omits them is read
+    tolerantly: the token belongs to the eMSP, which a CPO's session towards an SCSP does not name
+    otherwise, so the session's own owner stands in. Returns whether it was filled in.
+    """
+    token = session.cdr_token
+    if token.country_code is not None and token.party_id is not None:
+        return session, False
+    filled = msgspec.structs.replace(token, country_code=token.country_code or session.country_code,
+                                     party_id=token.party_id or session.party_id)
+    return msgspec.structs.replace(session, cdr_token=filled), True
+
+
 def take_session(store: Store, party: int, session: Session, *, now: datetime,
                  changed: SiteChanged) -> tuple[bool, bool]:
     """Store a session pushed or pulled through the connection `party`; returns (created, applied).
@@ -66,6 +82,7 @@ def take_session(store: Store, party: int, session: Session, *, now: datetime,
     Older news never overwrites newer (`last_updated`); an applied change the planner must act on
     re-plans the session's site, and the site it left when it moved to another location.
     """
+    session, _ = owned_token(session)
     cc, pid = session.country_code, session.party_id
     before = store.sessions.get(SessionKey(party=party, country_code=cc.upper(), party_id=pid.upper(),
                                            session_id=session.id))
@@ -110,3 +127,20 @@ def replan_session(store: Store, key: SessionKey, changed: SiteChanged) -> None:
         s = stored.session
         if (s.country_code.upper(), s.party_id.upper()) == (key.country_code, key.party_id):
             changed(site_id(s.country_code, s.party_id, s.location_id))
+
+
+def end_absent(store: Store, party: int, listed: set[SessionKey], *, since: datetime, until: datetime,
+               changed: SiteChanged) -> int:
+    """End the ACTIVE sessions of `party` updated in [since, until) that its complete list left out.
+
+    transport_and_format "Pull": the Sender's list holds every object changed in the window; an
+    ACTIVE session we hold from within it that the list does not name is no longer the CPO's.
+    """
+    rows, _ = store.sessions.find(party=party, statuses=PLANNED_STATUSES, updated_from=since, updated_to=until)
+    ended = 0
+    for row in rows:
+        if row.key not in listed:
+            store.commands.end(row.key, SessionEnd.ABSENT, until)
+            changed(row.site)
+            ended += 1
+    return ended

@@ -18,12 +18,13 @@ from profiles import ElectricalFacts, w_per_unit
 from profiles.model import phase_count
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config
+from scsp.planning import evidence
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
 from scsp.records.commands import CommandKind, NotSteered, SessionControl
 from scsp.records.grid import SignalKind, SignalPoint
-from scsp.records.parties import Party, PartyStatus
+from scsp.records.parties import Party, PartyStatus, SyncState
 from scsp.records.plans import StoredPlan
-from scsp.records.sessions import PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession
+from scsp.records.sessions import EPOCH, PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession
 from scsp.store import Store
 
 log = logging.getLogger("scsp.planner")
@@ -164,21 +165,22 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     if only is not None:
         for name in only:
             by_site.setdefault(name, [])
-    parties = {p.id: p for p in store.parties.all()
-               if p.status == PartyStatus.REGISTERED and store.sync.state(p.id).unreachable_since is None}
+    parties = {p.id: p for p in store.parties.all()}
+    states = {p: store.sync.state(p) for p in parties}
     controls = store.commands.all_control()
     offline = store.sync.offline_parties()
+    known = store.plans.site_ids()
     sites = []
     for name, rows in sorted(by_site.items()):
-        if only is not None and name not in only:
+        if (only is not None and name not in only) or name not in known:
             continue
-        sites.append(_gather_site(store, config, name, rows, parties, controls, offline, start=start, slot_s=slot_s,
-                                  n_slots=n_slots, now=now))
+        sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
+                                  slot_s=slot_s, n_slots=n_slots, now=now))
     return sites
 
 
 def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, str, str]]) -> bool:
-    """We can send to this session's CPO: registered, answering, and not reported offline by a Hub."""
+    """We can send to this session's CPO: registered and not reported offline by a Hub."""
     if party is None or not party.reachable:
         return False
     s = row.session
@@ -186,8 +188,9 @@ def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, 
 
 
 def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSession], parties: dict[int, Party],
-                 controls: dict[SessionKey, SessionControl], offline: set[tuple[int, str, str]], *,
-                 start: datetime, slot_s: int, n_slots: int, now: datetime) -> SiteInput:
+                 states: dict[int, SyncState], controls: dict[SessionKey, SessionControl],
+                 offline: set[tuple[int, str, str]], *, start: datetime, slot_s: int, n_slots: int,
+                 now: datetime) -> SiteInput:
     end = start + timedelta(seconds=slot_s * n_slots)
     settings = store.grid.settings(name)
     grid_w = (settings.import_limit_w if settings and settings.import_limit_w is not None
@@ -209,13 +212,31 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
         (f.party, f.country_code, f.party_id, f.uid): f
         for location_id in {row.session.location_id for row in rows}
         for f in store.sessions.evses(location_id=location_id)}
+    # The EVSE's newest facts whatever connection reported them (an old registration's included).
+    by_uid: dict[tuple[str, str], EvseFacts] = {}
+    for f in evses.values():
+        uid = (f.location_id.upper(), f.uid.upper())
+        held = by_uid.get(uid)
+        if held is None or (f.last_updated or EPOCH) >= (held.last_updated or EPOCH):
+            by_uid[uid] = f
     fallback = default_facts(config)
     previous = _previous_power(store.plans.latest(name), start, slot_s, n_slots)
     planned: list[PlannedSession] = []
     fixed_load = np.zeros(n_slots)
-    for row in sorted(rows, key=lambda r: (r.session.start_date_time, r.session.id)):
+    plan_cfg = config.planning
+    current = [r for r in evidence.newest_per_evse(rows)
+               if not evidence.ended_by_cpo(r, controls.get(r.key))
+               and not evidence.ended_by_evse(r, by_uid.get((r.session.location_id.upper(),
+                                                             r.session.evse_uid.upper())))]
+    for row in sorted(current, key=lambda r: (r.session.start_date_time, r.session.id)):
         s = row.session
         key = row.key
+        party = parties.get(row.party)
+        lost_at = evidence.connection_lost_at(party, states.get(row.party))
+        if party is None:
+            lost_at = row.received_at
+        if lost_at is not None and evidence.orphan_expired(lost_at, row, now, plan_cfg.orphan_session_h):
+            continue
         evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
         facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get(key)
@@ -229,7 +250,10 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             reason = NotSteered.EVSE_NOT_CAPABLE
         elif control is not None and not control.controllable:
             reason = control.reason or NotSteered.CPO_REFUSED
-        elif not _reachable(parties.get(row.party), row, offline):
+        elif party is None or party.status != PartyStatus.REGISTERED or (
+                row.party in states and states[row.party].refused_since is not None):
+            reason = NotSteered.CPO_GONE
+        elif lost_at is not None or not _reachable(party, row, offline):
             reason = NotSteered.CPO_UNREACHABLE
         elif not config.planning.dispatch:
             reason = NotSteered.DISPATCH_DISABLED
@@ -250,18 +274,35 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             # (power is 0 or >= the minimum for a whole slot); a profile is a maximum, not a target,
             # and the vehicle stops by itself when full, so plan one slot at the minimum rate.
             need_kwh = min_w * slot_s / 3.6e6
+        accepted = control.accepted_profile if control is not None else None
+        allowed_w = max_w
+        if accepted is not None:
+            allowed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=1,
+                                        otherwise_w=max_w)[0]
+        # Metered evidence: allowed power (by our profile, in force for the whole window, or by no
+        # profile of ours at all), yet its energy did not grow: it draws nothing.
+        accepted_at = control.accepted_at if control is not None else None
+        window_start = now - timedelta(minutes=plan_cfg.idle_session_min)
+        is_idle = (allowed_w > 0 and evidence.idle(row, now, plan_cfg.idle_session_min)
+                   and (accepted is None or accepted_at is None or accepted_at <= window_start))
         fixed_w: list[float] | None = None
         if reason is not None:
             # Planned as fixed load so the others stay within the limit: at its maximum, or at what its
-            # last accepted profile allows when the CPO is only out of reach.
-            accepted = control.accepted_profile if control is not None else None
-            if reason == NotSteered.CPO_UNREACHABLE and accepted is not None:
+            # last accepted profile allows when its CPO is out of reach or gone (what the charge point
+            # does without us: its profile's failsafe tail included).
+            if is_idle:
+                fixed_w = [0.0] * n_slots
+            elif reason in (NotSteered.CPO_UNREACHABLE, NotSteered.CPO_GONE) and accepted is not None:
                 fixed_w = profile_power_w(accepted, facts, start=start, slot_s=slot_s, n_slots=n_slots,
                                           otherwise_w=max_w)
             else:
                 fixed_w = [max_w] * n_slots
             fixed_w = [w if k < departure_slot else 0.0 for k, w in enumerate(fixed_w)]
             fixed_load += np.asarray(fixed_w)
+        elif is_idle:
+            # Steered and idle: held at its minimum rate (AC 6 A), so a vehicle that resumes shows it;
+            # the rest of its share goes to the others.
+            max_w = min_w
         planned.append(PlannedSession(
             key=key, evse_uid=s.evse_uid, facts=facts, max_w=max_w, evse_max_w=evse.max_power_w,
             controllable=reason is None, reason=reason,

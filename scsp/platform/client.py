@@ -189,11 +189,13 @@ class OcpiClient:
         date_to: datetime | None = None,
         limit: int | None = None,
         routing_to: tuple[str, str] | None = None,
+        skipped: list[str] | None = None,
     ) -> AsyncIterator[T]:
         """Pull a paginated list, following `Link rel="next"` (transport_and_format "Pagination").
 
         Items that fail to decode are skipped with a warning (tolerant reader): one bad object in
-        a CPO's list must not stop us learning the rest.
+        a CPO's list must not stop us learning the rest. Each skip is appended to `skipped` (so
+        the caller knows the list it saw is not the whole list).
         """
         params: dict[str, str] | None = {}
         assert params is not None
@@ -216,6 +218,8 @@ class OcpiClient:
                     yield msgspec.json.decode(item, type=item_type)
                 except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                     log.warning("skipping an unreadable %s from %s: %s", item_type.__name__, party.handle, exc)
+                    if skipped is not None:
+                        skipped.append(str(exc))
             link = reply.headers.get("link", "")
             match = _LINK_NEXT.search(link)
             # The next link "SHALL keep the original filters": take it as given, no extra params.

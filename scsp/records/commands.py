@@ -44,8 +44,16 @@ class NotSteered(StrEnum):
     CHARGE_POINT_REJECTED = "the charge point rejected the profile"
     CPO_REFUSED = "CPO refused profiles"  # a refusal recorded without its kind
     CPO_UNREACHABLE = "CPO unreachable"
+    CPO_GONE = "CPO connection gone (unregistered or refusing our token)"
     DISPATCH_DISABLED = "dispatch disabled"
     RELEASED = "released by the operator"
+
+
+class SessionEnd(StrEnum):
+    """Why a session the CPO still lists as ACTIVE is over for planning (the value is what people read)."""
+
+    UNKNOWN_SESSION = "the CPO answered UNKNOWN_SESSION"
+    ABSENT = "absent from the CPO's own list of sessions"
 
 
 class ProfileSource(StrEnum):
@@ -85,6 +93,10 @@ class SessionControl(msgspec.Struct, frozen=True, kw_only=True):
     accepted_at: datetime | None = None
     backoff_until: datetime | None = None
     too_often: int = 0
+    # The CPO's evidence that the session is over although it never sent COMPLETED: not planned
+    # unless the CPO updates it after `ended_at`.
+    ended_at: datetime | None = None
+    ended_reason: SessionEnd | None = None
 
 
 class ControlUpdate(msgspec.Struct, frozen=True, kw_only=True):

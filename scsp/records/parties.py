@@ -92,5 +92,7 @@ class SyncState(msgspec.Struct, frozen=True, kw_only=True):
     sessions_pulled_at: datetime | None = None
     locations_pulled_at: datetime | None = None
     unreachable_since: datetime | None = None
+    # Since when the party refuses the token we hold (HTTP 401 to our pull).
+    refused_since: datetime | None = None
     needs_resync: bool = True
 

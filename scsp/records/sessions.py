@@ -19,6 +19,8 @@ class StoredSession(msgspec.Struct, frozen=True, kw_only=True):
     party: int
     session: Session
     received_at: datetime
+    # When the CPO-reported energy (`kwh`) last grew (or the session was first received).
+    kwh_changed_at: datetime | None = None
 
     @property
     def key(self) -> SessionKey:
@@ -56,6 +58,8 @@ class EvseFacts(msgspec.Struct, frozen=True, kw_only=True):
     voltage_v: float
     max_amperage_a: float
     max_power_w: float
+    # The EVSE's own last_updated (mod_locations): when its status was last set.
+    last_updated: datetime | None = None
 
 
 def evse_facts(party: int, location: Location) -> list[EvseFacts]:
@@ -86,7 +90,7 @@ def evse_facts(party: int, location: Location) -> list[EvseFacts]:
             location_id=location.id, uid=evse.uid, status=evse.status,
             capable=CHARGING_PROFILE_CAPABLE in (evse.capabilities or []), power_type=connector.power_type,
             phases=phases, voltage_v=float(connector.max_voltage), max_amperage_a=float(connector.max_amperage),
-            max_power_w=power))
+            max_power_w=power, last_updated=evse.last_updated))
     return out
 
 

@@ -22,6 +22,7 @@ from scsp.records.commands import (
     NotSteered,
     ProfileSource,
     SessionControl,
+    SessionEnd,
 )
 from scsp.records.sessions import SessionKey
 from scsp.store.codec import KEY_SQL, json_text, key_args, key_of, moment, profile_of, unix
@@ -42,7 +43,8 @@ def _control(row: dict[str, Any]) -> SessionControl:
         reason=NotSteered(row["reason"]) if row["reason"] is not None else None,
         sent_profile=profile_of(row["sent_profile"]), sent_at=moment(row["sent_at"]),
         accepted_profile=profile_of(row["accepted_profile"]), accepted_at=moment(row["accepted_at"]),
-        backoff_until=moment(row["backoff_until"]), too_often=row["too_often"])
+        backoff_until=moment(row["backoff_until"]), too_often=row["too_often"], ended_at=moment(row["ended_at"]),
+        ended_reason=SessionEnd(row["ended_reason"]) if row["ended_reason"] is not None else None)
 
 
 def _command(row: dict[str, Any]) -> Command:
@@ -119,6 +121,11 @@ class CommandStore(Aggregate):
         """Send the session no profile before `until` (its CPO failed or refused a request)."""
         with self._write() as db:
             _set_control(db, key, {"backoff_until": unix(until)})
+
+    def end(self, key: SessionKey, reason: SessionEnd, at: datetime) -> None:
+        """The CPO's evidence that a session it lists as ACTIVE is over (not planned unless updated after `at`)."""
+        with self._write() as db:
+            _set_control(db, key, {"ended_at": unix(at), "ended_reason": reason})
 
     def record_accepted(self, key: SessionKey, profile: ChargingProfile | None, at: datetime | None) -> None:
         """The profile the charge point holds now (None: none of ours), as a result or a restore told."""

@@ -298,6 +298,28 @@ def m004_typed_plan_sessions(db: Database) -> None:
         db.execute("UPDATE plans SET detail = ? WHERE id = ?", [json.dumps(detail), plan["id"]])
 
 
+@migrations()
+def m005_evidence(db: Database) -> None:
+    """What the planner needs to trust evidence over memory, and sites an operator declares.
+
+    - evses.last_updated: when the CPO last changed the EVSE (its status counts against a session
+      only when it is newer than the session's start);
+    - sessions.kwh_changed_at: when the CPO-reported energy last grew (an idle session is planned
+      at what it draws); existing rows start from when they were received;
+    - session_control.ended_at / ended_reason: the CPO said it does not know the session
+      (UNKNOWN_SESSION), or left it out of a complete pull: not planned unless it is updated later;
+    - sync_state.refused_since: the CPO refuses the token we hold (401 on a resync);
+    - sites: sites an operator declared before any CPO named them.
+    """
+    db.execute("ALTER TABLE evses ADD COLUMN last_updated INTEGER")
+    db.execute("ALTER TABLE sessions ADD COLUMN kwh_changed_at INTEGER")
+    db.execute("UPDATE sessions SET kwh_changed_at = received_at")
+    db.execute("ALTER TABLE session_control ADD COLUMN ended_at INTEGER")
+    db.execute("ALTER TABLE session_control ADD COLUMN ended_reason TEXT")
+    db.execute("ALTER TABLE sync_state ADD COLUMN refused_since INTEGER")
+    db.execute("CREATE TABLE sites (site_id TEXT PRIMARY KEY, declared_at INTEGER NOT NULL) STRICT")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)

@@ -267,6 +267,15 @@ class PartyStore(Aggregate):
             return self._get_party(db, party)
 
 
+    def predecessors(self, party: int) -> list[int]:
+        """Earlier registrations (now unregistered) of the identity this party is registered as."""
+        with self._read() as db:
+            current = self._get_party(db, party)
+            return [r["id"] for r in db.query(
+                "SELECT id FROM parties WHERE country_code = ? AND party_id = ? AND role = ? "
+                "AND status = 'UNREGISTERED' AND id != ? ORDER BY id",
+                [current.country_code, current.party_id, current.role, party])]
+
 def _business_name(roles: list[CredentialsRole] | None, current: Party) -> str | None:
     if not roles:
         return current.business_name
@@ -274,4 +283,3 @@ def _business_name(roles: list[CredentialsRole] | None, current: Party) -> str |
         if (role.country_code.upper(), role.party_id.upper()) == (current.country_code, current.party_id):
             return role.business_details.name
     return roles[0].business_details.name
-

@@ -77,14 +77,20 @@ class PlanStore(Aggregate):
             return {r["site_id"]: self._plan(db, r, with_sessions=False) for r in rows}
 
     def site_ids(self) -> set[str]:
-        """Every site we know of: from Locations, planned Sessions, grid settings and plans."""
+        """Every site that exists: one a CPO's Location or active Session names, or an operator declared."""
         with self._read() as db:
             ids = {r["site_id"] for r in db.query(
                 "SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
                 "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions "
-                "WHERE status = 'ACTIVE' "
-                "UNION SELECT site_id FROM site_settings UNION SELECT DISTINCT site_id FROM plans")}
+                "WHERE status = 'ACTIVE' UNION SELECT site_id FROM sites")}
             return ids
+
+    def declare_site(self, site_id: str, *, now: datetime) -> bool:
+        """An operator declares a site before any CPO names it; True when it is new."""
+        with self._write() as db:
+            cursor = db.execute("INSERT INTO sites (site_id, declared_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                [site_id, unix(now)])
+            return cursor.rowcount > 0
 
     def get(self, plan_id: int) -> StoredPlan | None:
         """One plan by id."""

@@ -15,6 +15,14 @@ from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredS
 from scsp.store.codec import json_text, moment, unix
 from scsp.store.db import Aggregate
 
+_SESSION_COLUMNS = "party, doc, received_at, kwh_changed_at"
+_decode_session = msgspec.json.Decoder(Session).decode
+
+
+def _stored(r: dict[str, Any]) -> StoredSession:
+    return StoredSession(party=r["party"], session=_decode_session(r["doc"]), received_at=moment(r["received_at"]),
+                         kwh_changed_at=moment(r["kwh_changed_at"]))
+
 
 class SessionStore(Aggregate):
     """Sessions, locations and EVSE facts, keyed per connection and owner."""
@@ -27,26 +35,30 @@ class SessionStore(Aggregate):
     @staticmethod
     def _session_row(db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
         rows = list(db.query(
-            "SELECT doc, received_at FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
             [party, cc.upper(), pid.upper(), sid]))
-        if not rows:
-            return None
-        return StoredSession(party=party, session=msgspec.json.decode(rows[0]["doc"], type=Session),
-                             received_at=moment(rows[0]["received_at"]))
+        return _stored(rows[0]) if rows else None
 
     @staticmethod
-    def _write_session(db: Database, party: int, session: Session, now: datetime) -> None:
+    def _write_session(db: Database, party: int, session: Session, now: datetime,
+                       current: StoredSession | None) -> None:
+        # The energy grew (or the session is new): an idle session is one whose energy stopped growing.
+        kwh_changed_at = now
+        if current is not None and current.kwh_changed_at is not None and session.kwh <= current.session.kwh:
+            kwh_changed_at = current.kwh_changed_at
         db.execute(
             """INSERT INTO sessions (party, country_code, party_id, id, doc, status, location_id, evse_uid,
-               connector_id, kwh, start_ts, end_ts, last_updated, received_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               connector_id, kwh, start_ts, end_ts, last_updated, received_at, kwh_changed_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET doc = excluded.doc,
                status = excluded.status, location_id = excluded.location_id, evse_uid = excluded.evse_uid,
                connector_id = excluded.connector_id, kwh = excluded.kwh, start_ts = excluded.start_ts,
-               end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at""",
+               end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at,
+               kwh_changed_at = excluded.kwh_changed_at""",
             [party, session.country_code.upper(), session.party_id.upper(), session.id, json_text(session),
              session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
-             unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now)])
+             unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now),
+             unix(kwh_changed_at)])
 
     def put(self, party: int, session: Session, *, now: datetime) -> tuple[bool, bool]:
         """Create or replace a session; returns (created, applied).
@@ -58,7 +70,7 @@ class SessionStore(Aggregate):
             current = self._session_row(db, party, session.country_code, session.party_id, session.id)
             if current is not None and current.session.last_updated > session.last_updated:
                 return False, False
-            self._write_session(db, party, session, now)
+            self._write_session(db, party, session, now, current)
             return current is None, True
 
     def patch(self, key: SessionKey, patch: SessionPatch, *, now: datetime) -> Session | None:
@@ -80,7 +92,7 @@ class SessionStore(Aggregate):
                 changes["charging_periods"] = [*(current.session.charging_periods or []), *added]
             merged = msgspec.structs.replace(current.session, **changes)
             merged = msgspec.convert(msgspec.to_builtins(merged), Session)  # re-validate the whole object
-            self._write_session(db, key.party, merged, now)
+            self._write_session(db, key.party, merged, now, current)
             return merged
 
     def find(self, *, party: int | None = None, statuses: tuple[str, ...] | None = None,
@@ -108,30 +120,27 @@ class SessionStore(Aggregate):
         clause = " AND ".join(where)
         with self._read() as db:
             total = db.execute(f"SELECT count(*) FROM sessions WHERE {clause}", args).fetchone()[0]
-            sql = f"SELECT party, doc, received_at FROM sessions WHERE {clause} ORDER BY last_updated, id"
+            sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {clause} ORDER BY last_updated, id"
             page = args[:]
             if limit is not None:
                 sql += " LIMIT ? OFFSET ?"
                 page += [limit, offset]
-            rows = [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=moment(r["received_at"])) for r in db.query(sql, page)]
+            rows = [_stored(r) for r in db.query(sql, page)]
             return rows, int(total)
 
     def by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
         """Sessions with these CPO ids, through any connection."""
         with self._read() as db:
-            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=moment(r["received_at"]))
-                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE country_code = ? "
+            return [_stored(r)
+                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE country_code = ? "
                                       "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
                                                                        session_id])]
 
     def by_id(self, party: int, session_id: str) -> list[StoredSession]:
         """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
         with self._read() as db:
-            return [StoredSession(party=r["party"], session=msgspec.json.decode(r["doc"], type=Session),
-                                  received_at=moment(r["received_at"]))
-                    for r in db.query("SELECT party, doc, received_at FROM sessions WHERE party = ? AND id = ?",
+            return [_stored(r)
+                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND id = ?",
                                       [party, session_id])]
 
     def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
@@ -169,9 +178,10 @@ class SessionStore(Aggregate):
         for f in evse_facts(party, location):
             db.execute(
                 """INSERT INTO evses (party, country_code, party_id, location_id, uid, status, capable, power_type,
-                   phases, voltage_v, max_amperage_a, max_power_w) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   phases, voltage_v, max_amperage_a, max_power_w, last_updated)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [f.party, f.country_code, f.party_id, f.location_id, f.uid, f.status, int(f.capable), f.power_type,
-                 f.phases, f.voltage_v, f.max_amperage_a, f.max_power_w])
+                 f.phases, f.voltage_v, f.max_amperage_a, f.max_power_w, unix(f.last_updated)])
 
     def put_location(self, party: int, location: Location) -> tuple[bool, bool]:
         """Create or replace a location; returns (created, applied). Older data never overwrites newer."""
@@ -210,4 +220,23 @@ class SessionStore(Aggregate):
                               location_id=r["location_id"], uid=r["uid"], status=r["status"],
                               capable=bool(r["capable"]), power_type=r["power_type"], phases=r["phases"],
                               voltage_v=r["voltage_v"], max_amperage_a=r["max_amperage_a"],
-                              max_power_w=r["max_power_w"]) for r in db.query(sql, args)]
+                              max_power_w=r["max_power_w"], last_updated=moment(r["last_updated"]))
+                    for r in db.query(sql, args)]
+
+    def adopt(self, old: list[int], new: int) -> int:
+        """Move what the connections `old` told us (sessions, locations, control, requests) to `new`.
+
+        A party that registered again under the same identity (it lost its state, or replaced its
+        platform) still runs the sessions of its old registration: they are its sessions, not
+        ghosts of a party that left. Rows the new connection already holds win. Returns the count
+        of sessions moved.
+        """
+        if not old:
+            return 0
+        marks = ", ".join("?" * len(old))
+        with self._write() as db:
+            moved = db.execute(f"SELECT count(*) FROM sessions WHERE party IN ({marks})", old).fetchone()[0]
+            for table in ("sessions", "locations", "evses", "session_control", "commands", "active_profiles"):
+                db.execute(f"UPDATE OR IGNORE {table} SET party = ? WHERE party IN ({marks})", [new, *old])
+                db.execute(f"DELETE FROM {table} WHERE party IN ({marks})", old)
+            return int(moved)

@@ -24,7 +24,8 @@ class SyncStore(Aggregate):
         r = rows[0]
         return SyncState(party=party, sessions_pulled_at=moment(r["sessions_pulled_at"]),
                          locations_pulled_at=moment(r["locations_pulled_at"]),
-                         unreachable_since=moment(r["unreachable_since"]), needs_resync=bool(r["needs_resync"]))
+                         unreachable_since=moment(r["unreachable_since"]), needs_resync=bool(r["needs_resync"]),
+                         refused_since=moment(r["refused_since"]))
 
     def _set(self, party: int, assignments: str, args: list[Any]) -> None:
         with self._write() as db:
@@ -37,11 +38,15 @@ class SyncStore(Aggregate):
 
     def resynced(self, party: int) -> None:
         """The party answered our pull: it is reachable and what we hold is current."""
-        self._set(party, "needs_resync = 0, unreachable_since = NULL", [])
+        self._set(party, "needs_resync = 0, unreachable_since = NULL, refused_since = NULL", [])
 
     def resync_skipped(self, party: int) -> None:
         """The party answers but refuses our pull: steering goes on with what it pushes."""
         self._set(party, "needs_resync = 0", [])
+
+    def refused(self, party: int, *, since: datetime) -> None:
+        """The party refuses the token we hold (HTTP 401): what we hold of it can no longer be checked."""
+        self._set(party, "refused_since = coalesce(refused_since, ?)", [unix(since)])
 
     def unreachable(self, party: int, *, since: datetime, resync: bool) -> None:
         """The party did not answer (from `since`, unless already known); `resync`: pull when it is back."""

@@ -49,7 +49,7 @@ def site_with_sessions(tmp_path: Path, executor: str) -> tuple[Store, Config]:
         s = json.loads((EXAMPLES / "session_example_1_simple_start.json").read_text())
         s.update(country_code="NL", party_id="CPA", id=f"S{i}", evse_uid=f"E{i}", location_id="LOC1",
                  status="ACTIVE", kwh=0.0, start_date_time=stamp, last_updated=stamp)
-        store.sessions.put(party.id, msgspec.convert(s, Session), now=EPOCH1)
+        store.sessions.put(party.id, msgspec.convert(s, Session), now=datetime.now(UTC))
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
                                          updated_at=EPOCH1))
     config = Config(db_path=str(tmp_path / f"{executor}.db"),

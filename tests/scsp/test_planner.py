@@ -70,7 +70,7 @@ def test_gather_reads_facts_preferences_limits_and_marks_fixed_load(store: Store
     store.sessions.put_location(party.id, location([evse("E1"), evse("E2", "AC_1_PHASE", 32), evse("E3", capable=False),
                                            evse("E4", "DC")]))
     for sid, uid in (("S1", "E1"), ("S2", "E2"), ("S3", "E3"), ("S4", "E4"), ("S5", "UNKNOWN-EVSE")):
-        store.sessions.put(party.id, session(sid, uid, kwh=2.0), now=EPOCH1)
+        store.sessions.put(party.id, session(sid, uid, kwh=2.0), now=NOW)
     store.grid.put_preferences(Preferences(country_code="NL", party_id="CPA", session_id="S1", profile_type="FAST",
                                       departure=NOW + timedelta(minutes=50), energy_kwh=12.0))
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=10_000.0,
@@ -101,7 +101,7 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse(f"E{i}") for i in range(6)]))
     for i in range(6):
-        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=EPOCH1)
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=NOW)
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=30_000.0, failsafe_w=9_000.0,
                                          updated_at=EPOCH1))
     cfg = config()
@@ -126,7 +126,7 @@ def test_a_planned_site_never_exceeds_its_limit_and_gets_profiles(store: Store) 
 def test_sessions_of_an_unreachable_cpo_become_fixed_load(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1")]))
-    store.sessions.put(party.id, session("S1", "E1"), now=EPOCH1)
+    store.sessions.put(party.id, session("S1", "E1"), now=NOW)
     store.sync.unreachable(party.id, since=datetime.fromtimestamp(1, UTC), resync=False)
     [site] = gather.gather(store, config(), NOW)
     [s1] = site.sessions
@@ -151,9 +151,9 @@ def test_price_signals_are_resampled_by_time_weight_and_gaps_filled_neutrally() 
 def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1"), evse("E2")]))
-    store.sessions.put(party.id, session("FRESH", "E1"), now=EPOCH1)
+    store.sessions.put(party.id, session("FRESH", "E1"), now=NOW)
     old = msgspec.structs.replace(session("LOST", "E2"), last_updated=datetime(2026, 11, 23, 12, tzinfo=UTC))
-    store.sessions.put(party.id, old, now=EPOCH1)
+    store.sessions.put(party.id, old, now=NOW)
     [site] = gather.gather(store, config(), NOW)
     assert [s.key.session_id for s in site.sessions] == ["FRESH"]
 
@@ -161,7 +161,7 @@ def test_a_session_silent_for_a_day_is_not_planned(store: Store) -> None:
 def test_a_cpo_that_demands_w_gets_w_profiles_for_ac(store: Store) -> None:
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse("E1")]))
-    store.sessions.put(party.id, session("S1", "E1"), now=EPOCH1)
+    store.sessions.put(party.id, session("S1", "E1"), now=NOW)
     cfg = msgspec.structs.replace(config(), party_profiles={"NL-CPA": {"ac_charging_rate_unit": "W",
                                                                           "max_periods": 3}})
     [site] = gather.gather(store, cfg, NOW)
@@ -175,7 +175,7 @@ def test_failsafe_tails_are_whole_vehicle_shares_within_the_phase_limit(store: S
     _, party = register_party(store, "NL", "CPA")
     store.sessions.put_location(party.id, location([evse(f"E{i}", "AC_1_PHASE", 32) for i in range(4)]))
     for i in range(4):
-        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=EPOCH1)
+        store.sessions.put(party.id, session(f"S{i}", f"E{i}"), now=NOW)
     # Four single-phase EVSEs on L2 behind a 20 A phase limit; a 20 kW failsafe limit would give each
     # 5 kW (21.7 A): 87 A on L2 if the service vanished.
     store.grid.put_settings(SiteSettings(site_id="NL-CPA-LOC1", import_limit_w=40_000.0, failsafe_w=20_000.0,
@@ -212,7 +212,7 @@ def learning(store: Store, power_kw: dict[tuple[int, int], float], accepted: lis
     doc["charging_periods"] = [
         {"start_date_time": at(m, sec).isoformat().replace("+00:00", "Z"),
          "dimensions": [{"type": "POWER", "volume": kw}]} for (m, sec), kw in sorted(power_kw.items())]
-    store.sessions.put(party.id, msgspec.convert(doc, Session), now=EPOCH1)
+    store.sessions.put(party.id, msgspec.convert(doc, Session), now=NOW)
     key = SessionKey(party=party.id, country_code="NL", party_id="CPA", session_id="S1")
     for sent, taken, profile in accepted:
         command = Command(id=uuid.uuid4().hex, kind=CommandKind.SET, key=key, state=CommandState.PENDING,
