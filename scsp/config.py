@@ -87,6 +87,11 @@ class PlanningConfig(_Section, kw_only=True, frozen=True):
     # A session whose reported energy did not grow for this many minutes while it was allowed power
     # is planned at what it draws: nothing (fixed load), or its minimum rate when we steer it.
     idle_session_min: Positive = 30.0
+    # What each site's plan keeps free for EVs that arrive before their first profile reaches them
+    # (a site's grid settings may set its own): "none", "largest_idle_evse" (the maximum of the largest
+    # profile-capable EVSE without a session) or "fixed" (`arrival_reserve_w`).
+    arrival_reserve: Literal["none", "largest_idle_evse", "fixed"] = "none"
+    arrival_reserve_w: NonNegative = 0.0
 
 
 class ReadbackConfig(_Section, kw_only=True, frozen=True):

@@ -16,6 +16,7 @@ class SiteEvents:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: set[str] = set()
+        self._urgent = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: Callable[[], None] | None = None
 
@@ -34,6 +35,22 @@ class SiteEvents:
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake)
+
+    def site_arrived(self, site_id: str) -> None:
+        """A new session arrived at `site_id`: plan it at once, without waiting for the debounce.
+
+        OCPI 2.2.1 has no profile for an idle EVSE: until its first profile reaches it, a new EV draws
+        its maximum, so every second counts (README "Arrivals").
+        """
+        with self._lock:
+            self._urgent = True
+        self.site_changed(site_id)
+
+    def take_urgent(self) -> bool:
+        """Whether an arrival asked for planning at once since the last call (and clear it)."""
+        with self._lock:
+            urgent, self._urgent = self._urgent, False
+        return urgent
 
     def drain(self) -> set[str]:
         """Take the changed sites recorded so far."""

@@ -57,7 +57,10 @@ class StoreCollector(Collector):
         age = GaugeMetricFamily("scsp_site_plan_age_seconds", "Seconds since each site was last planned",
                                 labels=["site"])
         now = datetime.now(UTC)
+        sites = self.store.plans.site_ids()
         for site, plan in sorted(self.store.plans.latest_all().items()):
+            if site not in sites:
+                continue  # a site no CPO names any more (and nobody declared)
             slot = min(max(int((now - plan.start).total_seconds() // plan.slot_s), 0), plan.n_slots - 1)
             limit.add_metric([site], plan.limit_w[slot])
             planned.add_metric([site], plan.site_power_w[slot])

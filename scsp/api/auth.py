@@ -183,6 +183,17 @@ def check_site(key: ApiKey, site_id: str) -> None:
         raise Forbidden(f"this API key may not access site {site_id!r}")
 
 
+def require_site(store: Store, site_id: str) -> None:
+    """Raise `NotFound` (404) unless the site exists.
+
+    A site exists once a CPO's Location or active Session names it, or an admin declared it
+    (`PUT /api/v1/sites/{site_id}`): a typo in a site id answers 404 instead of creating a site.
+    """
+    if site_id not in store.plans.site_ids():
+        raise errors.NotFound(f"no site {site_id!r}: a site exists once a CPO's Location or Session names it, "
+                              f"or an admin declares it (PUT /api/v1/sites/{site_id})")
+
+
 def too_deep_response(request: Request[Any, Any, Any], exc: RecursionError) -> Response[bytes]:
     """A 400 problem for a body nested too deeply to decode (msgspec raises RecursionError for it)."""
     return problem_response(400, "Bad Request", "request body is not valid JSON: nested too deeply")

@@ -7,13 +7,15 @@ within its site scope.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-from litestar import Response, get
+from litestar import MediaType, Response, get, put
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 
 from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingRateUnit
@@ -21,9 +23,17 @@ from ocpi221.locations import Location
 from profiles import active_anchor, site_load_w
 from profiles.timeline import profile_steps, value_at
 from scsp import errors
-from scsp.api.auth import ALL_ROLES, ApiController, check_site, may_access, problem_responses, require_roles
+from scsp.api.auth import (
+    ALL_ROLES,
+    ApiController,
+    check_site,
+    may_access,
+    problem_responses,
+    require_roles,
+    require_site,
+)
 from scsp.api.common import SiteId
-from scsp.records.grid import ApiKey
+from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import site_id
 from scsp.store import Store
@@ -70,6 +80,7 @@ class PlanOut(msgspec.Struct, kw_only=True):
     site_power_w: list[float]
     fixed_load_w: list[float]
     failsafe_w: float | None
+    arrival_reserve_w: float  # kept free for arrivals before their first profile: planned within limit - this
     jain_index: float | None
     warnings: list[str]
     sessions: list[SessionPlanOut]
@@ -106,6 +117,34 @@ class SiteComplianceOut(msgspec.Struct, kw_only=True):
     sessions: list[dict[str, Any]]
 
 
+class SiteDeclared(msgspec.Struct, kw_only=True):
+    """A site an admin declared."""
+
+    site_id: str
+    created: bool
+
+
+def entity_tag(body: bytes) -> str:
+    """A strong ETag of a response body: it changes whenever a byte of the body does."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def none_match(header: str, etag: str) -> bool:
+    """Whether `If-None-Match` matches the current ETag (RFC 9110 §13.1.2, weak comparison).
+
+    `*` matches any current representation; otherwise the header is a comma-separated list of
+    entity tags, each compared with `W/` taken off both sides.
+    """
+    if header.strip() == "*":
+        return True
+
+    def opaque(tag: str) -> str:
+        tag = tag.strip()
+        return tag[2:] if tag.startswith("W/") else tag
+
+    return any(opaque(t) == opaque(etag) for t in header.split(",") if t.strip())
+
+
 class HistoryPoint(msgspec.Struct, kw_only=True):
     """One planning cycle of a site, summarised at its first slot."""
 
@@ -132,7 +171,8 @@ def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
     return PlanOut(id=plan.id, site_id=plan.site_id, created_at=plan.created_at, start=plan.start,
                    slot_s=plan.slot_s, n_slots=plan.n_slots, status=plan.status, path=plan.path,
                    limit_w=plan.limit_w, site_power_w=plan.site_power_w, fixed_load_w=plan.fixed_load_w,
-                   failsafe_w=plan.detail.failsafe_w, jain_index=plan.detail.jain_index,
+                   failsafe_w=plan.detail.failsafe_w, arrival_reserve_w=plan.detail.arrival_reserve_w,
+                   jain_index=plan.detail.jain_index,
                    warnings=list(plan.detail.warnings), sessions=sessions)
 
 
@@ -225,44 +265,65 @@ class PlansController(ApiController):
     def site(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId) -> SiteOut:
         """One site at a glance."""
         check_site(api_key, site_id)
-        if site_id not in store.plans.site_ids():
-            raise errors.NotFound(f"no site {site_id!r}")
+        require_site(store, site_id)
         location = _location(store, site_id)
         return _site_out(store, site_id, store.plans.latest(site_id), location)
 
-    @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404))
-    def plan(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
-             if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None
-             ) -> Response[PlanOut | None]:
-        """The site's current plan: limit, planned power, fixed load and every session's profile.
+    @put("/{site_id:str}", guards=[require_roles(ApiRole.admin)], sync_to_thread=True, status_code=200,
+         responses={201: ResponseSpec(SiteDeclared, description="The site was declared"),
+                    **problem_responses(401, 403)})
+    def declare(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
+                site_id: SiteId) -> Response[SiteDeclared]:
+        """Declare a site before any CPO names it (admin), e.g. to set its grid limit first.
 
-        Carries `ETag` (the plan id); send it back as `If-None-Match` to get `304 Not Modified` until
-        the next planning cycle.
+        201 when it is new, 200 when it exists already (declared, or named by a CPO).
         """
         check_site(api_key, site_id)
+        existed = site_id in store.plans.site_ids()
+        store.plans.declare_site(site_id, now=datetime.now(UTC))
+        return Response(SiteDeclared(site_id=site_id, created=not existed), status_code=200 if existed else 201)
+
+    @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses={200: ResponseSpec(PlanOut, description="The site's current plan"),
+                    304: ResponseSpec(None, description="Not modified: the plan is the one of the ETag sent"),
+                    **problem_responses(401, 403, 404)})
+    def plan(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
+             if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None
+             ) -> Response[bytes]:
+        """The site's current plan: limit, planned power, fixed load and every session's profile.
+
+        Carries an `ETag` that changes whenever anything in the body does (the plan, a session's
+        compliance verdict); send it back as `If-None-Match` (RFC 9110 §13.1.2: weak comparison,
+        lists and `*`) to get `304 Not Modified` while it holds.
+        """
+        check_site(api_key, site_id)
+        require_site(store, site_id)
         plan = store.plans.latest(site_id)
         if plan is None:
             raise errors.NotFound(f"no plan for site {site_id!r} yet")
-        etag = f'"plan-{plan.id}"'
-        if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
-            return Response(None, status_code=304, headers={"ETag": etag})
-        return Response(_plan_out(store, plan), headers={"ETag": etag, "Cache-Control": "no-cache"})
+        body = msgspec.json.encode(_plan_out(store, plan))
+        etag = entity_tag(body)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if if_none_match is not None and none_match(if_none_match, etag):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type=MediaType.JSON, headers=headers)
 
     @get("/{site_id:str}/compliance", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403))
+         responses=problem_responses(401, 403, 404))
     def compliance(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
                    site_id: SiteId) -> SiteComplianceOut:
         """What the charge points report they apply, per session and summed per slot, against the limit."""
         check_site(api_key, site_id)
+        require_site(store, site_id)
         return site_compliance(store, site_id)
 
     @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403))
+         responses=problem_responses(401, 403, 404))
     def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
                 hours: Annotated[float, QueryParameter(gt=0, le=24 * 7)] = 24.0) -> list[HistoryPoint]:
         """The site's planning cycles over the last `hours`: limit, planned power and fixed load at each."""
         check_site(api_key, site_id)
+        require_site(store, site_id)
         since = datetime.now(UTC) - timedelta(hours=hours)
         return [HistoryPoint(plan_id=p.id, created_at=p.created_at, status=p.status,
                              limit_w=p.limit_w[0] if p.limit_w else 0.0,

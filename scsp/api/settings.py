@@ -13,10 +13,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from scsp import errors
-from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
+from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles, require_site
 from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
-from scsp.records.grid import ApiKey, ApiRole, SiteSettings
+from scsp.records.grid import ApiKey, ApiRole, ArrivalReserve, SiteSettings
 from scsp.store import Store
 
 # Upper bounds that no real grid connection reaches: they reject unit mistakes (mW for W) and keep
@@ -85,6 +85,11 @@ class GridSettingsIn(ApiInput, kw_only=True, forbid_unknown_fields=True):
             description="Phase (L1/L2/L3) of each single-phase EVSE, by EVSE uid.",
         ),
     ] = {}
+    # What the site's plan keeps free for arrivals before their first profile; null: the configured default.
+    arrival_reserve: ArrivalReserve | None = None
+    arrival_reserve_w: (
+        Annotated[float, msgspec.Meta(ge=0, le=MAX_POWER_W, description="The reserve of `fixed`, W.")] | None
+    ) = None
 
 
 class GridSettings(msgspec.Struct, kw_only=True):
@@ -97,6 +102,8 @@ class GridSettings(msgspec.Struct, kw_only=True):
     failsafe_w: float | None
     phase_assignment: dict[str, str]
     updated_at: datetime
+    arrival_reserve: ArrivalReserve | None = None
+    arrival_reserve_w: float | None = None
 
 
 def _out(settings: SiteSettings) -> GridSettings:
@@ -108,12 +115,15 @@ def _out(settings: SiteSettings) -> GridSettings:
         failsafe_w=settings.failsafe_w,
         phase_assignment=dict(settings.phase_assignment),
         updated_at=settings.updated_at,
+        arrival_reserve=settings.arrival_reserve,
+        arrival_reserve_w=settings.arrival_reserve_w,
     )
 
 
 def get_grid_settings(store: Store, key: ApiKey, site_id: str) -> GridSettings:
     """The stored grid settings of a site, or `NotFound` (the configured defaults apply)."""
     check_site(key, site_id)
+    require_site(store, site_id)
     stored = store.grid.settings(site_id)
     if stored is None:
         raise errors.NotFound(f"no grid settings for site {site_id!r}: the configured defaults apply")
@@ -125,9 +135,12 @@ def put_grid_settings(
 ) -> GridSettings:
     """Validate and store a site's grid settings whole, then have the site re-planned."""
     check_site(key, site_id)
+    require_site(store, site_id)
     problems = FieldErrors()
     if body.failsafe_w is not None and body.failsafe_w > body.import_limit_w:
         problems.add("failsafe_w", f"must not exceed import_limit_w ({body.import_limit_w:g} W)")
+    if body.arrival_reserve == ArrivalReserve.FIXED and body.arrival_reserve_w is None:
+        problems.add("arrival_reserve_w", "required with arrival_reserve \"fixed\"")
     problems.raise_any()
     settings = SiteSettings(
         site_id=site_id,
@@ -137,6 +150,8 @@ def put_grid_settings(
         failsafe_w=body.failsafe_w,
         phase_assignment={uid: phase.value for uid, phase in body.phase_assignment.items()},
         updated_at=now,
+        arrival_reserve=body.arrival_reserve,
+        arrival_reserve_w=body.arrival_reserve_w,
     )
     store.grid.put_settings(settings)
     changed(site_id)
@@ -184,7 +199,7 @@ class GridSettingsController(ApiController):
         guards=[require_roles(ApiRole.dso, ApiRole.admin)],
         summary="Replace a site's grid settings",
         description=GRID_PUT_DESCRIPTION,
-        responses=problem_responses(400, 401, 403, 422),
+        responses=problem_responses(400, 401, 403, 404, 422),
     )
     def replace(
         self,

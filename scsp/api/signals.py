@@ -17,7 +17,7 @@ from litestar import HttpMethod, get, route
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles
+from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles, require_site
 from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, SignalKind, SignalPoint
@@ -207,6 +207,7 @@ def submit_signals(
 ) -> SignalSubmissionResult:
     """Validate and store a submission (see `SUBMISSION_RULES`); the site is re-planned when it changed."""
     check_site(key, site_id)
+    require_site(store, site_id)
     points = validate_submission(kind, body, now=now)
     was_changed, stored = store.grid.replace_signals(site_id, points, now=now)
     if was_changed:
@@ -226,6 +227,7 @@ def read_signals(
 ) -> SiteSignals:
     """The unexpired points of a site (of one kind, or all)."""
     check_site(key, site_id)
+    require_site(store, site_id)
     points = store.grid.site_signals(site_id, kind, now=now)
     return SiteSignals(
         site_id=site_id,
@@ -267,7 +269,7 @@ class SignalsController(ApiController):
         guards=[require_roles(*ALL_ROLES)],
         summary="Read a site's signals",
         description=READ_DESCRIPTION,
-        responses=problem_responses(401, 403, 422),
+        responses=problem_responses(401, 403, 404, 422),
     )
     def read(
         self,
@@ -289,7 +291,7 @@ class SignalsController(ApiController):
         status_code=200,
         summary="Submit a signal time series (PUT, or POST for clients that only POST)",
         description=SUBMISSION_RULES,
-        responses=problem_responses(400, 401, 403, 422),
+        responses=problem_responses(400, 401, 403, 404, 422),
     )
     def replace(
         self,

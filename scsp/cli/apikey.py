@@ -45,10 +45,16 @@ def key_json(key: ApiKey) -> dict[str, Any]:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    """Create a key and print it, once."""
+    """Create a key and print it, once; warns about sites that do not exist (yet)."""
+    store = _store(args)
     key, record = issue_api_key(
-        _store(args), role=ApiRole(args.role), sites=args.site or [], label=args.label, now=datetime.now(UTC)
+        store, role=ApiRole(args.role), sites=args.site or [], label=args.label, now=datetime.now(UTC)
     )
+    unknown = sorted(set(record.sites) - store.plans.site_ids())
+    if unknown:
+        # Not refused: an operator may hand out a key before the CPO's Locations arrive.
+        print(f"scsp: warning: no site {', '.join(map(repr, unknown))} exists yet (no CPO names it and no admin "
+              "declared it): the key will see it once one does", file=sys.stderr)
     print(
         json.dumps(
             {

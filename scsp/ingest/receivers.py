@@ -49,7 +49,8 @@ class SessionsReceiver(Controller):
                 session_id: ObjectId, data: JSONBody[Session]) -> Response[OcpiResponse[Any]]:
         """Create or replace a Session (the whole object)."""
         return pushed(sessions.put_session(store, caller, country_code, party_id, session_id, data,
-                                        now=datetime.now(UTC), changed=events.site_changed))
+                                           now=datetime.now(UTC), changed=events.site_changed,
+                                           arrived=events.site_arrived))
 
     @patch("/", sync_to_thread=True)
     def update(self, caller: NamedDependency[Caller], store: NamedDependency[Store],
@@ -57,7 +58,7 @@ class SessionsReceiver(Controller):
                session_id: ObjectId, data: JSONBody[SessionPatch]) -> OcpiResponse[Any]:
         """Update part of a Session; charging_periods are appended."""
         sessions.patch_session(store, caller, country_code, party_id, session_id, data, now=datetime.now(UTC),
-                            changed=events.site_changed)
+                               changed=events.site_changed, arrived=events.site_arrived)
         return ok()
 
 

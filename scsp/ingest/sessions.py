@@ -11,7 +11,7 @@ from datetime import datetime
 
 import msgspec
 
-from ocpi221.sessions import Session, SessionPatch
+from ocpi221.sessions import Session, SessionPatch, SessionStatus
 from scsp import errors
 from scsp.events import SiteChanged
 from scsp.ingest.rules import owned, same
@@ -49,14 +49,14 @@ def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
 
 
 def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, session: Session,
-                *, now: datetime, changed: SiteChanged) -> bool:
+                *, now: datetime, changed: SiteChanged, arrived: SiteChanged | None = None) -> bool:
     """Create or replace a session (mod_sessions PUT "SHALL replace the existing object"); True if created."""
     owned(caller, cc, pid)
     same("country_code", cc, session.country_code)
     same("party_id", pid, session.party_id)
     if session.id != session_id:
         raise errors.InvalidParameters(f"id: {session.id!r} in the body differs from {session_id!r} in the URL")
-    created, _ = take_session(store, caller.party.id, session, now=now, changed=changed)
+    created, _ = take_session(store, caller.party.id, session, now=now, changed=changed, arrived=arrived)
     return created
 
 
@@ -76,7 +76,7 @@ def owned_token(session: Session) -> tuple[Session, bool]:
 
 
 def take_session(store: Store, party: int, session: Session, *, now: datetime,
-                 changed: SiteChanged) -> tuple[bool, bool]:
+                 changed: SiteChanged, arrived: SiteChanged | None = None) -> tuple[bool, bool]:
     """Store a session pushed or pulled through the connection `party`; returns (created, applied).
 
     Older news never overwrites newer (`last_updated`); an applied change the planner must act on
@@ -88,14 +88,16 @@ def take_session(store: Store, party: int, session: Session, *, now: datetime,
                                            session_id=session.id))
     created, applied = store.sessions.put(party, session, now=now)
     if applied and plan_relevant_change(before.session if before else None, session):
-        changed(site_id(cc, pid, session.location_id))
+        is_arrival = session.status == SessionStatus.ACTIVE and (
+            before is None or before.session.status != SessionStatus.ACTIVE)
+        (arrived if is_arrival and arrived is not None else changed)(site_id(cc, pid, session.location_id))
         if before is not None and before.session.location_id != session.location_id:
             changed(site_id(cc, pid, before.session.location_id))
     return created, applied
 
 
 def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, patch: SessionPatch,
-                  *, now: datetime, changed: SiteChanged) -> None:
+                  *, now: datetime, changed: SiteChanged, arrived: SiteChanged | None = None) -> None:
     """Apply a partial update; `charging_periods` are appended (mod_sessions PATCH)."""
     owned(caller, cc, pid)
     for field, url_value in (("country_code", cc), ("party_id", pid), ("id", session_id)):
@@ -112,7 +114,9 @@ def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: s
         # transport_and_format: "If a PATCH fails, the client GETs the object and PUTs it if it does not exist".
         raise errors.NotFound(f"no session {session_id!r}: PUT it first")
     if plan_relevant_change(before.session if before else None, merged):
-        changed(site_id(cc, pid, merged.location_id))
+        is_arrival = merged.status == SessionStatus.ACTIVE and (
+            before is None or before.session.status != SessionStatus.ACTIVE)
+        (arrived if is_arrival and arrived is not None else changed)(site_id(cc, pid, merged.location_id))
 
 
 def replan_party(store: Store, party_id: int, changed: SiteChanged) -> None:

@@ -136,8 +136,13 @@ class Engine:
         task.add_done_callback(self._tasks.discard)
 
     def _on_event(self) -> None:
-        """A site changed: plan the changed sites `debounce_s` from the first event of a burst."""
-        if self._debounce is None:
+        """A site changed: plan the changed sites `debounce_s` from the first event of a burst, or at
+        once after an arrival (a new EV draws its maximum until its first profile)."""
+        if self.events.take_urgent():
+            if self._debounce is not None:
+                self._debounce.cancel()
+            self._debounced()
+        elif self._debounce is None:
             loop = asyncio.get_running_loop()
             self._debounce = loop.call_later(self.config.planning.debounce_s, self._debounced)
 

@@ -17,11 +17,11 @@ from ocpi221.locations import PowerType
 from profiles import ElectricalFacts, w_per_unit
 from profiles.model import phase_count
 from profiles.timeline import profile_steps, value_at
-from scsp.config import Config
+from scsp.config import Config, PlanningConfig
 from scsp.planning import evidence
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
 from scsp.records.commands import CommandKind, NotSteered, SessionControl
-from scsp.records.grid import SignalKind, SignalPoint
+from scsp.records.grid import ArrivalReserve, SignalKind, SignalPoint, SiteSettings
 from scsp.records.parties import Party, PartyStatus, SyncState
 from scsp.records.plans import StoredPlan
 from scsp.records.sessions import EPOCH, PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession
@@ -70,6 +70,9 @@ class SiteInput(msgspec.Struct, frozen=True, kw_only=True):
     price: list[float] | None
     carbon: list[float] | None
     sessions: list[PlannedSession]
+    # Kept free for EVs that arrive before their first profile (W, every slot): the optimizer plans
+    # within the limit minus this.
+    reserve_w: float = 0.0
 
 
 def slot_grid(config: Config, now: datetime) -> tuple[datetime, int, int]:
@@ -309,10 +312,32 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
             phase=_phase(phases.get(s.evse_uid)), fixed_w=fixed_w, previous_w=previous.get(key)))
+    busy = {(p.key.party, p.evse_uid.upper()) for p in planned}
+    idle_evses = [f for f in evses.values() if f.capable and (f.party, f.uid.upper()) not in busy]
+    reserve_w = arrival_reserve_w(settings, plan_cfg, idle_evses)
     return SiteInput(site_id=name, start=start, slot_s=slot_s, n_slots=n_slots, limit_w=limit_w,
                      fixed_load_w=fixed_load.tolist(), failsafe_w=failsafe_w, voltage_v=voltage_v,
                      phase_limit_a=settings.phase_limit_a if settings else None, price=price, carbon=carbon,
-                     sessions=planned)
+                     sessions=planned, reserve_w=reserve_w)
+
+
+def arrival_reserve_w(settings: SiteSettings | None, planning: PlanningConfig, idle_evses: Sequence[EvseFacts]
+                      ) -> float:
+    """What a site keeps free for arrivals (W), by its own setting or the configured default.
+
+    OCPI 2.2.1 has no profile for an idle EVSE: a new EV draws its EVSE's maximum until its first
+    profile reaches it (the time from the Session push to our SetChargingProfile plus the CPO's
+    delivery). `largest_idle_evse` keeps that maximum free for one arrival at a time; `fixed` a
+    number of watts; `none` nothing (the site may go over its limit for that time).
+    """
+    mode = (settings.arrival_reserve if settings and settings.arrival_reserve is not None
+            else ArrivalReserve(planning.arrival_reserve))
+    if mode == ArrivalReserve.LARGEST_IDLE_EVSE:
+        return max((f.max_power_w for f in idle_evses), default=0.0)
+    if mode == ArrivalReserve.FIXED:
+        fixed = settings.arrival_reserve_w if settings and settings.arrival_reserve_w is not None else None
+        return fixed if fixed is not None else planning.arrival_reserve_w
+    return 0.0
 
 
 def _phase(name: str | None) -> optimizer.Phase:

@@ -67,10 +67,10 @@ def plan_record(site: SiteInput, plan: optimizer.Plan | None, config: Config, no
             energy_kwh=result.energy_kwh if result is not None else 0.0,
             shortfall_kwh=result.shortfall_kwh if result is not None else s.need_kwh if s.controllable else 0.0,
             profile=profile))
-    detail = PlanDetail(failsafe_w=site.failsafe_w)
+    detail = PlanDetail(failsafe_w=site.failsafe_w, arrival_reserve_w=site.reserve_w)
     if plan is not None:
-        detail = PlanDetail(failsafe_w=site.failsafe_w, jain_index=plan.jain_index, warnings=list(plan.warnings),
-                            stats=plan.stats, objective=plan.objective)
+        detail = PlanDetail(failsafe_w=site.failsafe_w, arrival_reserve_w=site.reserve_w, jain_index=plan.jain_index,
+                            warnings=list(plan.warnings), stats=plan.stats, objective=plan.objective)
     # Without a solver result: nothing to steer (EMPTY), or a solve that failed, in which case every
     # session we steer got its failsafe share (FALLBACK by the `failsafe` path).
     steered = any(s.controllable for s in site.sessions)

@@ -21,7 +21,7 @@ def problem_of(site: SiteInput) -> optimizer.SiteProblem:
     fixed = site.fixed_load_w
     return optimizer.SiteProblem(
         start=site.start, slot_minutes=site.slot_s / 60, n_slots=site.n_slots,
-        site=optimizer.Site(limit_kw=tuple(w / 1000 for w in site.limit_w),
+        site=optimizer.Site(limit_kw=tuple(max(0.0, w - site.reserve_w) / 1000 for w in site.limit_w),
                             phase_limit_a=site.phase_limit_a, voltage_v=site.voltage_v,
                             fixed_load_kw=tuple(w / 1000 for w in fixed) if any(fixed) else None,
                             failsafe_kw=site.failsafe_w / 1000),

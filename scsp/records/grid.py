@@ -31,6 +31,14 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
 
 
 
+class ArrivalReserve(StrEnum):
+    """What a site's plan keeps free for EVs that arrive before their first profile reaches them."""
+
+    NONE = "none"  # nothing: an arrival may take the site over its limit until its profile arrives
+    LARGEST_IDLE_EVSE = "largest_idle_evse"  # the maximum of the largest profile-capable EVSE without a session
+    FIXED = "fixed"  # `arrival_reserve_w`
+
+
 class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The grid connection of a site as configured through the API (None: use the configured default)."""
 
@@ -42,6 +50,9 @@ class SiteSettings(msgspec.Struct, frozen=True, kw_only=True):
     # Phase (L1/L2/L3) each single-phase EVSE (by uid) is wired to.
     phase_assignment: dict[str, str] = {}
     updated_at: datetime = EPOCH
+    # The site's arrival reserve; None: the configured default (`[planning] arrival_reserve`).
+    arrival_reserve: ArrivalReserve | None = None
+    arrival_reserve_w: float | None = None
 
 
 class SignalKind(StrEnum):

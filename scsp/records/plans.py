@@ -39,6 +39,8 @@ class PlanDetail(msgspec.Struct, frozen=True, kw_only=True):
     """What the solver said of a site's plan, beside the per-slot figures."""
 
     failsafe_w: float
+    # What the plan kept free for arrivals (W): it plans within limit_w minus this.
+    arrival_reserve_w: float = 0.0
     jain_index: float | None = None
     warnings: list[str] = []
     stats: SolveStats | None = None

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from scsp.records.grid import ApiKey, ApiRole, SignalKind, SignalPoint, SiteSettings
+from scsp.records.grid import ApiKey, ApiRole, ArrivalReserve, SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences
 from scsp.store.codec import moment, unix
 from scsp.store.db import Aggregate, hash_token
@@ -130,6 +130,8 @@ class GridStore(Aggregate):
             failsafe_w=r["failsafe_w"],
             phase_assignment=_decode_phases(r["phase_assignment"]),
             updated_at=moment(r["updated_at"]),
+            arrival_reserve=ArrivalReserve(r["arrival_reserve"]) if r["arrival_reserve"] is not None else None,
+            arrival_reserve_w=r["arrival_reserve_w"],
         )
 
     def put_settings(self, settings: SiteSettings) -> None:
@@ -137,11 +139,13 @@ class GridStore(Aggregate):
         with self._write() as db:
             db.execute(
                 """INSERT INTO site_settings (site_id, import_limit_w, phase_limit_a, voltage_v, failsafe_w,
-                   phase_assignment, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+                   phase_assignment, updated_at, arrival_reserve, arrival_reserve_w)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (site_id) DO UPDATE SET import_limit_w = excluded.import_limit_w,
                    phase_limit_a = excluded.phase_limit_a, voltage_v = excluded.voltage_v,
                    failsafe_w = excluded.failsafe_w, phase_assignment = excluded.phase_assignment,
-                   updated_at = excluded.updated_at""",
+                   updated_at = excluded.updated_at, arrival_reserve = excluded.arrival_reserve,
+                   arrival_reserve_w = excluded.arrival_reserve_w""",
                 [
                     settings.site_id,
                     settings.import_limit_w,
@@ -150,6 +154,8 @@ class GridStore(Aggregate):
                     settings.failsafe_w,
                     msgspec.json.encode(settings.phase_assignment).decode(),
                     unix(settings.updated_at),
+                    settings.arrival_reserve,
+                    settings.arrival_reserve_w,
                 ],
             )
 

@@ -320,6 +320,13 @@ def m005_evidence(db: Database) -> None:
     db.execute("CREATE TABLE sites (site_id TEXT PRIMARY KEY, declared_at INTEGER NOT NULL) STRICT")
 
 
+@migrations()
+def m006_arrival_reserve(db: Database) -> None:
+    """A site's arrival reserve: what its plan keeps free for EVs before their first profile."""
+    db.execute("ALTER TABLE site_settings ADD COLUMN arrival_reserve TEXT")
+    db.execute("ALTER TABLE site_settings ADD COLUMN arrival_reserve_w REAL")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,9 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+TEST_SITES = ("NL-CPA-LOC1", "NL-CPA-LOC2", "NL-CPA-LOC3", "NL-CPA-LOC9")
+
+
 def start_api_service(tmp_path: Path) -> tuple[Running, RecordingEvents]:
     """The service on a free loopback port, `/api/v1` mounted, site events recorded."""
     sock = bind("127.0.0.1", 0)
@@ -121,6 +124,9 @@ def start_api_service(tmp_path: Path) -> tuple[Running, RecordingEvents]:
         raise
     events = RecordingEvents()
     app.state.events = events
+    # The sites these tests address exist (an operator declared them); NL-CPA-NOWHERE does not.
+    for site in TEST_SITES:
+        app.state.store.plans.declare_site(site, now=datetime.now(UTC))
     thread = ServerThread(edge(app), sock).start()
     return Running(thread, config, app.state.store, app), events
 

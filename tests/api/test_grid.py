@@ -63,7 +63,7 @@ def test_a_put_replaces_every_field_so_left_out_ones_fall_back_to_defaults(
 
 
 def test_grid_settings_of_a_site_nobody_configured_are_a_404_problem(api: Api, client: httpx.Client) -> None:
-    reply = client.get(grid_url(api, "NL-CPA-NOWHERE"), headers=api.auth("aggregator"))
+    reply = client.get(grid_url(api, "NL-CPA-LOC3"), headers=api.auth("aggregator"))
     assert reply.status_code == 404
     assert "configured defaults" in reply.json()["detail"]
 
