@@ -279,9 +279,8 @@ class PlansController(ApiController):
         201 when it is new, 200 when it exists already (declared, or named by a CPO).
         """
         check_site(api_key, site_id)
-        existed = site_id in store.plans.site_ids()
-        store.plans.declare_site(site_id, now=datetime.now(UTC))
-        return Response(SiteDeclared(site_id=site_id, created=not existed), status_code=200 if existed else 201)
+        created = store.plans.declare_site(site_id, now=datetime.now(UTC))
+        return Response(SiteDeclared(site_id=site_id, created=created), status_code=201 if created else 200)
 
     @get("/{site_id:str}/plan", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
          responses={200: ResponseSpec(PlanOut, description="The site's current plan"),

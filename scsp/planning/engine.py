@@ -27,6 +27,7 @@ from scsp.config import Config
 from scsp.dispatch.sender import Dispatcher
 from scsp.events import SiteEvents
 from scsp.ingest import pull
+from scsp.ingest.sessions import replan_party
 from scsp.planning.gather import SiteInput, gather
 from scsp.planning.record import plan_record
 from scsp.planning.solve import solve_site
@@ -91,6 +92,9 @@ class Engine:
         self._debounce: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_probe: dict[int, float] = {}
+        # The parties registered at the last housekeeping: one that left (it unregistered, or an
+        # operator removed it) has its sites re-planned with its sessions as orphans.
+        self._registered: set[int] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -232,7 +236,13 @@ class Engine:
                 if await asyncio.to_thread(self.dispatcher.may_send, party, command.key):
                     await self.dispatcher.send_get(party, command.key, now)
         loop = asyncio.get_running_loop()
-        for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
+        parties = await asyncio.to_thread(self.store.parties.all, include_unregistered=False)
+        registered = {p.id for p in parties if p.status == PartyStatus.REGISTERED}
+        for gone in sorted((self._registered or set()) - registered):
+            log.info("connection closed: its sessions are orphans until they end", extra={"party": gone})
+            await asyncio.to_thread(replan_party, self.store, gone, self.events.site_changed)
+        self._registered = registered
+        for party in parties:
             if party.status != PartyStatus.REGISTERED or not party.reachable:
                 continue
             state = await asyncio.to_thread(self.store.sync.state, party.id)

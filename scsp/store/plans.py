@@ -28,6 +28,12 @@ def _session_row(r: dict[str, Any]) -> PlanSession:
         profile=profile_of(r["profile"]))
 
 
+
+# The ids of every site that exists (`PlanStore.site_ids`).
+_SITE_IDS = ("SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
+             "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions "
+             "WHERE status = 'ACTIVE' UNION SELECT site_id FROM sites")
+
 class PlanStore(Aggregate):
     """Plans and their session rows."""
 
@@ -79,18 +85,18 @@ class PlanStore(Aggregate):
     def site_ids(self) -> set[str]:
         """Every site that exists: one a CPO's Location or active Session names, or an operator declared."""
         with self._read() as db:
-            ids = {r["site_id"] for r in db.query(
-                "SELECT country_code || '-' || party_id || '-' || id AS site_id FROM locations "
-                "UNION SELECT country_code || '-' || party_id || '-' || location_id FROM sessions "
-                "WHERE status = 'ACTIVE' UNION SELECT site_id FROM sites")}
-            return ids
+            return {r["site_id"] for r in db.query(_SITE_IDS)}
 
     def declare_site(self, site_id: str, *, now: datetime) -> bool:
-        """An operator declares a site before any CPO names it; True when it is new."""
+        """An operator declares a site before any CPO names it; True when it did not exist before.
+
+        Decided in the write transaction itself, so of concurrent declarations one alone is new.
+        """
         with self._write() as db:
-            cursor = db.execute("INSERT INTO sites (site_id, declared_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                                [site_id, unix(now)])
-            return cursor.rowcount > 0
+            exists = db.execute(f"SELECT 1 FROM ({_SITE_IDS}) WHERE site_id = ?", [site_id]).fetchone()
+            db.execute("INSERT INTO sites (site_id, declared_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                       [site_id, unix(now)])
+            return exists is None
 
     def get(self, plan_id: int) -> StoredPlan | None:
         """One plan by id."""

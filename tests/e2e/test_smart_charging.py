@@ -56,14 +56,14 @@ def wait_for(check: Callable[[], T], *, timeout: float = 60.0, what: str = "cond
 class Loop:
     """A registered service + simulator pair and helpers to drive them."""
 
-    def __init__(self, tmp_path: Path, **planning: Any) -> None:
+    def __init__(self, tmp_path: Path, *, sim: dict[str, Any] | None = None, **planning: Any) -> None:
         self.tmp_path = tmp_path
         sim_sock = bind("127.0.0.1", 0)
         port = sim_sock.getsockname()[1]
-        self.sim_settings = SimulatorConfig(
-            host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}", db_path=str(tmp_path / "sim.db"),
-            arrivals=False, tick_s=0.25, session_update_s=1.0, callback_delay_s=0.2, profile_timeout_s=3,
-            active_profile_duration_s=600)
+        self.sim_settings = SimulatorConfig(**{
+            "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}",
+            "db_path": str(tmp_path / "sim.db"), "arrivals": False, "tick_s": 0.25, "session_update_s": 1.0,
+            "callback_delay_s": 0.2, "profile_timeout_s": 3, "active_profile_duration_s": 600, **(sim or {})})
         self.sim_thread = ServerThread(create_simulator_asgi(self.sim_settings), sim_sock).start()
         self.sim = f"http://127.0.0.1:{port}"
         self.planning = PlanningConfig(**{"interval_s": 2, "debounce_s": 0.3, "horizon_h": 1.0, "slot_minutes": 1,
