@@ -30,3 +30,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -f scsp.db scsp.db-wal scsp.db-shm simulator.db simulator.db-wal simulator.db-shm

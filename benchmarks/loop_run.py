@@ -44,6 +44,7 @@ from scsp.config import (  # noqa: E402
 )
 from scsp.platform.registration import new_token  # noqa: E402
 from scsp.platform.serving import ServerThread, bind  # noqa: E402
+from scsp.records.commands import CommandKind  # noqa: E402
 from scsp.records.grid import ApiRole  # noqa: E402
 from scsp.records.parties import PartyStatus, TokenKind  # noqa: E402
 
@@ -70,6 +71,9 @@ def main() -> int:
     parser.add_argument("--local-hour", type=int, choices=range(24), metavar="H",
                         help="put the simulated sites in a time zone where it is now about H o'clock, so a run "
                              "at any hour sees that hour's traffic (default: the sites' own zone)")
+    parser.add_argument("--arrival-reserve", choices=("none", "largest_idle_evse", "fixed"), default="none",
+                        help="each site's arrival reserve (README \"Arrival reserve\")")
+    parser.add_argument("--arrival-reserve-w", type=float, default=None, help="the reserve for --arrival-reserve fixed")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scsp-run-"))
 
@@ -101,9 +105,19 @@ def main() -> int:
                   ).raise_for_status()
         key, _ = issue_api_key(store, role=ApiRole.admin, sites=(), label="run", now=datetime.now(UTC))
         api = {"Authorization": f"Bearer {key}"}
+        # A site exists once its CPO's Location names it (README "The aggregator and DSO API").
+        deadline = time.time() + 60
+        while {f"NL-SIM-{loc}" for loc in LIMITS_W} - {
+                s["site_id"] for s in http.get(f"{svc_url}/api/v1/sites", headers=api).raise_for_status().json()}:
+            if time.time() > deadline:
+                raise SystemExit("the simulator's locations did not arrive")
+            time.sleep(0.2)
         for location, limit in LIMITS_W.items():
             http.put(f"{svc_url}/api/v1/sites/NL-SIM-{location}/grid", headers=api,
-                     json={"import_limit_w": limit, "failsafe_w": 0.3 * limit}).raise_for_status()
+                     json={"import_limit_w": limit, "failsafe_w": 0.3 * limit,
+                           "arrival_reserve": args.arrival_reserve,
+                           **({"arrival_reserve_w": args.arrival_reserve_w}
+                              if args.arrival_reserve_w is not None else {})}).raise_for_status()
         started = time.time()
         seen: dict[str, dict[str, Any]] = {}
         controlled_peak = collections.defaultdict(float)
@@ -128,7 +142,7 @@ def main() -> int:
                 ids = {ev["session_id"] for ev in evs}
                 in_flight = any(c.key.session_id in ids and c.kind == "set"
                                 for c in store.commands.find(states=("pending", "awaiting_result")))
-                if plan is not None and plan.created_at > last_arrival + 1 and not in_flight and all(
+                if plan is not None and plan.created_at.timestamp() > last_arrival + 1 and not in_flight and all(
                         ev["profile_source"] != "none" and ev["profile"] == ev["requested_profile"]
                         for ev in steerable):
                     controlled_peak[location] = max(controlled_peak[location], load)
@@ -137,12 +151,17 @@ def main() -> int:
         state = http.get(f"{sim_url}/sim/state").raise_for_status().json()
         present = {ev["session_id"] for ev in state["evs"]}
         left = [ev for sid, ev in seen.items() if sid not in present]
-        report: dict[str, Any] = {"minutes": args.minutes, "evs_seen": len(seen), "evs_left": len(left), "sites": {}}
+        report: dict[str, Any] = {"minutes": args.minutes, "arrival_reserve": args.arrival_reserve,
+                                  "evs_seen": len(seen), "evs_left": len(left), "sites": {}}
         for site in meter["sites"]:
             loc = site["location_id"]
             report["sites"][loc] = {
                 "limit_w": LIMITS_W[loc],
                 "peak_w_all_samples": max((s["load_w"] for s in site["samples"]), default=0.0),
+                # Time above the limit (s), over every sample: what arrivals before their first profile cost.
+                "over_limit_s": round(sum(
+                    max(0.0, b["t"] - a["t"]) for a, b in zip(site["samples"], site["samples"][1:], strict=False)
+                    if a["load_w"] > LIMITS_W[loc] + 1.0), 1),
                 "peak_w_settled": controlled_peak[loc],
                 "energy_kwh": round(site["energy_kwh"], 2),
             }
@@ -153,6 +172,20 @@ def main() -> int:
         report["present_evs"] = {
             "requested_kwh": round(sum(ev["energy_need_kwh"] for ev in state["evs"]), 2),
             "delivered_kwh": round(sum(ev["kwh"] for ev in state["evs"]), 2),
+        }
+        # From the EV plugging in (the simulator's Session PUT) to our first SetChargingProfile for it.
+        delays = []
+        for row in store.sessions.find(limit=1_000_000)[0]:
+            ev = seen.get(row.session.id)
+            sets = store.commands.find(key=row.key, kinds=(CommandKind.SET,), limit=1_000_000)
+            if ev is not None and sets:
+                delays.append(min(c.created_at.timestamp() for c in sets) - parse(ev["plugged_at"]))
+        delays.sort()
+        report["arrival_to_first_profile_s"] = {
+            "sessions": len(delays),
+            "p50": round(delays[len(delays) // 2], 2) if delays else None,
+            "p95": round(delays[int(len(delays) * 0.95)], 2) if delays else None,
+            "max": round(delays[-1], 2) if delays else None,
         }
         outcomes = collections.Counter(f"{c.kind}:{c.response or '-'}:{c.result or c.state}"
                                        for c in store.commands.find(limit=1_000_000))
