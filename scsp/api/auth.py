@@ -189,7 +189,7 @@ def require_site(store: Store, site_id: str) -> None:
     A site exists once a CPO's Location or active Session names it, or an admin declared it
     (`PUT /api/v1/sites/{site_id}`): a typo in a site id answers 404 instead of creating a site.
     """
-    if site_id not in store.plans.site_ids():
+    if not store.plans.site_exists(site_id):
         raise errors.NotFound(f"no site {site_id!r}: a site exists once a CPO's Location or Session names it, "
                               f"or an admin declares it (PUT /api/v1/sites/{site_id})")
 

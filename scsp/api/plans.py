@@ -8,6 +8,8 @@ within its site scope.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -122,6 +124,36 @@ class SiteDeclared(msgspec.Struct, kw_only=True):
 
     site_id: str
     created: bool
+
+
+class PlanBodies:
+    """The encoded body and ETag of each site's current plan view, valid for one version."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._items: OrderedDict[tuple[str, str], tuple[tuple[int, int], bytes, str]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str], version: tuple[int, int]) -> tuple[bytes, str] | None:
+        """The body and ETag cached for `key` if they were built for `version`."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] != version:
+                return None
+            self._items.move_to_end(key)
+            return item[1], item[2]
+
+    def put(self, key: tuple[str, str], version: tuple[int, int], body: bytes, etag: str) -> tuple[bytes, str]:
+        """Keep a body and its ETag for `version` (the least recently used site drops out first)."""
+        with self._lock:
+            self._items[key] = (version, body, etag)
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return body, etag
+
+
+PLAN_BODIES = PlanBodies()
 
 
 def entity_tag(body: bytes) -> str:
@@ -297,11 +329,20 @@ class PlansController(ApiController):
         """
         check_site(api_key, site_id)
         require_site(store, site_id)
-        plan = store.plans.latest(site_id)
-        if plan is None:
+        plan_id = store.plans.latest_id(site_id)
+        if plan_id is None:
             raise errors.NotFound(f"no plan for site {site_id!r} yet")
-        body = msgspec.json.encode(_plan_out(store, plan))
-        etag = entity_tag(body)
+        # Plans never change once stored; what else the body shows is compliance, whose every new
+        # record raises `active_profiles_version`: while both hold, the encoded body and its ETag do.
+        version = (plan_id, store.commands.active_profiles_version())
+        cached = PLAN_BODIES.get((str(store.path), site_id), version)
+        if cached is None:
+            plan = store.plans.get(plan_id)
+            if plan is None:  # pruned between the two reads: a newer one exists
+                raise errors.NotFound(f"no plan for site {site_id!r} yet")
+            body = msgspec.json.encode(_plan_out(store, plan))
+            cached = PLAN_BODIES.put((str(store.path), site_id), version, body, entity_tag(body))
+        body, etag = cached
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if if_none_match is not None and none_match(if_none_match, etag):
             return Response(b"", status_code=304, headers=headers)

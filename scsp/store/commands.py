@@ -253,6 +253,13 @@ class CommandStore(Aggregate):
                  record.plan, record.verdict, record.worst_excess_w, record.compliance, json_text(record.detail)])
             return int(cursor.lastrowid or 0)
 
+    def active_profiles_version(self) -> int:
+        """Grows with every ActiveChargingProfile stored (the newest row's id): what a cached view of
+        compliance compares to know it is still current."""
+        with self._read() as db:
+            row = db.execute("SELECT max(id) FROM active_profiles").fetchone()
+            return int(row[0]) if row and row[0] is not None else 0
+
     def latest_active_profiles(self, keys: Sequence[SessionKey]) -> dict[SessionKey, ActiveProfileRecord]:
         """The newest received ActiveChargingProfile of each session."""
         out: dict[SessionKey, ActiveProfileRecord] = {}

@@ -87,6 +87,27 @@ class PlanStore(Aggregate):
         with self._read() as db:
             return {r["site_id"] for r in db.query(_SITE_IDS)}
 
+    def site_exists(self, site_id: str) -> bool:
+        """Whether one site exists (`site_ids`), by its own rows only."""
+        with self._read() as db:
+            if db.execute("SELECT 1 FROM sites WHERE site_id = ?", [site_id]).fetchone():
+                return True
+            parts = site_id.split("-", 2)
+            if len(parts) != 3:
+                return False
+            cc, pid, location = parts
+            return db.execute(
+                "SELECT 1 FROM locations WHERE country_code = ? AND party_id = ? AND id = ? "
+                "UNION ALL SELECT 1 FROM sessions WHERE status = 'ACTIVE' AND location_id = ? "
+                "AND country_code = ? AND party_id = ? LIMIT 1", [cc, pid, location, location, cc, pid]
+            ).fetchone() is not None
+
+    def latest_id(self, site_id: str) -> int | None:
+        """The id of a site's newest plan (cheap: no plan is read)."""
+        with self._read() as db:
+            row = db.execute("SELECT max(id) FROM plans WHERE site_id = ?", [site_id]).fetchone()
+            return int(row[0]) if row and row[0] is not None else None
+
     def declare_site(self, site_id: str, *, now: datetime) -> bool:
         """An operator declares a site before any CPO names it; True when it did not exist before.
 
