@@ -178,7 +178,7 @@ def wrk(url: str, script: str, *, seconds: float, connections: int, threads: int
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name,
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", f.name,
                               url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(f.name)

@@ -74,7 +74,12 @@ def main() -> int:
     parser.add_argument("--arrival-reserve", choices=("none", "largest_idle_evse", "fixed"), default="none",
                         help="each site's arrival reserve (README \"Arrival reserve\")")
     parser.add_argument("--arrival-reserve-w", type=float, default=None, help="the reserve for --arrival-reserve fixed")
+    parser.add_argument("--limit-w", nargs=2, type=float, metavar=("WORK", "CITY"),
+                        help=f"the sites' import limits (default {LIMITS_W['LOC-WORK']:.0f} and "
+                             f"{LIMITS_W['LOC-CITY']:.0f} W)")
     args = parser.parse_args()
+    if args.limit_w:
+        LIMITS_W.update({"LOC-WORK": args.limit_w[0], "LOC-CITY": args.limit_w[1]})
     tmp = Path(tempfile.mkdtemp(prefix="scsp-run-"))
 
     sim_sock, svc_sock = bind("127.0.0.1", 0), bind("127.0.0.1", 0)

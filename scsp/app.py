@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 from litestar import Litestar, get
+from litestar.concurrency import get_asyncio_executor, set_asyncio_executor
 from litestar.datastructures import State
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
@@ -83,8 +85,24 @@ def dashboard() -> bytes:
 
 
 
+# Threads that run the synchronous request handlers. Litestar's default is the event loop's
+# executor (min(32, cpus + 4) threads), shared with the engine's `asyncio.to_thread` calls: on two
+# cores six threads, so at most six writes could wait for one group commit, and a planning pass
+# took threads from requests.
+REQUEST_THREADS = 32
+
+
+def _request_threads() -> None:
+    if get_asyncio_executor() is None:
+        try:
+            set_asyncio_executor(ThreadPoolExecutor(max_workers=REQUEST_THREADS, thread_name_prefix="request"))
+        except RuntimeError:
+            pass  # called inside a running loop: the loop's executor stays
+
+
 def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
     """Build the service for `config`; `transport` replaces the network for outbound calls in unit tests."""
+    _request_threads()
     store = Store(config.db_path)
     store.migrate()
     platform = scsp_platform(config)
