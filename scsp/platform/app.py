@@ -23,7 +23,7 @@ from scsp import __version__
 from scsp.platform.client import OcpiClient
 from scsp.platform.credentials import CredentialsController
 from scsp.platform.identity import Platform
-from scsp.platform.transport import caller_of, exception_response, ocpi_guard
+from scsp.platform.transport import caller_of, exception_response, ocpi_guard, strict_body
 from scsp.platform.versions import VersionsController
 from scsp.store.parties import PartyStore
 
@@ -100,6 +100,7 @@ def build_platform_app(
         state=State({"parties": parties, "platform": platform, **(state or {})}),
         lifespan=[client_lifespan, *lifespans],
         exception_handlers={Exception: exception_response},
+        before_request=strict_body,
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title, version=__version__, path="/schema",

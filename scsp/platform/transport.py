@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -194,6 +195,56 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# -- strict request bodies -----------------------------------------------------------------------
+
+# msgspec reports where a value failed as a JSON path: "Expected `float`, got `str` - at `$.kwh`".
+_MSGSPEC_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The type a handler declares for its JSON body (`data`), or None when it takes none or any."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None or data.annotation is Any:
+        return None
+    return data.annotation
+
+
+def validation_error(exc: msgspec.ValidationError) -> ValidationException:
+    """A msgspec validation error as the ValidationException naming its field (2001 / 422)."""
+    match = _MSGSPEC_AT.match(str(exc))
+    message, path = (match.group("message"), match.group("path") or "") if match else (str(exc), "")
+    field = path.lstrip(".") or "body"
+    return ValidationException(detail=f"{field}: {message}", extra=[{"key": field, "message": message}])
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Decode the JSON body strictly against the handler's declared type, before Litestar's lax parse.
+
+    One decoding policy for every OCPI endpoint and /api/v1 (house rule, STYLE.md §2): Litestar
+    converts bodies with msgspec's lax mode (`strict=False`), which reads the string "NaN" as a
+    float, "5" as 5 and the integer 123 as a DateTime in 1970. Strictly, a string is never a number
+    or a time and an integer never a time; constrained numbers (`Meta(ge=..., le=...)`) are finite
+    by construction. Invalid JSON is left to Litestar's own reading (HTTP 400 / 2000).
+    """
+    wanted = _body_type(request)
+    if wanted is None or request.method not in {"POST", "PUT", "PATCH"}:
+        return
+    body = await request.body()
+    try:
+        msgspec.json.decode(body, type=wanted)
+    except msgspec.ValidationError as exc:
+        try:
+            # A typed decode skips unknown fields unread: invalid UTF-8 there is still not JSON.
+            msgspec.json.decode(body)
+        except msgspec.ValidationError:
+            pass  # a number beyond float range (1e999): valid JSON, an invalid value
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return  # (ValidationError is a DecodeError: it is caught first, above)
+        raise validation_error(exc) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return  # not JSON at all: answered by the normal path as HTTP 400 / 2000
+
+
 # -- errors -> envelope / problem ----------------------------------------------------------------
 
 def exception_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -219,6 +270,9 @@ def _classify(exc: Exception) -> tuple[int, int, str, list[dict[str, str]] | Non
             return 400, 2000, "request body is empty: a JSON object is required", None
         text = "; ".join(f"{i['field']}: {i['message']}" for i in items) or (exc.detail or "invalid request")
         return 200, 2001, text, items
+    if isinstance(exc, msgspec.ValidationError):
+        # Raised by a store that validates what it is about to write (nothing is stored).
+        return _classify(validation_error(exc))
     if isinstance(exc, RecursionError):
         # Pathologically nested JSON exhausts the decoder's recursion: unreadable input, not our failure.
         return 400, 2000, "request body is not valid JSON: nested too deeply", None

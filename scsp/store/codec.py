@@ -50,6 +50,18 @@ def json_text(obj: Any) -> str:
     return msgspec.json.encode(obj).decode()
 
 
+def checked_json_text(obj: msgspec.Struct) -> str:
+    """JSON text of a Struct, proven readable first: it is decoded back strictly as its own type.
+
+    A row that could not be read back must be impossible to store (a NaN is written as `null`,
+    which then fails every read of the row, and with it every list and plan that reads it). Raises
+    `msgspec.ValidationError` naming the field; nothing is written.
+    """
+    text = msgspec.json.encode(obj)
+    msgspec.json.decode(text, type=type(obj))
+    return text.decode()
+
+
 _decode_profile = msgspec.json.Decoder(ChargingProfile).decode
 decode_floats = msgspec.json.Decoder(list[float]).decode
 decode_dict = msgspec.json.Decoder(dict[str, Any]).decode

@@ -25,7 +25,7 @@ from scsp.records.commands import (
     SessionEnd,
 )
 from scsp.records.sessions import SessionKey
-from scsp.store.codec import KEY_SQL, json_text, key_args, key_of, moment, profile_of, unix
+from scsp.store.codec import KEY_SQL, checked_json_text, json_text, key_args, key_of, moment, profile_of, unix
 from scsp.store.db import Aggregate
 
 _decode_active = msgspec.json.Decoder(ActiveChargingProfile).decode
@@ -65,7 +65,7 @@ def _active(row: dict[str, Any]) -> ActiveProfileRecord:
 
 
 def _profile_text(profile: ChargingProfile | None) -> str | None:
-    return json_text(profile) if profile is not None else None
+    return checked_json_text(profile) if profile is not None else None
 
 
 def _set_control(db: Database, key: SessionKey, columns: dict[str, Any]) -> None:
@@ -249,7 +249,7 @@ class CommandStore(Aggregate):
             cursor = db.execute(
                 """INSERT INTO active_profiles (party, country_code, party_id, session_id, source, received_at, doc,
                    plan, verdict, worst_excess_w, compliance, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [*key_args(record.key), record.source, unix(record.received_at), json_text(record.profile),
+                [*key_args(record.key), record.source, unix(record.received_at), checked_json_text(record.profile),
                  record.plan, record.verdict, record.worst_excess_w, record.compliance, json_text(record.detail)])
             return int(cursor.lastrowid or 0)
 

@@ -12,7 +12,7 @@ from sqlite_utils import Database
 from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
 from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts
-from scsp.store.codec import json_text, moment, unix
+from scsp.store.codec import checked_json_text, moment, unix
 from scsp.store.db import Aggregate
 
 _SESSION_COLUMNS = "party, doc, received_at, kwh_changed_at"
@@ -55,7 +55,7 @@ class SessionStore(Aggregate):
                connector_id = excluded.connector_id, kwh = excluded.kwh, start_ts = excluded.start_ts,
                end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at,
                kwh_changed_at = excluded.kwh_changed_at""",
-            [party, session.country_code.upper(), session.party_id.upper(), session.id, json_text(session),
+            [party, session.country_code.upper(), session.party_id.upper(), session.id, checked_json_text(session),
              session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
              unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now),
              unix(kwh_changed_at)])
@@ -172,7 +172,7 @@ class SessionStore(Aggregate):
             """INSERT INTO locations (party, country_code, party_id, id, doc, time_zone, last_updated)
                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET
                doc = excluded.doc, time_zone = excluded.time_zone, last_updated = excluded.last_updated""",
-            [party, cc, pid, location.id, json_text(location), location.time_zone, unix(location.last_updated)])
+            [party, cc, pid, location.id, checked_json_text(location), location.time_zone, unix(location.last_updated)])
         db.execute("DELETE FROM evses WHERE party = ? AND country_code = ? AND party_id = ? AND location_id = ?",
                    [party, cc, pid, location.id])
         for f in evse_facts(party, location):
