@@ -18,6 +18,7 @@ from profiles import ElectricalFacts, w_per_unit
 from profiles.model import phase_count
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config, PlanningConfig
+from scsp.faults import PlanningStage
 from scsp.planning import evidence
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
 from scsp.records.commands import CommandKind, NotSteered, SessionControl
@@ -158,7 +159,10 @@ def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: 
 
 
 def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
-    """Collect every site with planned sessions (or only the sites in `only`)."""
+    """Collect every site with planned sessions (or only the sites in `only`).
+
+    A site whose gathering fails is logged, counted (`store.faults`) and left out; the others are not.
+    """
     start, slot_s, n_slots = slot_grid(config, now)
     stale_before = now - timedelta(hours=config.planning.stale_session_h)
     stored, _ = store.sessions.find(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
@@ -177,8 +181,12 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     for name, rows in sorted(by_site.items()):
         if (only is not None and name not in only) or name not in known:
             continue
-        sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
-                                  slot_s=slot_s, n_slots=n_slots, now=now))
+        try:
+            sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
+                                      slot_s=slot_s, n_slots=n_slots, now=now))
+        except Exception as exc:  # noqa: BLE001 - one site's bad data never stops the others
+            # Left out of this pass: the site keeps its previous plan and the profiles in force.
+            store.faults.site_failed(name, PlanningStage.GATHER, exc)
     return sites
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -260,13 +260,24 @@ class CommandStore(Aggregate):
             for key in keys:
                 rows = list(db.query(
                     f"SELECT * FROM active_profiles WHERE {KEY_SQL} ORDER BY id DESC LIMIT 1", key_args(key)))
-                if rows:
-                    out[key] = _active(rows[0])
+                found = self._readable_active(rows)
+                if found:
+                    out[key] = found[0]
+        return out
+
+    def _readable_active(self, rows: Iterable[dict[str, Any]]) -> list[ActiveProfileRecord]:
+        """The rows that decode; an unreadable one is skipped, logged and counted (never a 500)."""
+        out = []
+        for r in rows:
+            try:
+                out.append(_active(r))
+            except msgspec.DecodeError as exc:  # ValidationError included
+                self._faults.unreadable_row("active_profiles", str(r["id"]), exc)
         return out
 
     def active_profiles(self, *, since: datetime | None = None, limit: int = 1000) -> list[ActiveProfileRecord]:
         """Received ActiveChargingProfiles since `since` (all without), newest first."""
         with self._read() as db:
-            return [_active(r) for r in db.query(
+            return self._readable_active(db.query(
                 "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
-                [unix(since) if since is not None else 0, limit])]
+                [unix(since) if since is not None else 0, limit]))

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from scsp.faults import Faults
+
 # Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 10.0
 
@@ -29,6 +31,8 @@ class Db:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        # Unreadable rows met by any store of this file (counted for /metrics, see scsp.faults).
+        self.faults = Faults()
 
     def connect(self) -> Database:
         """A new connection for the calling thread."""
@@ -67,6 +71,7 @@ class Aggregate:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        self._faults = db.faults
 
     def _read(self) -> AbstractContextManager[Database]:
         return self._db.read()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +15,9 @@ from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredS
 from scsp.store.codec import checked_json_text, moment, unix
 from scsp.store.db import Aggregate
 
-_SESSION_COLUMNS = "party, doc, received_at, kwh_changed_at"
+_SESSION_COLUMNS = "party, country_code, party_id, id, doc, received_at, kwh_changed_at"
 _decode_session = msgspec.json.Decoder(Session).decode
+_decode_location = msgspec.json.Decoder(Location).decode
 
 
 def _stored(r: dict[str, Any]) -> StoredSession:
@@ -24,20 +25,33 @@ def _stored(r: dict[str, Any]) -> StoredSession:
                          kwh_changed_at=moment(r["kwh_changed_at"]))
 
 
+def _row_key(r: dict[str, Any]) -> str:
+    return f"{r['party']}/{r['country_code']}/{r['party_id']}/{r['id']}"
+
+
 class SessionStore(Aggregate):
     """Sessions, locations and EVSE facts, keyed per connection and owner."""
 
     def get(self, key: SessionKey) -> StoredSession | None:
-        """One session as stored."""
+        """One session as stored (None when absent or unreadable: a PUT of the owner replaces it)."""
         with self._read() as db:
             return self._session_row(db, key.party, key.country_code, key.party_id, key.session_id)
 
-    @staticmethod
-    def _session_row(db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
-        rows = list(db.query(
+    def _readable(self, rows: Iterable[dict[str, Any]]) -> list[StoredSession]:
+        """The session rows that decode; an unreadable one is skipped, logged and counted (never a 500)."""
+        out = []
+        for r in rows:
+            try:
+                out.append(_stored(r))
+            except msgspec.DecodeError as exc:  # ValidationError included
+                self._faults.unreadable_row("sessions", _row_key(r), exc)
+        return out
+
+    def _session_row(self, db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
+        rows = self._readable(db.query(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
             [party, cc.upper(), pid.upper(), sid]))
-        return _stored(rows[0]) if rows else None
+        return rows[0] if rows else None
 
     @staticmethod
     def _write_session(db: Database, party: int, session: Session, now: datetime,
@@ -125,23 +139,21 @@ class SessionStore(Aggregate):
             if limit is not None:
                 sql += " LIMIT ? OFFSET ?"
                 page += [limit, offset]
-            rows = [_stored(r) for r in db.query(sql, page)]
+            rows = self._readable(db.query(sql, page))
             return rows, int(total)
 
     def by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
         """Sessions with these CPO ids, through any connection."""
         with self._read() as db:
-            return [_stored(r)
-                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE country_code = ? "
-                                      "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
-                                                                       session_id])]
+            return self._readable(db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE country_code = ? "
+                                           "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
+                                                                            session_id]))
 
     def by_id(self, party: int, session_id: str) -> list[StoredSession]:
         """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
         with self._read() as db:
-            return [_stored(r)
-                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND id = ?",
-                                      [party, session_id])]
+            return self._readable(db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND id = ?",
+                                           [party, session_id]))
 
     def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
         """The location ids a session is at (one per connection that reported it; usually one, or none)."""
@@ -158,12 +170,22 @@ class SessionStore(Aggregate):
         with self._read() as db:
             return self._location_row(db, party, country_code, party_id, location_id)
 
-    @staticmethod
-    def _location_row(db: Database, party: int, cc: str, pid: str, lid: str) -> Location | None:
+    def _location_row(self, db: Database, party: int, cc: str, pid: str, lid: str) -> Location | None:
+        """One location (None when absent or unreadable: the owner's PUT replaces it)."""
         rows = list(db.query(
-            "SELECT doc FROM locations WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
-            [party, cc.upper(), pid.upper(), lid]))
-        return msgspec.json.decode(rows[0]["doc"], type=Location) if rows else None
+            "SELECT party, country_code, party_id, id, doc FROM locations WHERE party = ? AND country_code = ? "
+            "AND party_id = ? AND id = ?", [party, cc.upper(), pid.upper(), lid]))
+        found = self._readable_locations(rows)
+        return found[0].location if found else None
+
+    def _readable_locations(self, rows: Iterable[dict[str, Any]]) -> list[StoredLocation]:
+        out = []
+        for r in rows:
+            try:
+                out.append(StoredLocation(party=r["party"], location=_decode_location(r["doc"])))
+            except msgspec.DecodeError as exc:
+                self._faults.unreadable_row("locations", _row_key(r), exc)
+        return out
 
     @staticmethod
     def _write_location(db: Database, party: int, location: Location) -> None:
@@ -203,12 +225,11 @@ class SessionStore(Aggregate):
 
     def locations(self, *, party: int | None = None) -> list[StoredLocation]:
         """Every stored location."""
-        sql, args = "SELECT party, doc FROM locations", []
+        sql, args = "SELECT party, country_code, party_id, id, doc FROM locations", []
         if party is not None:
             sql, args = sql + " WHERE party = ?", [party]
         with self._read() as db:
-            return [StoredLocation(party=r["party"], location=msgspec.json.decode(r["doc"], type=Location))
-                    for r in db.query(sql + " ORDER BY last_updated", args)]
+            return self._readable_locations(db.query(sql + " ORDER BY last_updated", args))
 
     def evses(self, *, location_id: str | None = None) -> list[EvseFacts]:
         """EVSE facts, optionally of one location id (any connection)."""
