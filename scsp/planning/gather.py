@@ -220,7 +220,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     phases = settings.phase_assignment if settings else {}
     # One query per location of the site (normally one), whether or not its EVSEs are known.
     evses: dict[tuple[int, str, str, str], EvseFacts] = {
-        (f.party, f.country_code, f.party_id, f.uid): f
+        (f.party, f.country_code, f.party_id, f.uid.upper()): f
         for location_id in {row.session.location_id for row in rows}
         for f in store.sessions.evses(location_id=location_id)}
     # The EVSE's newest facts whatever connection reported them (an old registration's included).
@@ -248,7 +248,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             lost_at = row.received_at
         if lost_at is not None and evidence.orphan_expired(lost_at, row, now, plan_cfg.orphan_session_h):
             continue
-        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
+        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid.upper()), fallback)
         facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get(key)
         prefs = store.grid.preferences(key.country_code, key.party_id, s.id)

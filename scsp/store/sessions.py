@@ -74,6 +74,37 @@ class SessionStore(Aggregate):
              unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now),
              unix(kwh_changed_at)])
 
+    def canonical(self, party: int, session: Session) -> Session:
+        """The session with its CiString ids spelled as we already hold them (the first spelling received).
+
+        types.asciidoc: CiString is case-insensitive. The keys compare without case (m007), and one
+        object keeps one spelling, so that every in-memory key (sites, EVSEs, session keys) agrees.
+        """
+        cc, pid = session.country_code.upper(), session.party_id.upper()
+        changes: dict[str, str] = {}
+        with self._read() as db:
+            for column, sql, args in (
+                ("id", "SELECT id FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? "
+                 "AND id = ?", [party, cc, pid, session.id]),
+                ("location_id", "SELECT id FROM locations WHERE party = ? AND country_code = ? "
+                 "AND party_id = ? AND id = ?", [party, cc, pid, session.location_id]),
+                ("evse_uid", "SELECT uid FROM evses WHERE party = ? AND country_code = ? AND party_id = ? "
+                 "AND location_id = ? AND uid = ?", [party, cc, pid, session.location_id, session.evse_uid]),
+            ):
+                row = db.execute(sql, args).fetchone()
+                if row is not None and row[0] != getattr(session, column):
+                    changes[column] = row[0]
+        return msgspec.structs.replace(session, **changes) if changes else session
+
+    def canonical_location(self, party: int, location: Location) -> Location:
+        """The location with its id spelled as we already hold it (see `canonical`)."""
+        with self._read() as db:
+            row = db.execute("SELECT id FROM locations WHERE party = ? AND country_code = ? AND party_id = ? "
+                             "AND id = ?", [party, location.country_code.upper(), location.party_id.upper(),
+                                            location.id]).fetchone()
+        return msgspec.structs.replace(location, id=row[0]) if row is not None and row[0] != location.id \
+            else location
+
     def put(self, party: int, session: Session, *, now: datetime) -> tuple[bool, bool]:
         """Create or replace a session; returns (created, applied).
 
