@@ -118,6 +118,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         connect_timeout_s=config.http.connect_timeout_s,
         request_timeout_s=config.http.request_timeout_s,
         transport=transport,
+        peer_url_allow=config.http.peer_url_allow,
         title="scsp: OCPI 2.2.1 Smart Charging Service Provider",
     )
 

@@ -64,6 +64,7 @@ def build_platform_app(
     connect_timeout_s: float = 5.0,
     request_timeout_s: float = 20.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    peer_url_allow: tuple[str, ...] = (),
     title: str = "scsp",
     openapi_components: Any = None,
 ) -> Litestar:
@@ -77,6 +78,7 @@ def build_platform_app(
         client = OcpiClient(
             country_code=platform.country_code, party_id=platform.party_id,
             connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, transport=transport,
+            peer_url_allow=peer_url_allow,
         )
         app.state.client = client
         try:
