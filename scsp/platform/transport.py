@@ -32,6 +32,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 
 from ocpi221.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
@@ -253,9 +254,56 @@ def exception_response(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if http_status >= 500:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if request.url.path.startswith(OCPI_PREFIX):
-        return envelope_response(ocpi_status, message, http_status)
-    problem_status = 422 if ocpi_status == 2001 else http_status
-    return problem_response(problem_status, _title(problem_status), message, details)
+        response = envelope_response(ocpi_status, message, http_status)
+    else:
+        problem_status = 422 if ocpi_status == 2001 else http_status
+        response = problem_response(problem_status, _title(problem_status), message, details)
+    if isinstance(exc, MethodNotAllowedException) and exc.headers:
+        # RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" listing the supported methods.
+        allow = next((v for k, v in exc.headers.items() if k.lower() == "allow"), None)
+        if allow:
+            response.headers["Allow"] = allow
+    return response
+
+
+class OcpiEnvelope(msgspec.Struct, kw_only=True):
+    """The OCPI envelope without `data` (errors, and pushes that define none), for OpenAPI.
+
+    Every OCPI answer is this envelope, errors included: `data` is left out, `status_code` is the
+    OCPI code (2000 client error, 2001 invalid or missing parameters, 3001 unusable client API...),
+    `status_message` says why, `timestamp` is UTC with `Z`.
+    """
+
+    status_code: int
+    status_message: str | None = None
+    timestamp: datetime
+
+
+# The HTTP statuses an OCPI operation can answer besides its success, each with the envelope.
+_OCPI_ERRORS = {
+    400: "Not valid JSON (or not UTF-8): OCPI 2000. A valid body with a bad field is HTTP 200 with "
+         "OCPI 2001 naming the field (the spec forbids an HTTP error for valid JSON).",
+    401: "Missing, unknown or revoked token, or token A outside versions and credentials.",
+    404: "No such object, or its country_code/party_id are not among the caller's roles.",
+    405: "Credentials: POST when already registered, PUT or DELETE when not (credentials.asciidoc).",
+    413: "The request body exceeds `http.max_body_bytes`.",
+}
+
+
+def ocpi_responses(method: str, path: str) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` of an OCPI operation: its real statuses, each with the OCPI envelope."""
+    statuses = [400, 401, 404]
+    if method in {"POST", "PUT", "PATCH"}:
+        statuses.append(413)
+    if path.endswith("/credentials"):
+        statuses.append(405)
+    out = {s: ResponseSpec(data_container=OcpiEnvelope, description=_OCPI_ERRORS[s], generate_examples=False)
+           for s in statuses}
+    if method == "PUT" and not path.endswith(("/credentials",)) and "/chargingprofiles/" not in path:
+        # transport_and_format "PUT": 201 when the object was created, 200 when it was replaced.
+        out[201] = ResponseSpec(data_container=OcpiEnvelope, description="Created (OCPI 1000).",
+                                generate_examples=False)
+    return out
 
 
 def _classify(exc: Exception) -> tuple[int, int, str, list[dict[str, str]] | None]:
