@@ -58,13 +58,16 @@ class OcpiObject(msgspec.Struct, omit_defaults=True):
 
 # types.asciidoc: CiString(n) is printable ASCII; string(n) printable UTF-8. Lengths are enforced on
 # identifiers only (tolerant reader: free text such as addresses grew in the bugfix branch).
-CiString2 = Annotated[str, msgspec.Meta(min_length=1, max_length=2)]
+# "Case Insensitive String. Only printable ASCII allowed." (types.asciidoc): a unicode id is refused.
+PRINTABLE_ASCII = r"^[ -~]+$"
+
+CiString2 = Annotated[str, msgspec.Meta(min_length=1, max_length=2, pattern=PRINTABLE_ASCII)]
 
 
-CiString3 = Annotated[str, msgspec.Meta(min_length=1, max_length=3)]
+CiString3 = Annotated[str, msgspec.Meta(min_length=1, max_length=3, pattern=PRINTABLE_ASCII)]
 
 
-CiString36 = Annotated[str, msgspec.Meta(min_length=1, max_length=36)]
+CiString36 = Annotated[str, msgspec.Meta(min_length=1, max_length=36, pattern=PRINTABLE_ASCII)]
 
 
 # credentials.asciidoc: "string(64)", printable non-whitespace ASCII (U+0021..U+007E).
