@@ -109,8 +109,16 @@ class CommandStore(Aggregate):
 
     def all_control(self) -> dict[SessionKey, SessionControl]:
         """Every session's control record."""
+        out: dict[SessionKey, SessionControl] = {}
         with self._read() as db:
-            return {c.key: c for c in map(_control, db.query("SELECT * FROM session_control"))}
+            for row in db.query("SELECT * FROM session_control"):
+                try:
+                    control = _control(row)
+                except (msgspec.DecodeError, ValueError) as exc:  # a bad profile document or enum value
+                    self._faults.unreadable_row("session_control", str(key_of(row)), exc)
+                    continue
+                out[control.key] = control
+        return out
 
     def set_controllable(self, key: SessionKey, controllable: bool, reason: NotSteered | None) -> None:
         """Steer a session again, or stop steering it and say why (the operator released it, ...)."""

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx
 import msgspec
+from prometheus_client import generate_latest
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session
 from scsp.config import Config, OptimizerConfig, PlanningConfig
 from scsp.faults import PlanningStage
+from scsp.metrics import registry_for
 from scsp.records.grid import SiteSettings
 from scsp.store import Store
 from tests.conftest import EXAMPLES, Running, register_party, token_header
@@ -119,3 +121,20 @@ def test_an_unreadable_session_never_answers_500_and_the_owner_can_repair_it(ser
     assert repaired.status_code == 200 and repaired.json()["data"]["kwh"] == 1.5
     metrics = http.get(f"{service.url}/metrics").text
     assert 'scsp_unreadable_rows_total{table="sessions"}' in metrics
+
+
+def test_an_unreadable_control_row_costs_only_its_session_and_failures_reach_metrics(tmp_path: Path) -> None:
+    store, config = two_sites(tmp_path)
+    plan_once(store, config)
+    corrupt(store.path, "INSERT INTO session_control (party, country_code, party_id, session_id, sent_profile) "
+            "SELECT party, country_code, party_id, id, '{\"charging_rate_unit\": \"A\", \"charging_profile_period\": "
+            "[{\"start_period\": 0, \"limit\": null}]}' FROM sessions WHERE id = 'LOC1-S0' "
+            "ON CONFLICT DO UPDATE SET sent_profile = excluded.sent_profile")
+    corrupt(store.path, "UPDATE site_settings SET phase_assignment = '[' WHERE site_id = ?", SITE_B)
+    plans = {p.site_id: p for p in plan_once(store, config)}
+    assert set(plans) == {SITE_A}  # B's gathering failed; A is planned with every session
+    assert {s.key.session_id for s in plans[SITE_A].sessions} == {"LOC1-S0", "LOC1-S1", "LOC1-S2"}
+    registry, _ = registry_for(store)
+    text = generate_latest(registry).decode()
+    assert 'scsp_unreadable_rows_total{table="session_control"} 1.0' in text
+    assert f'scsp_site_planning_failures_total{{site="{SITE_B}",stage="gather"}} 1.0' in text
