@@ -217,7 +217,8 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
     failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
                   else config.defaults.failsafe_fraction * grid_w)
-    phases = settings.phase_assignment if settings else {}
+    # EVSE uids are CiStrings: the assignment is looked up without case.
+    phases = {uid.upper(): phase for uid, phase in (settings.phase_assignment if settings else {}).items()}
     # One query per location of the site (normally one), whether or not its EVSEs are known.
     evses: dict[tuple[int, str, str, str], EvseFacts] = {
         (f.party, f.country_code, f.party_id, f.uid.upper()): f
@@ -319,7 +320,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             controllable=reason is None, reason=reason,
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
-            phase=_phase(phases.get(s.evse_uid)), fixed_w=fixed_w, previous_w=previous.get(key)))
+            phase=_phase(phases.get(s.evse_uid.upper())), fixed_w=fixed_w, previous_w=previous.get(key)))
     busy = {(p.key.party, p.evse_uid.upper()) for p in planned}
     idle_evses = [f for f in evses.values() if f.capable and (f.party, f.uid.upper()) not in busy]
     reserve_w = arrival_reserve_w(settings, plan_cfg, idle_evses)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -60,6 +61,16 @@ def checked_json_text(obj: msgspec.Struct) -> str:
     text = msgspec.json.encode(obj)
     msgspec.json.decode(text, type=type(obj))
     return text.decode()
+
+
+def require_finite(**values: float | None) -> None:
+    """Refuse to write a number SQLite would keep as NULL (NaN) or that no reader expects (+-inf).
+
+    Raises `msgspec.ValidationError` naming the field, as a strict decode would; nothing is written.
+    """
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise msgspec.ValidationError(f"Expected a finite number, got {value!r} - at `$.{name}`")
 
 
 _decode_profile = msgspec.json.Decoder(ChargingProfile).decode

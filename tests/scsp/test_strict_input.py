@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ import pytest
 from ocpi221.chargingprofiles import ActiveChargingProfile, ChargingProfile, ChargingProfilePeriod, ChargingRateUnit
 from ocpi221.sessions import Session
 from scsp.records.commands import ActiveProfileRecord, ProfileSource
+from scsp.records.grid import SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import SessionKey
 from tests.conftest import EXAMPLES, Running, register_party, token_header
 
@@ -184,3 +185,17 @@ def test_the_store_refuses_a_row_it_could_not_read_back(service: Running) -> Non
         service.store.commands.save_active_profile(ActiveProfileRecord(
             id=0, key=key, source=ProfileSource.PUSH, received_at=datetime.now(UTC), profile=nan_profile))
     assert service.store.commands.latest_active_profiles([key]) == {}
+
+
+def test_the_grid_store_refuses_a_number_sqlite_would_keep_as_null(service: Running) -> None:
+    assert service.store is not None
+    now = datetime.now(UTC)
+    with pytest.raises(msgspec.ValidationError, match="import_limit_w"):
+        service.store.grid.put_settings(SiteSettings(site_id="NL-STK-L", import_limit_w=math.nan, updated_at=now))
+    assert service.store.grid.settings("NL-STK-L") is None
+    point = SignalPoint(kind=SignalKind.IMPORT_LIMIT, source="s", start=now, end=now + timedelta(hours=1),
+                        value=math.inf, expires_at=now + timedelta(hours=2), submitted_at=now)
+    with pytest.raises(msgspec.ValidationError, match=r"points\[0\]\.value"):
+        service.store.grid.replace_signals("NL-STK-L", [point], now=now)
+    assert service.store.grid.signals("NL-STK-L", SignalKind.IMPORT_LIMIT, start=now, end=now + timedelta(hours=1),
+                                      now=now) == []
