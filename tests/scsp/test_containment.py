@@ -138,3 +138,21 @@ def test_an_unreadable_control_row_costs_only_its_session_and_failures_reach_met
     text = generate_latest(registry).decode()
     assert 'scsp_unreadable_rows_total{table="session_control"} 1.0' in text
     assert f'scsp_site_planning_failures_total{{site="{SITE_B}",stage="gather"}} 1.0' in text
+
+
+def test_an_unreadable_location_is_absent_for_lookups_and_repaired_by_its_owner(service: Running,
+                                                                                http: httpx.Client) -> None:
+    assert service.store is not None
+    token, _ = register_party(service.store, "BE", "BEC")
+    auth = token_header(token)
+    location = json.loads((EXAMPLES / "location_example.json").read_text())
+    url = f"{service.url}/ocpi/2.2.1/locations/BE/BEC/LOC1"
+    assert http.put(url, json=location, headers=auth).status_code == 201
+    corrupt(service.store.path, "UPDATE locations SET doc = '{\"id\": null}' WHERE id = 'LOC1'")
+    assert service.store.sessions.locations() == []
+    assert http.get(url, headers=auth).status_code == 404
+    evse = location["evses"][0]
+    assert http.get(f"{url}/{evse['uid']}", headers=auth).status_code == 404
+    assert http.put(url, json=location, headers=auth).status_code in (200, 201)
+    assert http.get(f"{url}/{evse['uid']}", headers=auth).json()["data"]["uid"] == evse["uid"]
+    assert service.store.faults.unreadable_rows()["locations"] >= 1
