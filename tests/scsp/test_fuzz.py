@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import msgspec
 import pytest
 import schemathesis
@@ -163,5 +165,16 @@ def test_schema_fuzzing_finds_no_server_error_and_no_response_off_the_document(f
     assert distinct == [], "\n".join(distinct[:30]) + "\n\nfirst in full:\n" + "\n".join(details[:3])
     assert counts["requests"] >= 1000
     assert counts["5xx"] == 0
-    # Fuzzed writes reached storage, not only the validation path.
+    # Fuzzed writes reached storage, not only the validation path; what they stored reads back whole.
     assert counts["ocpi PUT 1000"] > 0 and sessions > 0 and locations > 0
+    with httpx.Client(base_url=fuzzed.running.url, timeout=30) as http:
+        for stored in fuzzed.store.sessions.find()[0]:
+            url = f"/ocpi/2.2.1/sessions/{CC}/{PID}/{quote(stored.session.id, safe='')}"
+            reply = http.get(url, headers=fuzzed.ocpi)
+            assert reply.status_code == 200 and reply.json()["status_code"] == 1000, (url, reply.text[:200])
+        for location in fuzzed.store.sessions.locations():
+            url = f"/ocpi/2.2.1/locations/{CC}/{PID}/{quote(location.location.id, safe='')}"
+            reply = http.get(url, headers=fuzzed.ocpi)
+            assert reply.status_code == 200 and reply.json()["status_code"] == 1000, (url, reply.text[:200])
+        assert http.get("/api/v1/sites", headers=fuzzed.api).status_code == 200
+    assert fuzzed.store.faults.unreadable_rows() == {}
