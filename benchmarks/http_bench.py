@@ -178,8 +178,8 @@ def wrk(url: str, script: str, *, seconds: float, connections: int, threads: int
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:
-        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", f.name,
-                              url], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency",
+                              "-s", f.name, url], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(f.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]

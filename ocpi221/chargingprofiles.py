@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ocpi221.types import OcpiObject, Url
+from ocpi221.types import NonNegative, NonNegativeInt, OcpiObject, Url
 
 
 class ChargingRateUnit(StrEnum):
@@ -30,9 +30,9 @@ class ChargingRateUnit(StrEnum):
 class ChargingProfilePeriod(OcpiObject, kw_only=True):
     """mod_charging_profiles.asciidoc "ChargingProfilePeriod"."""
 
-    start_period: int
+    start_period: NonNegativeInt
     """Start of the period, in seconds from the start of profile; also the stop of the previous."""
-    limit: float
+    limit: NonNegative
     """Rate limit in the profile's `charging_rate_unit`; at most one decimal (e.g. 8.1)."""
 
 
@@ -41,10 +41,10 @@ class ChargingProfile(OcpiObject, kw_only=True):
 
     start_date_time: datetime | None = None
     """Starting point of an absolute profile; absent means relative to the start of charging."""
-    duration: int | None = None
+    duration: NonNegativeInt | None = None
     """Seconds; absent means the last period lasts indefinitely (or to the end of the transaction)."""
     charging_rate_unit: ChargingRateUnit
-    min_charging_rate: float | None = None
+    min_charging_rate: NonNegative | None = None
     """Minimum rate the EV supports, in `charging_rate_unit`; at most one decimal."""
     charging_profile_period: list[ChargingProfilePeriod] = []
     """Card. `*`: may be absent or empty on the wire (ocpi-notes §10.10); we always send >= 1."""

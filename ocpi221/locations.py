@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ocpi221.types import CiString2, CiString3, CiString36, OcpiObject
+from ocpi221.types import CiString2, CiString3, CiString36, NonNegativeInt, OcpiObject, PositiveInt
 
 
 class PowerType(StrEnum):
@@ -65,10 +65,10 @@ class Connector(OcpiObject, kw_only=True):
     standard: str
     format: str
     power_type: PowerType
-    max_voltage: int
-    max_amperage: int
+    max_voltage: PositiveInt
+    max_amperage: NonNegativeInt
     last_updated: datetime
-    max_electric_power: int | None = None
+    max_electric_power: NonNegativeInt | None = None
     tariff_ids: list[str] | None = None
     terms_and_conditions: str | None = None
 

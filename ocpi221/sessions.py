@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from msgspec import UNSET, UnsetType
 
-from ocpi221.types import CiString2, CiString3, CiString36, OcpiObject, Price
+from ocpi221.types import CiString2, CiString3, CiString36, Finite, NonNegative, OcpiObject, Price
 
 
 class SessionStatus(StrEnum):
@@ -37,7 +37,7 @@ class CdrDimension(OcpiObject, kw_only=True):
     """mod_cdrs "CdrDimension": a type (ENERGY, POWER, ...) and its volume."""
 
     type: str
-    volume: float
+    volume: Finite
 
 
 class ChargingPeriod(OcpiObject, kw_only=True):
@@ -70,7 +70,7 @@ class Session(OcpiObject, kw_only=True):
     party_id: CiString3
     id: CiString36
     start_date_time: datetime
-    kwh: float
+    kwh: NonNegative
     cdr_token: CdrToken
     auth_method: str
     location_id: CiString36
@@ -95,7 +95,7 @@ class SessionPatch(OcpiObject, kw_only=True):
     id: CiString36 | UnsetType = UNSET
     start_date_time: datetime | UnsetType = UNSET
     end_date_time: datetime | None | UnsetType = UNSET
-    kwh: float | UnsetType = UNSET
+    kwh: NonNegative | UnsetType = UNSET
     cdr_token: CdrToken | UnsetType = UNSET
     auth_method: str | UnsetType = UNSET
     authorization_reference: str | None | UnsetType = UNSET
@@ -114,6 +114,6 @@ class ChargingPreferences(OcpiObject, kw_only=True):
 
     profile_type: ProfileType
     departure_time: datetime | None = None
-    energy_need: float | None = None
+    energy_need: NonNegative | None = None
     discharge_allowed: bool | None = None
 

@@ -58,13 +58,16 @@ class OcpiObject(msgspec.Struct, omit_defaults=True):
 
 # types.asciidoc: CiString(n) is printable ASCII; string(n) printable UTF-8. Lengths are enforced on
 # identifiers only (tolerant reader: free text such as addresses grew in the bugfix branch).
-CiString2 = Annotated[str, msgspec.Meta(min_length=1, max_length=2)]
+# "Case Insensitive String. Only printable ASCII allowed." (types.asciidoc): a unicode id is refused.
+PRINTABLE_ASCII = r"^[ -~]+$"
+
+CiString2 = Annotated[str, msgspec.Meta(min_length=1, max_length=2, pattern=PRINTABLE_ASCII)]
 
 
-CiString3 = Annotated[str, msgspec.Meta(min_length=1, max_length=3)]
+CiString3 = Annotated[str, msgspec.Meta(min_length=1, max_length=3, pattern=PRINTABLE_ASCII)]
 
 
-CiString36 = Annotated[str, msgspec.Meta(min_length=1, max_length=36)]
+CiString36 = Annotated[str, msgspec.Meta(min_length=1, max_length=36, pattern=PRINTABLE_ASCII)]
 
 
 # credentials.asciidoc: "string(64)", printable non-whitespace ASCII (U+0021..U+007E).
@@ -72,6 +75,24 @@ CredentialsToken = Annotated[str, msgspec.Meta(min_length=1, max_length=64, patt
 
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+# Numbers carry their domain (types.asciidoc "number": a JSON number, never a string). Every bound
+# is finite, so NaN and +-Infinity (JSON `1e999` decodes to inf) fail at the edge, naming the field,
+# instead of being stored and poisoning the planner. The bound is far beyond any real value.
+FINITE_BOUND = 1e15
+
+# Any finite number (prices may be negative: day-ahead markets).
+Finite = Annotated[float, msgspec.Meta(ge=-FINITE_BOUND, le=FINITE_BOUND)]
+
+# Energy, power, currents and limits: finite and >= 0.
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=FINITE_BOUND)]
+
+# A count or duration in whole units that cannot be negative (seconds, amperes, watts).
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+
+# A whole quantity that must be above zero (a connector's voltage).
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
 
 class Role(StrEnum):
@@ -146,8 +167,8 @@ class BusinessDetails(OcpiObject, kw_only=True):
 class Price(OcpiObject, kw_only=True):
     """types "Price"."""
 
-    excl_vat: float
-    incl_vat: float | None = None
+    excl_vat: Finite
+    incl_vat: Finite | None = None
 
 
 def to_dict(obj: msgspec.Struct) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, Role
-from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
+from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS, document_parameter_problems
 from scsp.api.control import SessionControlController
 from scsp.api.plans import PlansController
 from scsp.config import Config
@@ -122,7 +122,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         finally:
             await engine.stop()
 
-    return build_platform_app(
+    app = build_platform_app(
         platform=platform,
         parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
@@ -136,8 +136,11 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         connect_timeout_s=config.http.connect_timeout_s,
         request_timeout_s=config.http.request_timeout_s,
         transport=transport,
+        peer_url_allow=config.http.peer_url_allow,
         title="scsp: OCPI 2.2.1 Smart Charging Service Provider",
     )
+    document_parameter_problems(app)
+    return app
 
 
 def edge(app: Litestar) -> OcpiEdge:

@@ -54,6 +54,9 @@ class HttpConfig(_Section, kw_only=True, frozen=True):
     # Outbound OCPI calls: seconds to connect / to wait for a whole reply.
     connect_timeout_s: Positive = 5.0
     request_timeout_s: Positive = 20.0
+    # Host patterns (fnmatch: "*.cpo.example", "10.1.2.*") outbound calls may reach, registration's
+    # fetches of a peer's versions included; empty: any host.
+    peer_url_allow: tuple[Annotated[str, msgspec.Meta(min_length=1)], ...] = ()
 
 
 class PlanningConfig(_Section, kw_only=True, frozen=True):

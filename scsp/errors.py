@@ -6,6 +6,8 @@ Domain code raises these, never Litestar exceptions; `create_app` turns them int
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class OcpiError(Exception):
     """Base: a generic server error (3000)."""
@@ -81,14 +83,40 @@ class NoMatchingEndpoints(OcpiError):
     ocpi_status, http_status = 3003, 200
 
 
+class PeerFailure(StrEnum):
+    """The class of an outbound call's failure: what may be told to whoever made us call."""
+
+    REFUSED = "host not allowed by http.peer_url_allow"
+    CONNECT = "connect error"
+    TIMEOUT = "timeout"
+    STATUS = "HTTP or OCPI error status"
+    NOT_OCPI = "not an OCPI reply"
+
+
 class PeerError(Exception):
     """An outbound OCPI call failed: transport error, HTTP error, bad envelope or non-1xxx status."""
 
-    def __init__(self, message: str, *, http_status: int | None = None, ocpi_status: int | None = None) -> None:
+    def __init__(self, message: str, *, http_status: int | None = None, ocpi_status: int | None = None,
+                 failure: PeerFailure = PeerFailure.STATUS) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
         self.ocpi_status = ocpi_status
+        self.failure = failure
+
+    def summary(self, method: str, url: str) -> str:
+        """The failure in words safe to return to the caller that made us fetch `url`.
+
+        Names the URL and the class of failure (and the HTTP status), never what was fetched: the
+        reply of an internal host must not leak through an error message (a URL-fetch oracle).
+        """
+        where = f"{method} {url.split('?')[0]}"
+        if self.failure == PeerFailure.STATUS and self.http_status is not None:
+            code = f", OCPI {self.ocpi_status}" if self.ocpi_status is not None and self.http_status < 300 else ""
+            return f"{where}: HTTP {self.http_status}{code}"
+        if self.failure == PeerFailure.NOT_OCPI and self.http_status is not None:
+            return f"{where}: HTTP {self.http_status}, {self.failure.value}"
+        return f"{where}: {self.failure.value}"
 
     @property
     def unreachable(self) -> bool:

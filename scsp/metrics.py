@@ -1,7 +1,8 @@
 """`/metrics`: Prometheus text exposition of the service's state, read from SQLite at scrape time.
 
 Everything that matters lives in the database (DESIGN.md), so the collector reads it when scraped
-instead of keeping counters that a restart would reset; only HTTP request counts are in-process.
+instead of keeping counters that a restart would reset; only HTTP request counts and contained faults (`scsp.faults`)
+are in-process.
 Each app has its own registry (no module-level state).
 """
 
@@ -67,6 +68,16 @@ class StoreCollector(Collector):
             fixed.add_metric([site], plan.fixed_load_w[slot])
             age.add_metric([site], (now - plan.created_at).total_seconds())
         yield from (limit, planned, fixed, age)
+        unreadable = CounterMetricFamily("scsp_unreadable_rows", "Stored rows skipped because they could not be "
+                                         "read (this run), by table", labels=["table"])
+        for table, n in sorted(self.store.faults.unreadable_rows().items()):
+            unreadable.add_metric([table], n)
+        yield unreadable
+        failures = CounterMetricFamily("scsp_site_planning_failures", "Site plans that failed and were contained "
+                                       "(this run), by site and stage", labels=["site", "stage"])
+        for (site, stage), n in sorted(self.store.faults.site_failures().items()):
+            failures.add_metric([site, stage.value], n)
+        yield failures
 
 
 def registry_for(store: Store) -> tuple[CollectorRegistry, Counter]:

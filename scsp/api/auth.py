@@ -26,12 +26,14 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response
+from litestar import Controller, Litestar, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import ParameterKwarg
+from litestar.routes import HTTPRoute
 from litestar.types import Guard
 
 from scsp import errors
@@ -110,6 +112,22 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for s in statuses
     }
+
+
+def document_parameter_problems(app: Litestar) -> None:
+    """Document the 422 every `/api/v1` operation with a path or query parameter can answer.
+
+    A parameter outside its declared constraints (a site id with spaces, a negative limit) is a
+    422 problem naming it, before the handler runs; the OpenAPI document must say so. Done on the
+    built app, before the document is first generated (lazily, on request).
+    """
+    for route in app.routes:
+        if not route.path.startswith("/api/v1/") or not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            fields = handler.parsed_fn_signature.parameters.values()
+            if route.path_parameters or any(isinstance(f.kwarg_definition, ParameterKwarg) for f in fields):
+                handler.responses = {**problem_responses(422), **(handler.responses or {})}
 
 
 def new_api_key() -> str:

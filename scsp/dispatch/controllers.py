@@ -20,7 +20,7 @@ from ocpi221.types import OcpiResponse
 from scsp.dispatch.results import Readback
 from scsp.platform.transport import Caller, ok
 
-SessionId = Annotated[str, PathParameter(min_length=1, max_length=36)]
+SessionId = Annotated[str, PathParameter(min_length=1, max_length=36, pattern=r"^[ -~]+$")]  # CiString(36)
 CommandId = Annotated[str, PathParameter(min_length=1, max_length=64)]
 
 

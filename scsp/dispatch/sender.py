@@ -30,6 +30,7 @@ from profiles.selection import Candidate, Choice, select
 from scsp import errors
 from scsp.config import Config, join_url
 from scsp.events import SiteEvents
+from scsp.faults import PlanningStage
 from scsp.ingest.sessions import replan_party, replan_session
 from scsp.platform.client import OcpiClient
 from scsp.platform.identity import Platform
@@ -162,7 +163,12 @@ class Dispatcher:
         may_send = await asyncio.to_thread(self.send_gate)
         for plan in plans:
             sites[plan.id] = plan.site_id
-            for row, choice in await asyncio.to_thread(self.choose, plan, now):
+            try:
+                chosen = await asyncio.to_thread(self.choose, plan, now)
+            except Exception as exc:  # noqa: BLE001 - one site's profiles never stop another's
+                self.store.faults.site_failed(plan.site_id, PlanningStage.PROFILES, exc)
+                continue
+            for row, choice in chosen:
                 if choice.held_back:
                     count("held_back")
                 if not choice.send or row.profile is None:

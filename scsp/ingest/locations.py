@@ -54,7 +54,7 @@ def put_location(store: Store, caller: Caller, cc: str, pid: str, location_id: s
     owned(caller, cc, pid)
     same("country_code", cc, location.country_code)
     same("party_id", pid, location.party_id)
-    if location.id != location_id:
+    if location.id.upper() != location_id.upper():  # CiString: case-insensitive (types.asciidoc)
         raise errors.InvalidParameters(f"id: {location.id!r} in the body differs from {location_id!r} in the URL")
     created, _ = take_location(store, caller.party.id, location, changed=changed)
     return created
@@ -65,6 +65,7 @@ def take_location(store: Store, party: int, location: Location, *, changed: Site
 
     Older news never overwrites newer (`last_updated`); an applied change re-plans the site.
     """
+    location = store.sessions.canonical_location(party, location)
     created, applied = store.sessions.put_location(party, location)
     if applied:
         changed(site_id(location.country_code, location.party_id, location.id))

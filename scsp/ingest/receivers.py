@@ -24,7 +24,8 @@ from scsp.store import Store
 
 CountryCode = Annotated[str, PathParameter(min_length=2, max_length=2)]
 PartyId = Annotated[str, PathParameter(min_length=3, max_length=3)]
-ObjectId = Annotated[str, PathParameter(min_length=1, max_length=36)]
+# CiString(36): printable ASCII (types.asciidoc).
+ObjectId = Annotated[str, PathParameter(min_length=1, max_length=36, pattern=r"^[ -~]+$")]
 
 
 def pushed(created: bool) -> Response[OcpiResponse[Any]]:

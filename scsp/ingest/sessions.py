@@ -54,7 +54,7 @@ def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
     owned(caller, cc, pid)
     same("country_code", cc, session.country_code)
     same("party_id", pid, session.party_id)
-    if session.id != session_id:
+    if session.id.upper() != session_id.upper():  # CiString: case-insensitive (types.asciidoc)
         raise errors.InvalidParameters(f"id: {session.id!r} in the body differs from {session_id!r} in the URL")
     created, _ = take_session(store, caller.party.id, session, now=now, changed=changed, arrived=arrived)
     return created
@@ -83,6 +83,7 @@ def take_session(store: Store, party: int, session: Session, *, now: datetime,
     re-plans the session's site, and the site it left when it moved to another location.
     """
     session, _ = owned_token(session)
+    session = store.sessions.canonical(party, session)
     cc, pid = session.country_code, session.party_id
     before = store.sessions.get(SessionKey(party=party, country_code=cc.upper(), party_id=pid.upper(),
                                            session_id=session.id))

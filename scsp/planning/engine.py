@@ -26,6 +26,7 @@ import optimizer
 from scsp.config import Config
 from scsp.dispatch.sender import Dispatcher
 from scsp.events import SiteEvents
+from scsp.faults import PlanningStage
 from scsp.ingest import pull
 from scsp.ingest.sessions import replan_party
 from scsp.planning.gather import SiteInput, gather
@@ -182,8 +183,11 @@ class Engine:
             solved = await self._solve_all(sites)
             plans = []
             for site, plan in zip(sites, solved, strict=True):
-                record = plan_record(site, plan, self.config, now)
-                plans.append(await asyncio.to_thread(self.store.plans.save, record))
+                try:
+                    record = plan_record(site, plan, self.config, now)
+                    plans.append(await asyncio.to_thread(self.store.plans.save, record))
+                except Exception as exc:  # noqa: BLE001 - contained per site: it keeps its previous plan
+                    self.store.faults.site_failed(site.site_id, PlanningStage.PROFILES, exc)
             outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
             log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
                                        **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
@@ -209,7 +213,7 @@ class Engine:
             if isinstance(result, asyncio.CancelledError):
                 raise result  # shutting down
             if isinstance(result, BaseException):
-                log.error("solving a site failed", exc_info=result, extra={"site": site.site_id})
+                self.store.faults.site_failed(site.site_id, PlanningStage.SOLVE, result)
                 if isinstance(result, BrokenExecutor) and self.executor is executor:
                     executor.shutdown(wait=False, cancel_futures=True)
                     self.executor = solver_executor(self.config)

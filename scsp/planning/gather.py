@@ -18,6 +18,7 @@ from profiles import ElectricalFacts, w_per_unit
 from profiles.model import phase_count
 from profiles.timeline import profile_steps, value_at
 from scsp.config import Config, PlanningConfig
+from scsp.faults import PlanningStage
 from scsp.planning import evidence
 from scsp.planning.vehicle import PROFILE_HISTORY, profiles_in_force, vehicle_cap_w
 from scsp.records.commands import CommandKind, NotSteered, SessionControl
@@ -158,7 +159,10 @@ def profile_power_w(profile: ChargingProfile, facts: ElectricalFacts, *, start: 
 
 
 def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None = None) -> list[SiteInput]:
-    """Collect every site with planned sessions (or only the sites in `only`)."""
+    """Collect every site with planned sessions (or only the sites in `only`).
+
+    A site whose gathering fails is logged, counted (`store.faults`) and left out; the others are not.
+    """
     start, slot_s, n_slots = slot_grid(config, now)
     stale_before = now - timedelta(hours=config.planning.stale_session_h)
     stored, _ = store.sessions.find(statuses=tuple(PLANNED_STATUSES), updated_from=stale_before)
@@ -177,8 +181,12 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     for name, rows in sorted(by_site.items()):
         if (only is not None and name not in only) or name not in known:
             continue
-        sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
-                                  slot_s=slot_s, n_slots=n_slots, now=now))
+        try:
+            sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
+                                      slot_s=slot_s, n_slots=n_slots, now=now))
+        except Exception as exc:  # noqa: BLE001 - one site's bad data never stops the others
+            # Left out of this pass: the site keeps its previous plan and the profiles in force.
+            store.faults.site_failed(name, PlanningStage.GATHER, exc)
     return sites
 
 
@@ -209,10 +217,11 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     voltage_v = settings.voltage_v if settings and settings.voltage_v else config.defaults.voltage_v
     failsafe_w = (settings.failsafe_w if settings and settings.failsafe_w is not None
                   else config.defaults.failsafe_fraction * grid_w)
-    phases = settings.phase_assignment if settings else {}
+    # EVSE uids are CiStrings: the assignment is looked up without case.
+    phases = {uid.upper(): phase for uid, phase in (settings.phase_assignment if settings else {}).items()}
     # One query per location of the site (normally one), whether or not its EVSEs are known.
     evses: dict[tuple[int, str, str, str], EvseFacts] = {
-        (f.party, f.country_code, f.party_id, f.uid): f
+        (f.party, f.country_code, f.party_id, f.uid.upper()): f
         for location_id in {row.session.location_id for row in rows}
         for f in store.sessions.evses(location_id=location_id)}
     # The EVSE's newest facts whatever connection reported them (an old registration's included).
@@ -240,7 +249,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             lost_at = row.received_at
         if lost_at is not None and evidence.orphan_expired(lost_at, row, now, plan_cfg.orphan_session_h):
             continue
-        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid), fallback)
+        evse = evses.get((row.party, key.country_code, key.party_id, s.evse_uid.upper()), fallback)
         facts = electrical_facts(evse, config.planning.min_current_a)
         control = controls.get(key)
         prefs = store.grid.preferences(key.country_code, key.party_id, s.id)
@@ -311,7 +320,7 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
             controllable=reason is None, reason=reason,
             departure_slot=departure_slot, need_kwh=need_kwh, min_w=min_w,
             profile_type=(prefs.profile_type if prefs else config.planning.default_profile_type),
-            phase=_phase(phases.get(s.evse_uid)), fixed_w=fixed_w, previous_w=previous.get(key)))
+            phase=_phase(phases.get(s.evse_uid.upper())), fixed_w=fixed_w, previous_w=previous.get(key)))
     busy = {(p.key.party, p.evse_uid.upper()) for p in planned}
     idle_evses = [f for f in evses.values() if f.capable and (f.party, f.uid.upper()) not in busy]
     reserve_w = arrival_reserve_w(settings, plan_cfg, idle_evses)

@@ -17,13 +17,22 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler
 
 from scsp import __version__
 from scsp.platform.client import OcpiClient
 from scsp.platform.credentials import CredentialsController
 from scsp.platform.identity import Platform
-from scsp.platform.transport import caller_of, exception_response, ocpi_guard
+from scsp.platform.transport import (
+    OCPI_PREFIX,
+    caller_of,
+    exception_response,
+    ocpi_guard,
+    ocpi_responses,
+    strict_body,
+)
 from scsp.platform.versions import VersionsController
 from scsp.store.parties import PartyStore
 
@@ -64,6 +73,7 @@ def build_platform_app(
     connect_timeout_s: float = 5.0,
     request_timeout_s: float = 20.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    peer_url_allow: tuple[str, ...] = (),
     title: str = "scsp",
     openapi_components: Any = None,
 ) -> Litestar:
@@ -77,6 +87,7 @@ def build_platform_app(
         client = OcpiClient(
             country_code=platform.country_code, party_id=platform.party_id,
             connect_timeout_s=connect_timeout_s, request_timeout_s=request_timeout_s, transport=transport,
+            peer_url_allow=peer_url_allow,
         )
         app.state.client = client
         try:
@@ -88,10 +99,11 @@ def build_platform_app(
         path="/",
         route_handlers=[VersionsController, CredentialsController, *ocpi_handlers],
         guards=[ocpi_guard],
+        security=[{OCPI_TOKEN_SCHEME: []}],
         dependencies={"caller": Provide(_caller, sync_to_thread=False)},
         include_in_schema=True,
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[ocpi, healthz, readyz, *other_handlers],
         dependencies={
             key: Provide(_from_state(key), sync_to_thread=False)
@@ -100,12 +112,46 @@ def build_platform_app(
         state=State({"parties": parties, "platform": platform, **(state or {})}),
         lifespan=[client_lifespan, *lifespans],
         exception_handlers={Exception: exception_response},
+        before_request=strict_body,
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title, version=__version__, path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
-            components=openapi_components or [],
+            components=[OCPI_OPENAPI_COMPONENTS, *_as_list(openapi_components)],
         ),
         debug=False,
     )
+    _document_ocpi_errors(app)
+    return app
+
+
+OCPI_TOKEN_SCHEME = "OcpiToken"
+
+# transport_and_format "Authorization header": `Authorization: Token <base64(token)>`.
+OCPI_OPENAPI_COMPONENTS = Components(security_schemes={
+    OCPI_TOKEN_SCHEME: SecurityScheme(
+        type="apiKey", name="Authorization", security_scheme_in="header",
+        description="`Token <base64 of the credentials token>` (OCPI 2.2.1; the raw token is accepted too). "
+                    "Token A opens only versions and credentials; every other module needs token C.",
+    ),
+})
+
+
+def _as_list(components: Any) -> list[Any]:
+    if not components:
+        return []
+    return list(components) if isinstance(components, list | tuple) else [components]
+
+
+def _document_ocpi_errors(app: Litestar) -> None:
+    """Give every OCPI operation its real error statuses with the OCPI envelope (not Litestar's shape).
+
+    Done on the built app, before the OpenAPI document is first generated (lazily, on request).
+    """
+    for route in app.routes:
+        if not route.path.startswith(OCPI_PREFIX) or not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                handler.responses = {**ocpi_responses(method, route.path), **(handler.responses or {})}
 

@@ -8,6 +8,7 @@ Every request carries `Authorization`, `X-Request-ID` (new per request) and `X-C
 from __future__ import annotations
 
 import base64
+import fnmatch
 import logging
 import re
 import uuid
@@ -19,7 +20,7 @@ import httpx
 import msgspec
 
 from ocpi221.types import OcpiResponse
-from scsp.errors import PeerError
+from scsp.errors import PeerError, PeerFailure
 from scsp.platform.transport import iso
 from scsp.records.parties import Party
 
@@ -59,15 +60,25 @@ class OcpiClient:
         connect_timeout_s: float = 5.0,
         request_timeout_s: float = 20.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        peer_url_allow: tuple[str, ...] = (),
     ) -> None:
         self.country_code = country_code
         self.party_id = party_id
+        # Host patterns (fnmatch, e.g. "*.cpo.example") outbound calls may reach; empty: any host.
+        self.peer_url_allow = tuple(p.lower() for p in peer_url_allow)
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             transport=transport,
             follow_redirects=False,
         )
+
+    def allowed(self, url: str) -> bool:
+        """Whether `url`'s host matches `peer_url_allow` (always, when no pattern is configured)."""
+        if not self.peer_url_allow:
+            return True
+        host = (httpx.URL(url).host or "").lower() if url.startswith(("http://", "https://")) else ""
+        return bool(host) and any(fnmatch.fnmatchcase(host, pattern) for pattern in self.peer_url_allow)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
@@ -119,10 +130,13 @@ class OcpiClient:
         if body is not None:
             content = msgspec.json.encode(body)
             headers["Content-Type"] = "application/json"
+        if not self.allowed(url):
+            raise PeerError(f"{method} {_safe(url)}: {PeerFailure.REFUSED.value}", failure=PeerFailure.REFUSED)
         try:
             response = await self._http.request(method, url, headers=headers, content=content, params=params)
         except httpx.HTTPError as exc:
-            raise PeerError(f"{method} {_safe(url)}: {type(exc).__name__}: {exc}") from None
+            failure = PeerFailure.TIMEOUT if isinstance(exc, httpx.TimeoutException) else PeerFailure.CONNECT
+            raise PeerError(f"{method} {_safe(url)}: {type(exc).__name__}: {exc}", failure=failure) from None
         try:
             wanted: Any = Any if data_type is None else data_type
             envelope = msgspec.json.decode(response.content, type=OcpiResponse[wanted])
@@ -135,6 +149,7 @@ class OcpiClient:
                 f"{method} {_safe(url)}: HTTP {response.status_code}, unreadable OCPI reply: {exc}",
                 http_status=response.status_code,
                 ocpi_status=generic.status_code if generic else None,
+                failure=PeerFailure.NOT_OCPI,
             ) from None
         if response.status_code >= 300 or not 1000 <= envelope.status_code < 2000:
             raise PeerError(

@@ -54,13 +54,15 @@ async def fetch_version(
                                            data_type=list[Version])
     except errors.PeerError as first:
         if first.http_status != 401:
-            raise errors.ClientApiUnusable(f"could not get the versions: {first.message}") from None
+            raise errors.ClientApiUnusable(f"could not get the versions: {first.summary('GET', versions_url)}") \
+                from None
         use_base64 = not use_base64
         try:
             versions, _ = await client.request("GET", versions_url, token=token, use_base64=use_base64,
                                                data_type=list[Version])
         except errors.PeerError as second:
-            raise errors.ClientApiUnusable(f"could not get the versions: {second.message}") from None
+            raise errors.ClientApiUnusable(
+                f"could not get the versions: {second.summary('GET', versions_url)}") from None
     chosen = next((v for v in versions or [] if v.version == OCPI_VERSION), None)
     if chosen is None:
         offered = ", ".join(v.version for v in versions or []) or "none"
@@ -69,7 +71,8 @@ async def fetch_version(
         details, _ = await client.request("GET", chosen.url, token=token, use_base64=use_base64,
                                           data_type=VersionDetails)
     except errors.PeerError as exc:
-        raise errors.ClientApiUnusable(f"could not get the {OCPI_VERSION} version details: {exc.message}") from None
+        raise errors.ClientApiUnusable(
+            f"could not get the {OCPI_VERSION} version details: {exc.summary('GET', chosen.url)}") from None
     if details is None:
         raise errors.ClientApiUnusable(f"the {OCPI_VERSION} version details reply carries no data")
     missing = sorted(set(required) - {e.identifier for e in details.endpoints})

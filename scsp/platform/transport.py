@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -31,6 +32,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
 
 from ocpi221.types import CONFIGURATION_MODULES, OCPI_VERSION, OcpiResponse
@@ -194,6 +196,56 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# -- strict request bodies -----------------------------------------------------------------------
+
+# msgspec reports where a value failed as a JSON path: "Expected `float`, got `str` - at `$.kwh`".
+_MSGSPEC_AT = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The type a handler declares for its JSON body (`data`), or None when it takes none or any."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None or data.annotation is Any:
+        return None
+    return data.annotation
+
+
+def validation_error(exc: msgspec.ValidationError) -> ValidationException:
+    """A msgspec validation error as the ValidationException naming its field (2001 / 422)."""
+    match = _MSGSPEC_AT.match(str(exc))
+    message, path = (match.group("message"), match.group("path") or "") if match else (str(exc), "")
+    field = path.lstrip(".") or "body"
+    return ValidationException(detail=f"{field}: {message}", extra=[{"key": field, "message": message}])
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Decode the JSON body strictly against the handler's declared type, before Litestar's lax parse.
+
+    One decoding policy for every OCPI endpoint and /api/v1 (house rule, STYLE.md §2): Litestar
+    converts bodies with msgspec's lax mode (`strict=False`), which reads the string "NaN" as a
+    float, "5" as 5 and the integer 123 as a DateTime in 1970. Strictly, a string is never a number
+    or a time and an integer never a time; constrained numbers (`Meta(ge=..., le=...)`) are finite
+    by construction. Invalid JSON is left to Litestar's own reading (HTTP 400 / 2000).
+    """
+    wanted = _body_type(request)
+    if wanted is None or request.method not in {"POST", "PUT", "PATCH"}:
+        return
+    body = await request.body()
+    try:
+        msgspec.json.decode(body, type=wanted)
+    except msgspec.ValidationError as exc:
+        try:
+            # A typed decode skips unknown fields unread: invalid UTF-8 there is still not JSON.
+            msgspec.json.decode(body)
+        except msgspec.ValidationError:
+            pass  # a number beyond float range (1e999): valid JSON, an invalid value
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+            return  # (ValidationError is a DecodeError: it is caught first, above)
+        raise validation_error(exc) from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return  # not JSON at all: answered by the normal path as HTTP 400 / 2000
+
+
 # -- errors -> envelope / problem ----------------------------------------------------------------
 
 def exception_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -202,9 +254,56 @@ def exception_response(request: Request[Any, Any, Any], exc: Exception) -> Respo
     if http_status >= 500:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if request.url.path.startswith(OCPI_PREFIX):
-        return envelope_response(ocpi_status, message, http_status)
-    problem_status = 422 if ocpi_status == 2001 else http_status
-    return problem_response(problem_status, _title(problem_status), message, details)
+        response = envelope_response(ocpi_status, message, http_status)
+    else:
+        problem_status = 422 if ocpi_status == 2001 else http_status
+        response = problem_response(problem_status, _title(problem_status), message, details)
+    if isinstance(exc, MethodNotAllowedException) and exc.headers:
+        # RFC 9110 §15.5.6: a 405 "MUST generate an Allow header field" listing the supported methods.
+        allow = next((v for k, v in exc.headers.items() if k.lower() == "allow"), None)
+        if allow:
+            response.headers["Allow"] = allow
+    return response
+
+
+class OcpiEnvelope(msgspec.Struct, kw_only=True):
+    """The OCPI envelope without `data` (errors, and pushes that define none), for OpenAPI.
+
+    Every OCPI answer is this envelope, errors included: `data` is left out, `status_code` is the
+    OCPI code (2000 client error, 2001 invalid or missing parameters, 3001 unusable client API...),
+    `status_message` says why, `timestamp` is UTC with `Z`.
+    """
+
+    status_code: int
+    status_message: str | None = None
+    timestamp: datetime
+
+
+# The HTTP statuses an OCPI operation can answer besides its success, each with the envelope.
+_OCPI_ERRORS = {
+    400: "Not valid JSON (or not UTF-8): OCPI 2000. A valid body with a bad field is HTTP 200 with "
+         "OCPI 2001 naming the field (the spec forbids an HTTP error for valid JSON).",
+    401: "Missing, unknown or revoked token, or token A outside versions and credentials.",
+    404: "No such object, or its country_code/party_id are not among the caller's roles.",
+    405: "Credentials: POST when already registered, PUT or DELETE when not (credentials.asciidoc).",
+    413: "The request body exceeds `http.max_body_bytes`.",
+}
+
+
+def ocpi_responses(method: str, path: str) -> dict[int, ResponseSpec]:
+    """OpenAPI `responses` of an OCPI operation: its real statuses, each with the OCPI envelope."""
+    statuses = [400, 401, 404]
+    if method in {"POST", "PUT", "PATCH"}:
+        statuses.append(413)
+    if path.endswith("/credentials"):
+        statuses.append(405)
+    out = {s: ResponseSpec(data_container=OcpiEnvelope, description=_OCPI_ERRORS[s], generate_examples=False)
+           for s in statuses}
+    if method == "PUT" and not path.endswith(("/credentials",)) and "/chargingprofiles/" not in path:
+        # transport_and_format "PUT": 201 when the object was created, 200 when it was replaced.
+        out[201] = ResponseSpec(data_container=OcpiEnvelope, description="Created (OCPI 1000).",
+                                generate_examples=False)
+    return out
 
 
 def _classify(exc: Exception) -> tuple[int, int, str, list[dict[str, str]] | None]:
@@ -219,6 +318,9 @@ def _classify(exc: Exception) -> tuple[int, int, str, list[dict[str, str]] | Non
             return 400, 2000, "request body is empty: a JSON object is required", None
         text = "; ".join(f"{i['field']}: {i['message']}" for i in items) or (exc.detail or "invalid request")
         return 200, 2001, text, items
+    if isinstance(exc, msgspec.ValidationError):
+        # Raised by a store that validates what it is about to write (nothing is stored).
+        return _classify(validation_error(exc))
     if isinstance(exc, RecursionError):
         # Pathologically nested JSON exhausts the decoder's recursion: unreadable input, not our failure.
         return 400, 2000, "request body is not valid JSON: nested too deeply", None

@@ -29,6 +29,7 @@ class Store:
     def __init__(self, path: Path | str) -> None:
         self.db = Db(path)
         self.path = self.db.path
+        self.faults = self.db.faults
         self.parties = PartyStore(self.db)
         self.sync = SyncStore(self.db)
         self.sessions = SessionStore(self.db)

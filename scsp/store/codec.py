@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, overload
 
@@ -48,6 +49,28 @@ def moment(ts: int | None) -> datetime | None:
 def json_text(obj: Any) -> str:
     """JSON text of any msgspec-encodable value."""
     return msgspec.json.encode(obj).decode()
+
+
+def checked_json_text(obj: msgspec.Struct) -> str:
+    """JSON text of a Struct, proven readable first: it is decoded back strictly as its own type.
+
+    A row that could not be read back must be impossible to store (a NaN is written as `null`,
+    which then fails every read of the row, and with it every list and plan that reads it). Raises
+    `msgspec.ValidationError` naming the field; nothing is written.
+    """
+    text = msgspec.json.encode(obj)
+    msgspec.json.decode(text, type=type(obj))
+    return text.decode()
+
+
+def require_finite(**values: float | None) -> None:
+    """Refuse to write a number SQLite would keep as NULL (NaN) or that no reader expects (+-inf).
+
+    Raises `msgspec.ValidationError` naming the field, as a strict decode would; nothing is written.
+    """
+    for name, value in values.items():
+        if value is not None and not math.isfinite(value):
+            raise msgspec.ValidationError(f"Expected a finite number, got {value!r} - at `$.{name}`")
 
 
 _decode_profile = msgspec.json.Decoder(ChargingProfile).decode

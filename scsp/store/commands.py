@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from scsp.records.commands import (
     SessionEnd,
 )
 from scsp.records.sessions import SessionKey
-from scsp.store.codec import KEY_SQL, json_text, key_args, key_of, moment, profile_of, unix
+from scsp.store.codec import KEY_SQL, checked_json_text, json_text, key_args, key_of, moment, profile_of, unix
 from scsp.store.db import Aggregate
 
 _decode_active = msgspec.json.Decoder(ActiveChargingProfile).decode
@@ -65,7 +65,7 @@ def _active(row: dict[str, Any]) -> ActiveProfileRecord:
 
 
 def _profile_text(profile: ChargingProfile | None) -> str | None:
-    return json_text(profile) if profile is not None else None
+    return checked_json_text(profile) if profile is not None else None
 
 
 def _set_control(db: Database, key: SessionKey, columns: dict[str, Any]) -> None:
@@ -109,8 +109,16 @@ class CommandStore(Aggregate):
 
     def all_control(self) -> dict[SessionKey, SessionControl]:
         """Every session's control record."""
+        out: dict[SessionKey, SessionControl] = {}
         with self._read() as db:
-            return {c.key: c for c in map(_control, db.query("SELECT * FROM session_control"))}
+            for row in db.query("SELECT * FROM session_control"):
+                try:
+                    control = _control(row)
+                except (msgspec.DecodeError, ValueError) as exc:  # a bad profile document or enum value
+                    self._faults.unreadable_row("session_control", str(key_of(row)), exc)
+                    continue
+                out[control.key] = control
+        return out
 
     def set_controllable(self, key: SessionKey, controllable: bool, reason: NotSteered | None) -> None:
         """Steer a session again, or stop steering it and say why (the operator released it, ...)."""
@@ -249,7 +257,7 @@ class CommandStore(Aggregate):
             cursor = db.execute(
                 """INSERT INTO active_profiles (party, country_code, party_id, session_id, source, received_at, doc,
                    plan, verdict, worst_excess_w, compliance, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                [*key_args(record.key), record.source, unix(record.received_at), json_text(record.profile),
+                [*key_args(record.key), record.source, unix(record.received_at), checked_json_text(record.profile),
                  record.plan, record.verdict, record.worst_excess_w, record.compliance, json_text(record.detail)])
             return int(cursor.lastrowid or 0)
 
@@ -267,13 +275,24 @@ class CommandStore(Aggregate):
             for key in keys:
                 rows = list(db.query(
                     f"SELECT * FROM active_profiles WHERE {KEY_SQL} ORDER BY id DESC LIMIT 1", key_args(key)))
-                if rows:
-                    out[key] = _active(rows[0])
+                found = self._readable_active(rows)
+                if found:
+                    out[key] = found[0]
+        return out
+
+    def _readable_active(self, rows: Iterable[dict[str, Any]]) -> list[ActiveProfileRecord]:
+        """The rows that decode; an unreadable one is skipped, logged and counted (never a 500)."""
+        out = []
+        for r in rows:
+            try:
+                out.append(_active(r))
+            except msgspec.DecodeError as exc:  # ValidationError included
+                self._faults.unreadable_row("active_profiles", str(r["id"]), exc)
         return out
 
     def active_profiles(self, *, since: datetime | None = None, limit: int = 1000) -> list[ActiveProfileRecord]:
         """Received ActiveChargingProfiles since `since` (all without), newest first."""
         with self._read() as db:
-            return [_active(r) for r in db.query(
+            return self._readable_active(db.query(
                 "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
-                [unix(since) if since is not None else 0, limit])]
+                [unix(since) if since is not None else 0, limit]))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from scsp.faults import Faults
+
 # Seconds a connection waits for another writer's lock before giving up.
 BUSY_TIMEOUT_S = 10.0
 # Longest a commit waits for writers already queued behind the mutex to join it (s).
@@ -59,6 +61,8 @@ class Db:
         self._failed: set[int] = set()
         self._committing = False
         self._pending = 0  # writers waiting for the mutex
+        # Unreadable rows met by any store of this file (counted for /metrics, see scsp.faults).
+        self.faults = Faults()
 
     def connect(self, *, shared: bool = False) -> Database:
         """A new connection (for the calling thread unless `shared`; the caller closes it)."""
@@ -186,6 +190,7 @@ class Aggregate:
 
     def __init__(self, db: Db) -> None:
         self._db = db
+        self._faults = db.faults
 
     def _read(self) -> AbstractContextManager[Database]:
         return self._db.read()

@@ -14,7 +14,7 @@ import msgspec
 
 from scsp.records.grid import ApiKey, ApiRole, ArrivalReserve, SignalKind, SignalPoint, SiteSettings
 from scsp.records.sessions import Preferences
-from scsp.store.codec import moment, unix
+from scsp.store.codec import moment, require_finite, unix
 from scsp.store.db import Aggregate, hash_token
 
 
@@ -136,6 +136,9 @@ class GridStore(Aggregate):
 
     def put_settings(self, settings: SiteSettings) -> None:
         """Replace the whole grid settings of a site."""
+        require_finite(import_limit_w=settings.import_limit_w, phase_limit_a=settings.phase_limit_a,
+                       voltage_v=settings.voltage_v, failsafe_w=settings.failsafe_w,
+                       arrival_reserve_w=settings.arrival_reserve_w)
         with self._write() as db:
             db.execute(
                 """INSERT INTO site_settings (site_id, import_limit_w, phase_limit_a, voltage_v, failsafe_w,
@@ -193,6 +196,8 @@ class GridStore(Aggregate):
             (same ranges, values and expiry) changes nothing and returns the stored points, with
             their original submission time: a replay is idempotent.
         """
+        for i, point in enumerate(points):
+            require_finite(**{f"points[{i}].value": point.value})
         kind, source = points[0].kind, points[0].source
         covered_start, covered_end = points[0].start, points[-1].end
         overlapping = f"""SELECT id, {_SIGNAL_COLUMNS} FROM signals

@@ -7,6 +7,7 @@ edited once released: schema changes are new functions appended below.
 from __future__ import annotations
 
 import json
+import re
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -325,6 +326,45 @@ def m006_arrival_reserve(db: Database) -> None:
     """A site's arrival reserve: what its plan keeps free for EVs before their first profile."""
     db.execute("ALTER TABLE site_settings ADD COLUMN arrival_reserve TEXT")
     db.execute("ALTER TABLE site_settings ADD COLUMN arrival_reserve_w REAL")
+
+
+# The CiString ids that key rows (types.asciidoc "CiString": case-insensitive string), by table.
+CISTRING_KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "locations": ("id",),
+    "evses": ("location_id", "uid"),
+    "sessions": ("id", "location_id", "evse_uid", "connector_id"),
+    "session_control": ("session_id",),
+    "preferences": ("session_id",),
+    "plan_sessions": ("session_id",),
+    "commands": ("session_id",),
+    "active_profiles": ("session_id",),
+}
+
+
+@migrations()
+def m007_cistring_nocase_keys(db: Database) -> None:
+    """CiString ids compare case-insensitively where they are keys (`…/case-1` and `…/CASE-1` are one).
+
+    types.asciidoc: a CiString is "case-insensitive"; values are stored as received. SQLite cannot
+    change a column's collation in place, so each table is rebuilt with `COLLATE NOCASE` on its id
+    columns (primary keys, upserts, lookups and indexes then all ignore case). Rows that differed
+    only in case become one: the most recently written (highest rowid) stays.
+    """
+    for table, columns in CISTRING_KEY_COLUMNS.items():
+        sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+        indexes = [r[0] for r in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table])]
+        for column in columns:
+            sql, n = re.subn(rf"(\b{column} TEXT NOT NULL)(?! COLLATE)", r"\1 COLLATE NOCASE", sql)
+            assert n == 1, (table, column)
+        sql = re.sub(rf"^CREATE TABLE {table}\b", f"CREATE TABLE {table}_nocase", sql)
+        db.execute(sql)
+        names = ", ".join(r[1] for r in db.execute(f"PRAGMA table_info({table})"))
+        db.execute(f"INSERT OR REPLACE INTO {table}_nocase ({names}) SELECT {names} FROM {table} ORDER BY rowid")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_nocase RENAME TO {table}")
+        for index in indexes:
+            db.execute(index)
 
 
 def apply(db: Db, which: Migrations) -> list[str]:

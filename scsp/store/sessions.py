@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -12,11 +12,12 @@ from sqlite_utils import Database
 from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
 from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts
-from scsp.store.codec import json_text, moment, unix
+from scsp.store.codec import checked_json_text, moment, unix
 from scsp.store.db import Aggregate
 
-_SESSION_COLUMNS = "party, doc, received_at, kwh_changed_at"
+_SESSION_COLUMNS = "party, country_code, party_id, id, doc, received_at, kwh_changed_at"
 _decode_session = msgspec.json.Decoder(Session).decode
+_decode_location = msgspec.json.Decoder(Location).decode
 
 
 def _stored(r: dict[str, Any]) -> StoredSession:
@@ -24,20 +25,33 @@ def _stored(r: dict[str, Any]) -> StoredSession:
                          kwh_changed_at=moment(r["kwh_changed_at"]))
 
 
+def _row_key(r: dict[str, Any]) -> str:
+    return f"{r['party']}/{r['country_code']}/{r['party_id']}/{r['id']}"
+
+
 class SessionStore(Aggregate):
     """Sessions, locations and EVSE facts, keyed per connection and owner."""
 
     def get(self, key: SessionKey) -> StoredSession | None:
-        """One session as stored."""
+        """One session as stored (None when absent or unreadable: a PUT of the owner replaces it)."""
         with self._read() as db:
             return self._session_row(db, key.party, key.country_code, key.party_id, key.session_id)
 
-    @staticmethod
-    def _session_row(db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
-        rows = list(db.query(
+    def _readable(self, rows: Iterable[dict[str, Any]]) -> list[StoredSession]:
+        """The session rows that decode; an unreadable one is skipped, logged and counted (never a 500)."""
+        out = []
+        for r in rows:
+            try:
+                out.append(_stored(r))
+            except msgspec.DecodeError as exc:  # ValidationError included
+                self._faults.unreadable_row("sessions", _row_key(r), exc)
+        return out
+
+    def _session_row(self, db: Database, party: int, cc: str, pid: str, sid: str) -> StoredSession | None:
+        rows = self._readable(db.query(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
             [party, cc.upper(), pid.upper(), sid]))
-        return _stored(rows[0]) if rows else None
+        return rows[0] if rows else None
 
     @staticmethod
     def _write_session(db: Database, party: int, session: Session, now: datetime,
@@ -55,10 +69,41 @@ class SessionStore(Aggregate):
                connector_id = excluded.connector_id, kwh = excluded.kwh, start_ts = excluded.start_ts,
                end_ts = excluded.end_ts, last_updated = excluded.last_updated, received_at = excluded.received_at,
                kwh_changed_at = excluded.kwh_changed_at""",
-            [party, session.country_code.upper(), session.party_id.upper(), session.id, json_text(session),
+            [party, session.country_code.upper(), session.party_id.upper(), session.id, checked_json_text(session),
              session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
              unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now),
              unix(kwh_changed_at)])
+
+    def canonical(self, party: int, session: Session) -> Session:
+        """The session with its CiString ids spelled as we already hold them (the first spelling received).
+
+        types.asciidoc: CiString is case-insensitive. The keys compare without case (m007), and one
+        object keeps one spelling, so that every in-memory key (sites, EVSEs, session keys) agrees.
+        """
+        cc, pid = session.country_code.upper(), session.party_id.upper()
+        changes: dict[str, str] = {}
+        with self._read() as db:
+            for column, sql, args in (
+                ("id", "SELECT id FROM sessions WHERE party = ? AND country_code = ? AND party_id = ? "
+                 "AND id = ?", [party, cc, pid, session.id]),
+                ("location_id", "SELECT id FROM locations WHERE party = ? AND country_code = ? "
+                 "AND party_id = ? AND id = ?", [party, cc, pid, session.location_id]),
+                ("evse_uid", "SELECT uid FROM evses WHERE party = ? AND country_code = ? AND party_id = ? "
+                 "AND location_id = ? AND uid = ?", [party, cc, pid, session.location_id, session.evse_uid]),
+            ):
+                row = db.execute(sql, args).fetchone()
+                if row is not None and row[0] != getattr(session, column):
+                    changes[column] = row[0]
+        return msgspec.structs.replace(session, **changes) if changes else session
+
+    def canonical_location(self, party: int, location: Location) -> Location:
+        """The location with its id spelled as we already hold it (see `canonical`)."""
+        with self._read() as db:
+            row = db.execute("SELECT id FROM locations WHERE party = ? AND country_code = ? AND party_id = ? "
+                             "AND id = ?", [party, location.country_code.upper(), location.party_id.upper(),
+                                            location.id]).fetchone()
+        return msgspec.structs.replace(location, id=row[0]) if row is not None and row[0] != location.id \
+            else location
 
     def put(self, party: int, session: Session, *, now: datetime) -> tuple[bool, bool]:
         """Create or replace a session; returns (created, applied).
@@ -125,23 +170,21 @@ class SessionStore(Aggregate):
             if limit is not None:
                 sql += " LIMIT ? OFFSET ?"
                 page += [limit, offset]
-            rows = [_stored(r) for r in db.query(sql, page)]
+            rows = self._readable(db.query(sql, page))
             return rows, int(total)
 
     def by_owner(self, country_code: str, party_id: str, session_id: str) -> list[StoredSession]:
         """Sessions with these CPO ids, through any connection."""
         with self._read() as db:
-            return [_stored(r)
-                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE country_code = ? "
-                                      "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
-                                                                       session_id])]
+            return self._readable(db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE country_code = ? "
+                                           "AND party_id = ? AND id = ?", [country_code.upper(), party_id.upper(),
+                                                                            session_id]))
 
     def by_id(self, party: int, session_id: str) -> list[StoredSession]:
         """Sessions of one connection with this id (normally one; several owners behind a Hub may clash)."""
         with self._read() as db:
-            return [_stored(r)
-                    for r in db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND id = ?",
-                                      [party, session_id])]
+            return self._readable(db.query(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE party = ? AND id = ?",
+                                           [party, session_id]))
 
     def session_locations(self, country_code: str, party_id: str, session_id: str) -> list[str]:
         """The location ids a session is at (one per connection that reported it; usually one, or none)."""
@@ -158,12 +201,22 @@ class SessionStore(Aggregate):
         with self._read() as db:
             return self._location_row(db, party, country_code, party_id, location_id)
 
-    @staticmethod
-    def _location_row(db: Database, party: int, cc: str, pid: str, lid: str) -> Location | None:
+    def _location_row(self, db: Database, party: int, cc: str, pid: str, lid: str) -> Location | None:
+        """One location (None when absent or unreadable: the owner's PUT replaces it)."""
         rows = list(db.query(
-            "SELECT doc FROM locations WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?",
-            [party, cc.upper(), pid.upper(), lid]))
-        return msgspec.json.decode(rows[0]["doc"], type=Location) if rows else None
+            "SELECT party, country_code, party_id, id, doc FROM locations WHERE party = ? AND country_code = ? "
+            "AND party_id = ? AND id = ?", [party, cc.upper(), pid.upper(), lid]))
+        found = self._readable_locations(rows)
+        return found[0].location if found else None
+
+    def _readable_locations(self, rows: Iterable[dict[str, Any]]) -> list[StoredLocation]:
+        out = []
+        for r in rows:
+            try:
+                out.append(StoredLocation(party=r["party"], location=_decode_location(r["doc"])))
+            except msgspec.DecodeError as exc:
+                self._faults.unreadable_row("locations", _row_key(r), exc)
+        return out
 
     @staticmethod
     def _write_location(db: Database, party: int, location: Location) -> None:
@@ -172,7 +225,7 @@ class SessionStore(Aggregate):
             """INSERT INTO locations (party, country_code, party_id, id, doc, time_zone, last_updated)
                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET
                doc = excluded.doc, time_zone = excluded.time_zone, last_updated = excluded.last_updated""",
-            [party, cc, pid, location.id, json_text(location), location.time_zone, unix(location.last_updated)])
+            [party, cc, pid, location.id, checked_json_text(location), location.time_zone, unix(location.last_updated)])
         db.execute("DELETE FROM evses WHERE party = ? AND country_code = ? AND party_id = ? AND location_id = ?",
                    [party, cc, pid, location.id])
         for f in evse_facts(party, location):
@@ -203,12 +256,11 @@ class SessionStore(Aggregate):
 
     def locations(self, *, party: int | None = None) -> list[StoredLocation]:
         """Every stored location."""
-        sql, args = "SELECT party, doc FROM locations", []
+        sql, args = "SELECT party, country_code, party_id, id, doc FROM locations", []
         if party is not None:
             sql, args = sql + " WHERE party = ?", [party]
         with self._read() as db:
-            return [StoredLocation(party=r["party"], location=msgspec.json.decode(r["doc"], type=Location))
-                    for r in db.query(sql + " ORDER BY last_updated", args)]
+            return self._readable_locations(db.query(sql + " ORDER BY last_updated", args))
 
     def evses(self, *, location_id: str | None = None) -> list[EvseFacts]:
         """EVSE facts, optionally of one location id (any connection)."""
