@@ -114,3 +114,46 @@ def test_an_executor_setting_is_checked(executor: str) -> None:
     assert OptimizerConfig(executor=executor).executor == executor  # type: ignore[arg-type]
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"executor": "gpu"}, OptimizerConfig)
+
+
+def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_after(tmp_path: Path) -> None:
+    """Many passes at once (full and per site): each site runs one at a time; a pass that found it
+    busy leaves it to be planned again when the running one ends, never dropped."""
+    store, config = site_with_sessions(tmp_path, "thread")
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    again: list[set[str]] = []
+
+    async def run() -> int:
+        client = OcpiClient(country_code="NL", party_id="SCP")
+        events = SiteEvents()
+        dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(config), config=config,
+                                events=events)
+        engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
+        real = engine._plan_site
+
+        async def watched(site: Any, now: datetime) -> Any:
+            running[site.site_id] = running.get(site.site_id, 0) + 1
+            most[site.site_id] = max(most.get(site.site_id, 0), running[site.site_id])
+            try:
+                await asyncio.sleep(0.05)  # long enough for the other passes to find the site busy
+                return await real(site, now)
+            finally:
+                running[site.site_id] -= 1
+
+        engine._plan_site = watched  # type: ignore[method-assign]
+        try:
+            results = await asyncio.gather(*(engine.plan(only={"NL-CPA-LOC1"} if i % 2 else None)
+                                             for i in range(8)))
+            again.append(events.drain())
+            return sum(len(r) for r in results)
+        finally:
+            engine.executor.shutdown(wait=True, cancel_futures=True)
+            await client.aclose()
+
+    planned = asyncio.run(run())
+    assert most == {"NL-CPA-LOC1": 1}
+    assert planned >= 1
+    if planned < 8:
+        # The passes that found it busy asked for it again once the running pass ended.
+        assert again == [{"NL-CPA-LOC1"}]
