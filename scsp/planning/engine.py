@@ -94,6 +94,7 @@ class Engine:
         # wanted meanwhile: those are planned again once their current run ends.
         self._busy: set[str] = set()
         self._again: set[str] = set()
+        self._stopping = False
         self._debounce: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_probe: dict[int, float] = {}
@@ -127,6 +128,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop the jobs; wait for running tasks."""
+        self._stopping = True
         self.events.unbind()
         if self._debounce is not None:
             self._debounce.cancel()
@@ -214,7 +216,12 @@ class Engine:
         self._busy.discard(site)
         if site in self._again:
             self._again.discard(site)
-            self.events.site_changed(site)
+            if not self._stopping:
+                # Right away, not after another debounce: the change (often an arrival) already waited.
+                self._spawn(self._plan_again(site))
+
+    async def _plan_again(self, site: str) -> None:
+        await self.plan(only={site})
 
     async def _plan_site(self, site: SiteInput, now: datetime) -> tuple[StoredPlan | None, dict[str, int]]:
         """Solve, save and dispatch one claimed site; its claim is released whatever happens."""

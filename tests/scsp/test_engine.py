@@ -118,11 +118,11 @@ def test_an_executor_setting_is_checked(executor: str) -> None:
 
 def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_after(tmp_path: Path) -> None:
     """Many passes at once (full and per site): each site runs one at a time; a pass that found it
-    busy leaves it to be planned again when the running one ends, never dropped."""
+    busy leaves it to be planned again right after the running one ends, never dropped."""
     store, config = site_with_sessions(tmp_path, "thread")
     running: dict[str, int] = {}
     most: dict[str, int] = {}
-    again: list[set[str]] = []
+    runs: list[str] = []
 
     async def run() -> int:
         client = OcpiClient(country_code="NL", party_id="SCP")
@@ -133,6 +133,7 @@ def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_
         real = engine._plan_site
 
         async def watched(site: Any, now: datetime) -> Any:
+            runs.append(site.site_id)
             running[site.site_id] = running.get(site.site_id, 0) + 1
             most[site.site_id] = max(most.get(site.site_id, 0), running[site.site_id])
             try:
@@ -145,7 +146,8 @@ def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_
         try:
             results = await asyncio.gather(*(engine.plan(only={"NL-CPA-LOC1"} if i % 2 else None)
                                              for i in range(8)))
-            again.append(events.drain())
+            while engine._tasks:  # the re-plans of the passes that found the site busy
+                await asyncio.gather(*engine._tasks)
             return sum(len(r) for r in results)
         finally:
             engine.executor.shutdown(wait=True, cancel_futures=True)
@@ -153,7 +155,5 @@ def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_
 
     planned = asyncio.run(run())
     assert most == {"NL-CPA-LOC1": 1}
-    assert planned >= 1
-    if planned < 8:
-        # The passes that found it busy asked for it again once the running pass ended.
-        assert again == [{"NL-CPA-LOC1"}]
+    assert 1 <= planned < 8  # the passes overlapped: some found the site busy
+    assert len(runs) > planned  # ... and it was planned again after, once per busy spell
