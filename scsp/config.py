@@ -54,6 +54,9 @@ class HttpConfig(_Section, kw_only=True, frozen=True):
     # Outbound OCPI calls: seconds to connect / to wait for a whole reply.
     connect_timeout_s: Positive = 5.0
     request_timeout_s: Positive = 20.0
+    # When set, `/metrics` answers only `Authorization: Bearer <key>` (it lists every site with its
+    # limits). Either the key itself or `sha256:<hex>` of it, so the file need not hold the key.
+    metrics_key: Annotated[str, msgspec.Meta(min_length=16)] | None = None
 
 
 class PlanningConfig(_Section, kw_only=True, frozen=True):
