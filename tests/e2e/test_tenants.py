@@ -223,3 +223,24 @@ def test_a_site_passes_on_only_when_its_owner_unregistered(tenants: Tenants) -> 
     assert tenants.ocpi("DELETE", "credentials", a_token).json()["status_code"] == 1000
     assert tenants.ocpi("PUT", "locations/NL/ABC/LOC-2", hub_token, later).status_code == 201
     assert tenants.store.sessions.site_owner("NL-ABC-LOC-2") == hub.id
+
+
+def test_another_cpos_location_with_the_same_ids_never_counts_at_this_site(tenants: Tenants) -> None:
+    """Both simulators name their sites LOC-WORK with the same EVSE uids: B's EVSE reported AVAILABLE
+    after A's session started must not end A's session on A's EVSE of that uid."""
+    from scsp.planning.gather import gather
+    from tests.e2e.test_smart_charging import wait_for
+
+    wait_for(lambda: {f.country_code for f in tenants.store.sessions.evses(location_id="LOC-WORK")} == {"NL", "DE"},
+             timeout=30, what="both simulators' LOC-WORK to be pulled")
+    uid = next(f.uid for f in tenants.store.sessions.evses(location_id="LOC-WORK") if f.country_code == "NL")
+    started = datetime.now(UTC).replace(microsecond=0)
+    body = dict(session("NL", "ABC", "S-SAME", "LOC-WORK"), evse_uid=uid, start_date_time=started.isoformat(),
+                last_updated=started.isoformat())
+    assert tenants.ocpi("PUT", "sessions/NL/ABC/S-SAME", tenants.token(tenants.a), body).status_code == 201
+    later = (started.replace(year=started.year + 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patched = tenants.ocpi("PATCH", f"locations/DE/XYZ/LOC-WORK/{uid}", tenants.token(tenants.b),
+                           {"status": "AVAILABLE", "last_updated": later})
+    assert patched.json()["status_code"] == 1000
+    sites = gather(tenants.store, tenants.service.config, datetime.now(UTC), only={"NL-ABC-LOC-WORK"})
+    assert [s.key.session_id for site in sites for s in site.sessions] == ["S-SAME"]
