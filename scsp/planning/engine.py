@@ -94,6 +94,8 @@ class Engine:
         # wanted meanwhile: those are planned again once their current run ends.
         self._busy: set[str] = set()
         self._again: set[str] = set()
+        # When the gather behind each site's newest plan began: an older gather never overwrites it.
+        self._gathered: dict[str, float] = {}
         self._stopping = False
         self._debounce: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,13 +183,14 @@ class Engine:
             if not only:
                 return []
         now = _now()
+        gathered_at = asyncio.get_running_loop().time()
         try:
             sites = await asyncio.to_thread(gather, self.store, self.config, now, only=only)
         except Exception:
             log.exception("gathering the sites failed")
             return []
         # Claim the sites gathered (no await between the check and the claim: one event loop).
-        mine = [site for site in sites if self._claim(site.site_id)]
+        mine = [site for site in sites if self._claim(site.site_id, gathered_at)]
         results = await asyncio.gather(*(self._plan_site(site, now) for site in mine))
         plans = [plan for plan, _ in results if plan is not None]
         outcomes: dict[str, int] = {}
@@ -205,11 +208,19 @@ class Engine:
         self._again |= busy
         return only - busy
 
-    def _claim(self, site: str) -> bool:
+    def _claim(self, site: str, gathered_at: float) -> bool:
+        """Take the site for a pass whose gather began at `gathered_at` (event loop time).
+
+        Busy: planned again after. Already planned from a later gather (a pass that began after this
+        one finished first): this pass's inputs are older, so it leaves the site alone.
+        """
         if site in self._busy:
             self._again.add(site)
             return False
+        if self._gathered.get(site, float("-inf")) > gathered_at:
+            return False
         self._busy.add(site)
+        self._gathered[site] = gathered_at
         return True
 
     def _release(self, site: str) -> None:

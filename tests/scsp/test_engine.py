@@ -157,3 +157,45 @@ def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_
     assert most == {"NL-CPA-LOC1": 1}
     assert 1 <= planned < 8  # the passes overlapped: some found the site busy
     assert len(runs) > planned  # ... and it was planned again after, once per busy spell
+
+
+def test_a_pass_with_older_inputs_never_overwrites_a_newer_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Pass 1 gathers first but slowly; pass 2 gathers later and plans first: pass 1 leaves the site."""
+    import time
+
+    import scsp.planning.engine as engine_module
+
+    store, config = site_with_sessions(tmp_path, "thread")
+    real = engine_module.gather
+    calls: list[int] = []
+
+    def slow_first(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        first = len(calls) == 1
+        result = real(*args, **kwargs)
+        if first:
+            time.sleep(0.5)  # its inputs are read; it is slow to hand them over
+        return result
+
+    monkeypatch.setattr(engine_module, "gather", slow_first)
+
+    async def run() -> tuple[list[StoredPlan], list[StoredPlan]]:
+        client = OcpiClient(country_code="NL", party_id="SCP")
+        events = SiteEvents()
+        dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(config), config=config,
+                                events=events)
+        engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
+        try:
+            older = asyncio.ensure_future(engine.plan(only={"NL-CPA-LOC1"}))
+            await asyncio.sleep(0.1)
+            newer = await engine.plan(only={"NL-CPA-LOC1"})
+            return await older, newer
+        finally:
+            engine.executor.shutdown(wait=True, cancel_futures=True)
+            await client.aclose()
+
+    older, newer = asyncio.run(run())
+    assert len(newer) == 1 and older == []
+    assert store.plans.latest("NL-CPA-LOC1") is not None
+    assert store.plans.latest("NL-CPA-LOC1").id == newer[0].id  # type: ignore[union-attr]
