@@ -71,10 +71,11 @@ def cmd_parties(args: argparse.Namespace) -> int:
         if args.json:
             print_json([party_json(p) for p in parties])
         else:
-            print(f"{'ID':>4}  {'HANDLE':<8} {'ROLE':<5} {'STATUS':<13} {'CONNECTION':<10} VERSIONS URL")
+            print(f"{'ID':>4}  {'HANDLE':<8} {'ROLE':<5} {'STATUS':<13} {'CONNECTION':<10} VERSIONS URL  [ALSO]")
             for p in parties:
+                also = f"  [{', '.join(p.identities)}]" if p.identities else ""
                 print(f"{p.id:>4}  {p.handle:<8} {p.role:<5} {p.status.value:<13} "
-                      f"{p.connection_status.value:<10} {p.versions_url or '-'}")
+                      f"{p.connection_status.value:<10} {p.versions_url or '-'}{also}")
         return 0
     party = find_party(store, args.party)
     if args.action in ("allow", "deny"):
