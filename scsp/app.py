@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get
 from litestar.concurrency import get_asyncio_executor, set_asyncio_executor
 from litestar.datastructures import State
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -65,11 +68,30 @@ def scsp_platform(config: Config) -> Platform:
 
 
 
+def metrics_key_matches(configured: str, header: str | None) -> bool:
+    """Whether an Authorization header carries the configured metrics key (the key or `sha256:<hex>`)."""
+    scheme, _, presented = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        return False
+    digest = hashlib.sha256(presented.strip().encode("utf-8")).hexdigest()
+    if configured.startswith("sha256:"):
+        return hmac.compare_digest(digest, configured.removeprefix("sha256:").strip().lower())
+    return hmac.compare_digest(digest, hashlib.sha256(configured.encode("utf-8")).hexdigest())
+
+
 @get("/metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4; charset=utf-8")
-def metrics(state: State) -> bytes:
-    """Prometheus text exposition: parties, sessions, profile requests and outcomes, each site's plan."""
+def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    """Prometheus text exposition: parties, sessions, profile requests and outcomes, each site's plan.
+
+    With `[http] metrics_key` set, only for `Authorization: Bearer <key>` (else 401).
+    """
+    config: Config = state.config
+    key = config.http.metrics_key
+    if key is not None and not metrics_key_matches(key, request.headers.get("authorization")):
+        return Response(b"metrics need the key: Authorization: Bearer <metrics_key>\n", status_code=401,
+                        media_type="text/plain; charset=utf-8", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     registry: CollectorRegistry = state.metrics
-    return generate_latest(registry)
+    return Response(generate_latest(registry), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"

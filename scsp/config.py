@@ -57,6 +57,9 @@ class HttpConfig(_Section, kw_only=True, frozen=True):
     # Host patterns (fnmatch: "*.cpo.example", "10.1.2.*") outbound calls may reach, registration's
     # fetches of a peer's versions included; empty: any host.
     peer_url_allow: tuple[Annotated[str, msgspec.Meta(min_length=1)], ...] = ()
+    # When set, `/metrics` answers only `Authorization: Bearer <key>` (it lists every site with its
+    # limits). Either the key itself or `sha256:<hex>` of it, so the file need not hold the key.
+    metrics_key: Annotated[str, msgspec.Meta(min_length=16)] | None = None
 
 
 class PlanningConfig(_Section, kw_only=True, frozen=True):

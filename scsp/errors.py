@@ -32,6 +32,10 @@ class InvalidParameters(OcpiError, ValueError):
 
 
 
+class SiteOfAnother(InvalidParameters):
+    """2001: a Location or Session for a site that another connection owns (two never meet in one site)."""
+
+
 class UnknownLocation(OcpiError, LookupError):
     """2003: the Location does not exist here."""
 

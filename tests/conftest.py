@@ -57,12 +57,13 @@ def start_service(tmp_path: Path, **changes: Any) -> Running:
     return Running(thread, config, app.state.store, app)
 
 
-def start_simulator(tmp_path: Path, party_id: str = "SIM") -> Running:
-    """Start the CPO simulator on a free loopback port."""
+def start_simulator(tmp_path: Path, party_id: str = "SIM", *, country_code: str = "NL", **changes: Any) -> Running:
+    """Start the CPO simulator on a free loopback port (`changes`: further SimulatorConfig fields)."""
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    settings = SimulatorConfig(country_code="NL", party_id=party_id, host="127.0.0.1", port=port,
-                               public_url=f"http://127.0.0.1:{port}", db_path=str(tmp_path / f"sim-{party_id}.db"))
+    settings = SimulatorConfig(country_code=country_code, party_id=party_id, host="127.0.0.1", port=port,
+                               public_url=f"http://127.0.0.1:{port}",
+                               db_path=str(tmp_path / f"sim-{country_code}{party_id}.db"), **changes)
     config = Config(simulator=settings)
     thread = ServerThread(create_simulator_asgi(settings), sock).start()
     return Running(thread, config, Store(settings.db_path))

@@ -211,8 +211,7 @@ def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
 def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
     """Every site the key may see."""
     plans = store.plans.latest_all()
-    locations = {site_id(s.location.country_code, s.location.party_id, s.location.id): s.location
-                 for s in store.sessions.locations()}
+    locations = _site_locations(store)
     out = []
     for name in sorted(store.plans.site_ids()):
         if not may_access(key, name):
@@ -234,10 +233,21 @@ def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Locati
         fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
 
 
+def _site_locations(store: Store) -> dict[str, Location]:
+    """Each site's Location as its owner sent it: never another connection's name or address."""
+    owners = store.sessions.site_owners()
+    out: dict[str, Location] = {}
+    for stored in store.sessions.locations():
+        location = stored.location
+        name = site_id(location.country_code, location.party_id, location.id)
+        if owners.get(name, stored.party) == stored.party:
+            out[name] = location
+    return out
+
+
 def _location(store: Store, name: str) -> Location | None:
-    """The Location a site is, if a CPO sent it."""
-    return next((s.location for s in store.sessions.locations()
-                 if site_id(s.location.country_code, s.location.party_id, s.location.id) == name), None)
+    """The Location a site is, if its owner sent it."""
+    return _site_locations(store).get(name)
 
 
 def _applied_w(active: ActiveChargingProfile, plan: StoredPlan, row: PlanSession, anchor: datetime

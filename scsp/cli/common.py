@@ -57,6 +57,8 @@ def party_json(party: Party) -> dict[str, Any]:
         "party_id": party.party_id,
         "business_name": party.business_name,
         "status": party.status.value,
+        # What it may act for: its own identity and what it was invited, registered with or allowed.
+        "identities": [party.handle, *party.identities],
         "connection_status": party.connection_status.value,
         "versions_url": party.versions_url,
         "version": party.version,

@@ -29,6 +29,15 @@ def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return p
 
 
+def identity_handle(text: str) -> str:
+    """An OCPI identity `CC-PID` (credentials.asciidoc CredentialsRole: CiString(2) and CiString(3))."""
+    cc, _, pid = text.strip().partition("-")
+    if len(cc) != 2 or not cc.isalpha() or len(pid) != 3 or not pid.isalnum() or not cc.isascii() \
+            or not pid.isascii():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an identity CC-PID (e.g. NL-ABC)")
+    return f"{cc.upper()}-{pid.upper()}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `scsp`."""
     parser = argparse.ArgumentParser(prog="scsp", description="OCPI 2.2.1 Smart Charging Service Provider")
@@ -44,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    type=constrained(CountryCode, "an ISO 3166-1 alpha-2 country code (2 letters, e.g. NL)"))
     p.add_argument("--party-id", required=True,
                    type=constrained(PartyId, "a party id of 3 letters or digits (CiString(3), e.g. ABC)"))
+    p.add_argument("--also", action="append", default=[], metavar="CC-PID", type=identity_handle,
+                   help="a further identity the peer may register with (repeatable)")
     p.set_defaults(func=service.cmd_invite)
 
     p = with_config(sub.add_parser("register", help="register with a peer given its versions URL and token A"))
@@ -51,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-a", required=True)
     p.set_defaults(func=service.cmd_register)
 
-    p = with_config(sub.add_parser("parties", help="list parties; rotate or unregister one"))
+    p = with_config(sub.add_parser(
+        "parties", help="list parties; rotate or unregister one; allow or deny it a further identity"))
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("action", nargs="?", choices=["rotate", "unregister"])
+    p.add_argument("action", nargs="?", choices=["rotate", "unregister", "allow", "deny"])
     p.add_argument("party", nargs="?", help="party id or handle (CC-PID)")
+    p.add_argument("identity", nargs="?", type=identity_handle,
+                   help="allow/deny: the identity CC-PID the party may (no longer) act for")
     p.set_defaults(func=service.cmd_parties)
 
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
@@ -72,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "action", None) and not getattr(args, "party", None):
         parser.error("parties rotate/unregister needs PARTY")
+    if getattr(args, "action", None) in ("allow", "deny") and not getattr(args, "identity", None):
+        parser.error(f"parties {args.action} needs PARTY and IDENTITY (CC-PID)")
     check: Callable[[argparse.Namespace], str | None] | None = getattr(args, "check", None)
     problem = check(args) if check is not None else None
     if problem is not None:

@@ -35,7 +35,8 @@ def cmd_invite(args: argparse.Namespace) -> int:
     store = open_store(config)
     token = registration.new_token()
     store.parties.create(status=PartyStatus.INVITED, role=args.role.upper(), country_code=args.country_code,
-                       party_id=args.party_id, token=token, token_kind=TokenKind.A, now=datetime.now(UTC))
+                       party_id=args.party_id, token=token, token_kind=TokenKind.A, now=datetime.now(UTC),
+                       also=list(args.also))
     print_json({"versions_url": config.versions_url, "token_a": token})
     return 0
 
@@ -70,12 +71,18 @@ def cmd_parties(args: argparse.Namespace) -> int:
         if args.json:
             print_json([party_json(p) for p in parties])
         else:
-            print(f"{'ID':>4}  {'HANDLE':<8} {'ROLE':<5} {'STATUS':<13} {'CONNECTION':<10} VERSIONS URL")
+            print(f"{'ID':>4}  {'HANDLE':<8} {'ROLE':<5} {'STATUS':<13} {'CONNECTION':<10} VERSIONS URL  [ALSO]")
             for p in parties:
+                also = f"  [{', '.join(p.identities)}]" if p.identities else ""
                 print(f"{p.id:>4}  {p.handle:<8} {p.role:<5} {p.status.value:<13} "
-                      f"{p.connection_status.value:<10} {p.versions_url or '-'}")
+                      f"{p.connection_status.value:<10} {p.versions_url or '-'}{also}")
         return 0
     party = find_party(store, args.party)
+    if args.action in ("allow", "deny"):
+        # Only the operator adds an identity to a connection: a peer's CredentialsRoles never do.
+        change = store.parties.allow if args.action == "allow" else store.parties.deny
+        print_json(party_json(change(party.id, args.identity, now=datetime.now(UTC))))
+        return 0
     if args.action == "rotate" and party.status != PartyStatus.REGISTERED:
         # credentials.asciidoc: a PUT "if the client has not been registered yet" is refused (405) by the
         # peer anyway; refuse here before issuing a token or calling anyone.

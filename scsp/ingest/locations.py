@@ -22,7 +22,7 @@ from scsp.store import Store
 def get_location_object(store: Store, caller: Caller, cc: str, pid: str, location_id: str,
                         evse_uid: str | None = None, connector_id: str | None = None) -> Any:
     """The stored Location, EVSE or Connector."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     location = store.sessions.location(caller.party.id, cc, pid, location_id)
     if location is None:
         raise errors.UnknownLocation(f"no location {location_id!r}")
@@ -51,7 +51,7 @@ def _find_connector(evse: EVSE, connector_id: str) -> Connector:
 def put_location(store: Store, caller: Caller, cc: str, pid: str, location_id: str, location: Location,
                  *, changed: SiteChanged) -> bool:
     """Create or replace a Location (mod_locations PUT); True if created."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     same("country_code", cc, location.country_code)
     same("party_id", pid, location.party_id)
     if location.id.upper() != location_id.upper():  # CiString: case-insensitive (types.asciidoc)
@@ -89,7 +89,7 @@ def _replace_evse(location: Location, evse: EVSE) -> Location:
 def put_evse(store: Store, caller: Caller, cc: str, pid: str, location_id: str, evse_uid: str, evse: EVSE,
              *, changed: SiteChanged) -> bool:
     """Create or replace one EVSE of a known location; True if created."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     if evse.uid.upper() != evse_uid.upper():
         raise errors.InvalidParameters(f"uid: {evse.uid!r} in the body differs from {evse_uid!r} in the URL")
     created = applied = False
@@ -114,7 +114,7 @@ def put_evse(store: Store, caller: Caller, cc: str, pid: str, location_id: str, 
 def put_connector(store: Store, caller: Caller, cc: str, pid: str, location_id: str, evse_uid: str,
                   connector_id: str, connector: Connector, *, changed: SiteChanged) -> bool:
     """Create or replace one connector of a known EVSE; True if created."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     if connector.id.upper() != connector_id.upper():
         raise errors.InvalidParameters(f"id: {connector.id!r} in the body differs from {connector_id!r} in the URL")
     created = applied = False
@@ -148,7 +148,7 @@ def patch_location_object(store: Store, caller: Caller, cc: str, pid: str, locat
     mod_locations: "Any request to the PATCH method SHALL contain the last_updated field"; the
     result must still be a valid object (else 2001, nothing stored).
     """
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     if "last_updated" not in patch:
         raise errors.InvalidParameters("last_updated: required in a PATCH")
 

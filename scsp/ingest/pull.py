@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session
-from scsp.errors import PeerError
+from scsp.errors import PeerError, SiteOfAnother
 from scsp.events import SiteEvents
 from scsp.ingest.locations import take_location
+from scsp.ingest.rules import may_hold
 from scsp.ingest.sessions import end_absent, owned_token, replan_party, take_session
 from scsp.platform.client import OcpiClient
 from scsp.records.parties import Party
@@ -30,10 +31,10 @@ FIRST_PULL_DAYS = 2
 PULL_OVERLAP_S = 300
 
 
-def _takes(party: Party, country_code: str, party_id: str) -> bool:
+def _takes(store: Store, party: Party, country_code: str, party_id: str) -> bool:
     # transport_and_format: pulled objects whose owner is not one of the party's roles "may be ignored";
-    # a Hub answers for the parties behind it.
-    return party.speaks_for(country_code, party_id)
+    # a Hub answers for the parties its ClientInfo lists.
+    return may_hold(store, party, country_code, party_id)
 
 
 async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvents, *, now: datetime) -> dict[str, int]:
@@ -52,8 +53,12 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
         since = (state.locations_pulled_at - timedelta(seconds=PULL_OVERLAP_S)
                  if state.locations_pulled_at else None)
         async for location in client.get_all(party, locations_url, Location, date_from=since, routing_to=routing):
-            if _takes(party, location.country_code, location.party_id):
-                await asyncio.to_thread(take_location, store, party.id, location, changed=changed.add)
+            if await asyncio.to_thread(_takes, store, party, location.country_code, location.party_id):
+                try:
+                    await asyncio.to_thread(take_location, store, party.id, location, changed=changed.add)
+                except SiteOfAnother as exc:
+                    log.warning("pulled Location skipped: %s", exc.message, extra={"party": party.handle})
+                    continue
                 counts["locations"] += 1
         await asyncio.to_thread(store.sync.locations_pulled, party.id, now)
     sessions_url = party.endpoint("sessions", "SENDER")
@@ -66,10 +71,14 @@ async def pull(store: Store, client: OcpiClient, party: Party, events: SiteEvent
         filled = 0
         async for session in client.get_all(party, sessions_url, Session, date_from=since, routing_to=routing,
                                             skipped=skipped):
-            if _takes(party, session.country_code, session.party_id):
+            if await asyncio.to_thread(_takes, store, party, session.country_code, session.party_id):
                 session, was_filled = owned_token(session)
                 filled += was_filled
-                await asyncio.to_thread(take_session, store, party.id, session, now=now, changed=changed.add)
+                try:
+                    await asyncio.to_thread(take_session, store, party.id, session, now=now, changed=changed.add)
+                except SiteOfAnother as exc:
+                    log.warning("pulled Session skipped: %s", exc.message, extra={"party": party.handle})
+                    continue
                 seen.add(SessionKey(party=party.id, country_code=session.country_code.upper(),
                                     party_id=session.party_id.upper(), session_id=session.id))
                 counts["sessions"] += 1

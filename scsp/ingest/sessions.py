@@ -41,7 +41,7 @@ def _key(caller: Caller, cc: str, pid: str, session_id: str) -> SessionKey:
 
 def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str) -> Session:
     """The stored session (the CPO validates what we hold)."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     stored = store.sessions.get(_key(caller, cc, pid, session_id))
     if stored is None:
         raise errors.NotFound(f"no session {session_id!r}")
@@ -51,7 +51,7 @@ def get_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str
 def put_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, session: Session,
                 *, now: datetime, changed: SiteChanged, arrived: SiteChanged | None = None) -> bool:
     """Create or replace a session (mod_sessions PUT "SHALL replace the existing object"); True if created."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     same("country_code", cc, session.country_code)
     same("party_id", pid, session.party_id)
     if session.id.upper() != session_id.upper():  # CiString: case-insensitive (types.asciidoc)
@@ -100,7 +100,7 @@ def take_session(store: Store, party: int, session: Session, *, now: datetime,
 def patch_session(store: Store, caller: Caller, cc: str, pid: str, session_id: str, patch: SessionPatch,
                   *, now: datetime, changed: SiteChanged, arrived: SiteChanged | None = None) -> None:
     """Apply a partial update; `charging_periods` are appended (mod_sessions PATCH)."""
-    owned(caller, cc, pid)
+    owned(store, caller, cc, pid)
     for field, url_value in (("country_code", cc), ("party_id", pid), ("id", session_id)):
         value = getattr(patch, field)
         if value is not msgspec.UNSET and value.upper() != url_value.upper():

@@ -6,7 +6,10 @@ Jobs (DESIGN.md "The planning cycle"):
 - expire commands whose `timeout` passed (-> `unknown`, then reconcile with a GET);
 - resync parties that need it (new registration, start-up, back after being unreachable) and probe
   unreachable ones; pull everything on the slow schedule with splay.
-Only one planning pass runs at a time; events arriving meanwhile are planned right after.
+There is no lock over all planning: each site is solved, saved and dispatched on its own, under its
+own claim, so a site is never planned twice at once, and a site waiting for its CPO's results (or a
+slow solve) delays no other site. A site that is busy when a pass wants it is planned again right
+after its current run.
 """
 
 from __future__ import annotations
@@ -89,7 +92,13 @@ class Engine:
         self.executor = solver_executor(config)
         self.options = optimizer.SolveOptions(milp_time_limit_s=config.optimizer.milp_time_limit_s,
                                               milp_max_variables=config.optimizer.milp_max_cells)
-        self._plan_lock = asyncio.Lock()
+        # Sites being planned now (gather -> solve -> save -> dispatch), and busy sites a later pass
+        # wanted meanwhile: those are planned again once their current run ends.
+        self._busy: set[str] = set()
+        self._again: set[str] = set()
+        # When the gather behind each site's newest plan began: an older gather never overwrites it.
+        self._gathered: dict[str, float] = {}
+        self._stopping = False
         self._debounce: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_probe: dict[int, float] = {}
@@ -126,6 +135,7 @@ class Engine:
 
     async def stop(self) -> None:
         """Stop the jobs; wait for running tasks."""
+        self._stopping = True
         self.events.unbind()
         if self._debounce is not None:
             self._debounce.cancel()
@@ -171,27 +181,80 @@ class Engine:
             return []
 
     async def _plan(self, only: set[str] | None) -> list[StoredPlan]:
-        async with self._plan_lock:
-            if only is None:
-                self.events.drain()  # a full pass covers whatever changed
-            now = _now()
-            try:
-                sites = await asyncio.to_thread(gather, self.store, self.config, now, only=only)
-            except Exception:
-                log.exception("gathering the sites failed")
+        if only is None:
+            self.events.drain()  # a full pass covers whatever changed
+        else:
+            only = self._claimable(only)
+            if not only:
                 return []
-            solved = await self._solve_all(sites)
-            plans = []
-            for site, plan in zip(sites, solved, strict=True):
-                try:
-                    record = plan_record(site, plan, self.config, now)
-                    plans.append(await asyncio.to_thread(self.store.plans.save, record))
-                except Exception as exc:  # noqa: BLE001 - contained per site: it keeps its previous plan
-                    self.store.faults.site_failed(site.site_id, PlanningStage.PROFILES, exc)
-            outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
-            log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
-                                       **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
-            return plans
+        now = _now()
+        gathered_at = asyncio.get_running_loop().time()
+        try:
+            sites = await asyncio.to_thread(gather, self.store, self.config, now, only=only)
+        except Exception:
+            log.exception("gathering the sites failed")
+            return []
+        # Claim the sites gathered (no await between the check and the claim: one event loop).
+        mine = [site for site in sites if self._claim(site.site_id, gathered_at)]
+        results = await asyncio.gather(*(self._plan_site(site, now) for site in mine))
+        plans = [plan for plan, _ in results if plan is not None]
+        outcomes: dict[str, int] = {}
+        for _, counts in results:
+            for name, value in counts.items():
+                outcomes[name] = outcomes.get(name, 0) + value
+        log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
+                                   "busy": len(sites) - len(mine),
+                                   **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
+        return plans
+
+    def _claimable(self, only: set[str]) -> set[str]:
+        """The sites of `only` not being planned now; the busy ones are planned again after their run."""
+        busy = only & self._busy
+        self._again |= busy
+        return only - busy
+
+    def _claim(self, site: str, gathered_at: float) -> bool:
+        """Take the site for a pass whose gather began at `gathered_at` (event loop time).
+
+        Busy: planned again after. Already planned from a later gather (a pass that began after this
+        one finished first): this pass's inputs are older, so it leaves the site alone.
+        """
+        if site in self._busy:
+            self._again.add(site)
+            return False
+        if self._gathered.get(site, float("-inf")) > gathered_at:
+            return False
+        self._busy.add(site)
+        self._gathered[site] = gathered_at
+        return True
+
+    def _release(self, site: str) -> None:
+        self._busy.discard(site)
+        if site in self._again:
+            self._again.discard(site)
+            if not self._stopping:
+                # Right away, not after another debounce: the change (often an arrival) already waited.
+                self._spawn(self._plan_again(site))
+
+    async def _plan_again(self, site: str) -> None:
+        await self.plan(only={site})
+
+    async def _plan_site(self, site: SiteInput, now: datetime) -> tuple[StoredPlan | None, dict[str, int]]:
+        """Solve, save and dispatch one claimed site; its claim is released whatever happens."""
+        try:
+            plan = (await self._solve_all([site]))[0]
+            record = plan_record(site, plan, self.config, now)
+            stored = await asyncio.to_thread(self.store.plans.save, record)
+            # Dispatch waits for this site's decreases to be applied, never for another site's.
+            outcomes = await self.dispatcher.dispatch([stored], now) if self.config.planning.dispatch else {}
+            return stored, outcomes
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - contained per site: it keeps its previous plan
+            self.store.faults.site_failed(site.site_id, PlanningStage.PROFILES, exc)
+            return None, {}
+        finally:
+            self._release(site.site_id)
 
     async def _solve_all(self, sites: list[SiteInput]) -> list[optimizer.Plan | None]:
         """Solve the sites in parallel on the executor; None for a site whose solve failed.

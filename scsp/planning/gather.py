@@ -25,7 +25,7 @@ from scsp.records.commands import CommandKind, NotSteered, SessionControl
 from scsp.records.grid import ArrivalReserve, SignalKind, SignalPoint, SiteSettings
 from scsp.records.parties import Party, PartyStatus, SyncState
 from scsp.records.plans import StoredPlan
-from scsp.records.sessions import EPOCH, PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession
+from scsp.records.sessions import EPOCH, PLANNED_STATUSES, EvseFacts, SessionKey, StoredSession, site_id
 from scsp.store import Store
 
 log = logging.getLogger("scsp.planner")
@@ -177,17 +177,39 @@ def gather(store: Store, config: Config, now: datetime, *, only: set[str] | None
     controls = store.commands.all_control()
     offline = store.sync.offline_parties()
     known = store.plans.site_ids()
+    owners = store.sessions.site_owners()
     sites = []
     for name, rows in sorted(by_site.items()):
         if (only is not None and name not in only) or name not in known:
             continue
         try:
+            rows = _owners_rows(name, rows, owners.get(name), parties)
             sites.append(_gather_site(store, config, name, rows, parties, states, controls, offline, start=start,
                                       slot_s=slot_s, n_slots=n_slots, now=now))
         except Exception as exc:  # noqa: BLE001 - one site's bad data never stops the others
             # Left out of this pass: the site keeps its previous plan and the profiles in force.
             store.faults.site_failed(name, PlanningStage.GATHER, exc)
     return sites
+
+
+def _owners_rows(name: str, rows: list[StoredSession], owner: int | None, parties: dict[int, Party]
+                 ) -> list[StoredSession]:
+    """The site's sessions that came through its owner (or an unregistered connection it succeeded).
+
+    Two live connections never meet inside one site: the store refuses the second one's writes, and
+    rows stored before that rule are left out of the plan here.
+    """
+    if owner is None:
+        return rows
+    kept = []
+    for row in rows:
+        party = parties.get(row.party)
+        if row.party == owner or party is None or party.status == PartyStatus.UNREGISTERED:
+            kept.append(row)
+        else:
+            log.warning("a session of another connection at this site is not planned",
+                        extra={"site": name, "session": str(row.key)})
+    return kept
 
 
 def _reachable(party: Party | None, row: StoredSession, offline: set[tuple[int, str, str]]) -> bool:
@@ -223,7 +245,9 @@ def _gather_site(store: Store, config: Config, name: str, rows: list[StoredSessi
     evses: dict[tuple[int, str, str, str], EvseFacts] = {
         (f.party, f.country_code, f.party_id, f.uid.upper()): f
         for location_id in {row.session.location_id for row in rows}
-        for f in store.sessions.evses(location_id=location_id)}
+        for f in store.sessions.evses(location_id=location_id)
+        # Only this site's: another CPO's location may carry the same id.
+        if site_id(f.country_code, f.party_id, f.location_id) == name}
     # The EVSE's newest facts whatever connection reported them (an old registration's included).
     by_uid: dict[tuple[str, str], EvseFacts] = {}
     for f in evses.values():

@@ -106,6 +106,11 @@ async def accept_registration(parties: PartyStore, client: OcpiClient, me: Platf
     if identity.role != party.role:
         raise errors.InvalidParameters(
             f"roles: the invitation was issued to {party.handle} as {party.role}, not {identity.role}")
+    # Every other role must be an identity the invitation carried; one another connection holds, or
+    # one nobody granted, is refused before we call the peer (2001: a parameter of the request is
+    # unacceptable; 3001 is for trouble reaching the client's API, credentials.asciidoc "Errors
+    # during registration").
+    await asyncio.to_thread(parties.check_roles, party.id, credentials.roles)
     version, details, use_base64 = await fetch_version(
         client, credentials.url, credentials.token, prefer_base64=caller.base64,
         required=_required_for(credentials.roles))
@@ -130,6 +135,9 @@ async def accept_update(parties: PartyStore, client: OcpiClient, me: Platform, c
     if not any(r.country_code.upper() == party.country_code and r.party_id.upper() == party.party_id
                for r in credentials.roles):
         raise errors.InvalidParameters(f"roles: must still include {party.handle}")
+    # The roles may not add an identity: one another connection holds would let this peer push its
+    # Locations and Sessions (and be planned inside its sites); a new one needs the operator.
+    await asyncio.to_thread(parties.check_roles, party.id, credentials.roles)
     # "even if the version has not changed" the endpoints are fetched again.
     version, details, use_base64 = await fetch_version(
         client, credentials.url, credentials.token, prefer_base64=caller.base64,
@@ -139,7 +147,7 @@ async def accept_update(parties: PartyStore, client: OcpiClient, me: Platform, c
         parties.update_credentials,
         party.id, roles=credentials.roles, versions_url=credentials.url, version=version.version,
         version_url=version.url, endpoints=details.endpoints, token_out=credentials.token,
-        token_base64=use_base64, new_token=token_c, now=now)
+        token_base64=use_base64, new_token=token_c, check_roles=True, now=now)
     log.info("party updated its credentials", extra={"party": updated.handle})
     return me.credentials(token_c)
 

@@ -86,6 +86,8 @@ class Caller(msgspec.Struct, frozen=True):
     party: Party
     kind: TokenKind
     base64: bool
+    # The OCPI-from-country-code / OCPI-from-party-id routing headers of the request, when both came.
+    routed_from: tuple[str, str] | None = None
 
 
 def token_candidates(header: str | None) -> list[tuple[str, bool]]:
@@ -143,6 +145,10 @@ def ocpi_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRout
         caller.kind != TokenKind.C or caller.party.status != PartyStatus.REGISTERED
     ):
         raise errors.Unauthorized("this token may only be used on versions and credentials")
+    from_cc, from_pid = (connection.headers.get("ocpi-from-country-code"),
+                         connection.headers.get("ocpi-from-party-id"))
+    if from_cc and from_pid:
+        caller = msgspec.structs.replace(caller, routed_from=(from_cc.strip().upper(), from_pid.strip().upper()))
     connection.scope["state"]["caller"] = caller
 
 

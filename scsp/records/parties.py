@@ -47,6 +47,9 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
     # Whether the peer wants `Token base64(token)` (the 2.2.1 rule) or the raw token.
     token_base64: bool = True
     connection_status: ConnectionStatus = ConnectionStatus.CONNECTED
+    # The identities (`CC-PID`, upper case) this connection may act for besides its own: those it
+    # was invited or registered with, or the operator added. Its CredentialsRoles are only a claim.
+    identities: list[str] = []
     created_at: datetime
     updated_at: datetime
 
@@ -64,19 +67,18 @@ class Party(msgspec.Struct, kw_only=True, frozen=True):
         return matches[0].url if matches else None
 
     def owns(self, country_code: str, party_id: str) -> bool:
-        """True when (country_code, party_id) is one of the party's credentials roles (case-insensitive)."""
-        cc, pid = country_code.upper(), party_id.upper()
-        if (self.country_code.upper(), self.party_id.upper()) == (cc, pid):
-            return True
-        return any((r.country_code.upper(), r.party_id.upper()) == (cc, pid) for r in self.roles)
+        """True when (country_code, party_id) is an identity granted to this connection (case-insensitive).
 
-    def speaks_for(self, country_code: str, party_id: str) -> bool:
-        """True when the party may push or serve objects of (country_code, party_id).
-
-        One of its own roles, or any party when it is a Hub: in 2.2.1 a Hub's credentials name only
-        itself, and the parties behind it are known from HubClientInfo.
+        Granted means invited, registered with, or added by the operator: a CredentialsRole a peer
+        merely lists in a credentials PUT grants nothing (another connection may hold it).
         """
-        return self.role == "HUB" or self.owns(country_code, party_id)
+        handle = f"{country_code.upper()}-{party_id.upper()}"
+        return handle == self.handle.upper() or handle in self.identities
+
+    @property
+    def is_hub(self) -> bool:
+        """True for a Hub: it forwards the objects of the parties its ClientInfo lists."""
+        return self.role == "HUB"
 
     @property
     def reachable(self) -> bool:

@@ -367,6 +367,53 @@ def m007_cistring_nocase_keys(db: Database) -> None:
             db.execute(index)
 
 
+@platform_migrations()
+@migrations()
+def m008_bound_identities(db: Database) -> None:
+    """The identities (`CC-PID`) each connection may act for: a grant, not a claim.
+
+    A peer's CredentialsRoles say what it would like to push as; the identities column says what
+    it was invited or registered with, or what the operator added (`scsp parties allow`). Existing
+    connections keep their primary identity and every role no earlier connection already holds.
+    """
+    db.execute("ALTER TABLE parties ADD COLUMN identities TEXT NOT NULL DEFAULT '[]'")
+    held: set[str] = set()
+    rows = list(db.query("SELECT id, country_code, party_id, status, roles FROM parties ORDER BY id"))
+    for row in rows:
+        if row["status"] != "UNREGISTERED":
+            held.add(f"{row['country_code']}-{row['party_id']}")
+    for row in rows:
+        primary = f"{row['country_code']}-{row['party_id']}"
+        granted: list[str] = []  # besides the primary identity, which every connection holds
+        if row["status"] == "REGISTERED":
+            for role in json.loads(row["roles"] or "[]"):
+                handle = f"{str(role.get('country_code', '')).upper()}-{str(role.get('party_id', '')).upper()}"
+                if handle != primary and handle not in held and handle not in granted:
+                    granted.append(handle)
+                    held.add(handle)
+        db.execute("UPDATE parties SET identities = ? WHERE id = ?", [json.dumps(granted), row["id"]])
+
+
+@migrations()
+def m009_site_owners(db: Database) -> None:
+    """Which connection a site belongs to: the first that pushed (or served) its Location or a Session.
+
+    Two connections never meet inside one site; existing sites go to the connection that told us
+    of them first.
+    """
+    db.execute("""CREATE TABLE site_owners (
+        site_id TEXT PRIMARY KEY,
+        party INTEGER NOT NULL REFERENCES parties (id),
+        claimed_at INTEGER NOT NULL
+    ) STRICT""")
+    db.execute("CREATE INDEX site_owners_party ON site_owners (party)")
+    db.execute("""INSERT OR IGNORE INTO site_owners (site_id, party, claimed_at)
+        SELECT country_code || '-' || party_id || '-' || id, party, last_updated FROM locations ORDER BY rowid""")
+    db.execute("""INSERT OR IGNORE INTO site_owners (site_id, party, claimed_at)
+        SELECT country_code || '-' || party_id || '-' || location_id, party, received_at FROM sessions
+        ORDER BY received_at, rowid""")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from ocpi221.credentials import CredentialsRole
 from ocpi221.hubclientinfo import ConnectionStatus
 from ocpi221.versions import Endpoint
-from scsp.errors import MethodNotAllowed
+from scsp.errors import Conflict, InvalidParameters, MethodNotAllowed
 from scsp.records.parties import Party, PartyStatus, TokenKind
 from scsp.store.codec import moment, unix
 from scsp.store.db import Aggregate, Db, hash_token
@@ -53,6 +53,7 @@ class PartyStore(Aggregate):
             token_out=row["token_out"],
             token_base64=bool(row["token_base64"]),
             connection_status=ConnectionStatus(row["connection_status"]),
+            identities=msgspec.json.decode(row["identities"], type=list[str]),
             created_at=moment(row["created_at"]),
             updated_at=moment(row["updated_at"]),
         )
@@ -109,14 +110,24 @@ class PartyStore(Aggregate):
         versions_url: str | None = None,
         token_out: str | None = None,
         token_base64: bool = True,
+        also: list[str] | None = None,
     ) -> Party:
-        """Insert a party with the token we issued it (an invitation or a pending registration)."""
+        """Insert a party with the token we issued it (an invitation or a pending registration).
+
+        `also`: identities (`CC-PID`) the invited peer may hold besides its own; none may be held by
+        another connection (Conflict).
+        """
         with self._write() as db:
+            extra = [h.upper() for h in also or []]
+            for handle in extra:
+                holder = self._holder(db, handle, excluding=None)
+                if holder is not None:
+                    raise Conflict(f"{handle} is held by another connection ({holder.handle}, id {holder.id})")
             cursor = db.execute(
                 """INSERT INTO parties (role, country_code, party_id, status, versions_url, token_out,
-                   token_base64, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   token_base64, identities, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [role, country_code.upper(), party_id.upper(), status, versions_url, token_out,
-                 int(token_base64), unix(now), unix(now)],
+                 int(token_base64), msgspec.json.encode(extra).decode(), unix(now), unix(now)],
             )
             party = int(cursor.lastrowid or 0)
             db.execute(
@@ -167,13 +178,18 @@ class PartyStore(Aggregate):
                            [unix(now), old["id"]])
                 db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL",
                            [unix(now), old["id"]])
+            # An invited peer may hold what it was invited with; a peer we registered with (the
+            # operator asked for it) holds every role it named that no other connection holds.
+            granted = self._granted(db, current, roles, primary=f"{cc}-{pid}",
+                                    strict=current.status == PartyStatus.INVITED)
             db.execute(
                 """UPDATE parties SET status = 'REGISTERED', role = ?, country_code = ?, party_id = ?,
                    business_name = ?, roles = ?, versions_url = ?, version = ?, version_url = ?,
-                   endpoints = ?, token_out = ?, token_base64 = ?, updated_at = ? WHERE id = ?""",
+                   endpoints = ?, token_out = ?, token_base64 = ?, identities = ?, updated_at = ? WHERE id = ?""",
                 [identity.role, cc, pid, identity.business_details.name,
                  msgspec.json.encode(roles).decode(), versions_url, version, version_url,
-                 msgspec.json.encode(endpoints).decode(), token_out, int(token_base64), unix(now), party],
+                 msgspec.json.encode(endpoints).decode(), token_out, int(token_base64),
+                 msgspec.json.encode(granted).decode(), unix(now), party],
             )
             db.execute("UPDATE tokens SET revoked_at = ? WHERE party = ? AND kind = 'A' AND revoked_at IS NULL",
                        [unix(now), party])
@@ -197,17 +213,22 @@ class PartyStore(Aggregate):
         token_base64: bool | None = None,
         new_token: str | None = None,
         keep_token: str | None = None,
+        check_roles: bool = False,
         now: datetime,
     ) -> Party:
         """Apply a credentials update in one transaction.
 
         With `new_token` (we issue it now) or `keep_token` (we issued it just before the update), every
-        other token of the party is revoked: after a rotation only the newest token works.
+        other token of the party is revoked: after a rotation only the newest token works. With
+        `check_roles` (the peer's own PUT) every role must be an identity the party holds
+        (`check_roles`); the roles never add one.
         """
         with self._write() as db:
             current = self._get_party(db, party)
             if current.status != PartyStatus.REGISTERED:
                 raise MethodNotAllowed(f"party {current.handle} is not registered")
+            if check_roles and roles is not None:
+                self._granted(db, current, roles, primary=current.handle, strict=True)
             db.execute(
                 """UPDATE parties SET roles = ?, business_name = ?, versions_url = ?, version = ?,
                    version_url = ?, endpoints = ?, token_out = ?, token_base64 = ?, updated_at = ?
@@ -236,6 +257,80 @@ class PartyStore(Aggregate):
                     "UPDATE tokens SET revoked_at = ? WHERE party = ? AND revoked_at IS NULL AND hash != ?",
                     [unix(now), party, hash_token(survivor)],
                 )
+            return self._get_party(db, party)
+
+    @staticmethod
+    def _holder(db: Database, handle: str, *, excluding: int | None) -> Party | None:
+        """The live connection (not unregistered) that holds the identity `handle`, other than `excluding`."""
+        for row in db.query("SELECT * FROM parties WHERE status != 'UNREGISTERED' ORDER BY id"):
+            if row["id"] == excluding:
+                continue
+            party = PartyStore._party(row)
+            if party.owns(*handle.split("-", 1)):
+                return party
+        return None
+
+    def _granted(self, db: Database, current: Party, roles: list[CredentialsRole], *, primary: str,
+                 strict: bool) -> list[str]:
+        """The identities `current` holds once its credentials name `roles`.
+
+        Strict (a peer's own POST or PUT): every role must already be granted to it, else 2001 naming
+        the role: held by another connection, or new (the operator adds it: `scsp parties allow`).
+        Otherwise (we registered with the peer at the operator's request): roles no other connection
+        holds are granted, the others are not.
+        """
+        granted: list[str] = []
+        for role in roles:
+            handle = f"{role.country_code.upper()}-{role.party_id.upper()}"
+            if handle == primary or handle in granted:
+                continue
+            holder = self._holder(db, handle, excluding=current.id)
+            if strict and holder is not None:
+                # credentials.asciidoc: the roles tell us "the party_id and country_code sets a client
+                # will use when pushing Client Owned Objects"; they inform, they do not take over.
+                raise InvalidParameters(
+                    f"roles: {handle} is held by another connection; a credentials update cannot take "
+                    "another party's identity")
+            if strict and handle not in current.identities:
+                raise InvalidParameters(
+                    f"roles: {handle} is not an identity this connection was invited or registered with; "
+                    f"the operator adds it with `scsp parties allow {current.handle} {handle}`")
+            if holder is None:
+                granted.append(handle)
+        return granted
+
+    def check_roles(self, party: int, roles: list[CredentialsRole], *, primary: str | None = None) -> None:
+        """Raise InvalidParameters (2001) unless every role is an identity the party holds (see `_granted`)."""
+        with self._read() as db:
+            current = self._get_party(db, party)
+            self._granted(db, current, roles, primary=(primary or current.handle).upper(), strict=True)
+
+    def allow(self, party: int, handle: str, *, now: datetime) -> Party:
+        """The operator lets a connection hold one more identity (`CC-PID`); Conflict if another holds it."""
+        handle = handle.upper()
+        with self._write() as db:
+            current = self._get_party(db, party)
+            if current.status == PartyStatus.UNREGISTERED:
+                raise MethodNotAllowed(f"{current.handle} is unregistered")
+            holder = self._holder(db, handle, excluding=party)
+            if holder is not None:
+                raise Conflict(f"{handle} is held by another connection ({holder.handle}, id {holder.id}): "
+                               "unregister it or take the identity from it first (`scsp parties deny`)")
+            if not current.owns(*handle.split("-", 1)):
+                db.execute("UPDATE parties SET identities = ?, updated_at = ? WHERE id = ?",
+                           [msgspec.json.encode([*current.identities, handle]).decode(), unix(now), party])
+            return self._get_party(db, party)
+
+    def deny(self, party: int, handle: str, *, now: datetime) -> Party:
+        """The operator takes an identity from a connection (never its own primary identity)."""
+        handle = handle.upper()
+        with self._write() as db:
+            current = self._get_party(db, party)
+            if handle == current.handle.upper():
+                raise Conflict(f"{handle} is the connection's own identity: unregister it instead")
+            db.execute("UPDATE parties SET identities = ?, updated_at = ? WHERE id = ?",
+                       [msgspec.json.encode([h for h in current.identities if h != handle]).decode(), unix(now),
+                        party])
             return self._get_party(db, party)
 
     def add_token(self, party: int, token: str, *, now: datetime) -> None:

@@ -11,7 +11,8 @@ from sqlite_utils import Database
 
 from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
-from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts
+from scsp.errors import SiteOfAnother
+from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts, site_id
 from scsp.store.codec import checked_json_text, moment, unix
 from scsp.store.db import Aggregate
 
@@ -105,6 +106,36 @@ class SessionStore(Aggregate):
         return msgspec.structs.replace(location, id=row[0]) if row is not None and row[0] != location.id \
             else location
 
+    @staticmethod
+    def _claim(db: Database, party: int, site: str, now: datetime) -> None:
+        """Make `party` the owner of `site` unless another live connection owns it (SiteOfAnother, 2001).
+
+        A site belongs to the connection that first pushed or served its Location or a Session; a
+        site whose owner unregistered passes to the next connection that speaks for it.
+        """
+        rows = list(db.query("SELECT o.party, p.status FROM site_owners o LEFT JOIN parties p ON p.id = o.party "
+                             "WHERE o.site_id = ?", [site]))
+        if not rows:
+            db.execute("INSERT INTO site_owners (site_id, party, claimed_at) VALUES (?, ?, ?)",
+                       [site, party, unix(now)])
+        elif rows[0]["party"] != party:
+            if rows[0]["status"] not in (None, "UNREGISTERED"):
+                raise SiteOfAnother(f"site {site} belongs to another connection: its Locations and Sessions "
+                                    "come only through the connection that first reported it")
+            db.execute("UPDATE site_owners SET party = ?, claimed_at = ? WHERE site_id = ?",
+                       [party, unix(now), site])
+
+    def site_owner(self, site: str) -> int | None:
+        """The connection that owns a site, if any has reported it."""
+        with self._read() as db:
+            rows = list(db.query("SELECT party FROM site_owners WHERE site_id = ?", [site]))
+            return int(rows[0]["party"]) if rows else None
+
+    def site_owners(self) -> dict[str, int]:
+        """Every reported site and the connection that owns it."""
+        with self._read() as db:
+            return {r["site_id"]: int(r["party"]) for r in db.query("SELECT site_id, party FROM site_owners")}
+
     def put(self, party: int, session: Session, *, now: datetime) -> tuple[bool, bool]:
         """Create or replace a session; returns (created, applied).
 
@@ -115,6 +146,7 @@ class SessionStore(Aggregate):
             current = self._session_row(db, party, session.country_code, session.party_id, session.id)
             if current is not None and current.session.last_updated > session.last_updated:
                 return False, False
+            self._claim(db, party, site_id(session.country_code, session.party_id, session.location_id), now)
             self._write_session(db, party, session, now, current)
             return current is None, True
 
@@ -137,6 +169,7 @@ class SessionStore(Aggregate):
                 changes["charging_periods"] = [*(current.session.charging_periods or []), *added]
             merged = msgspec.structs.replace(current.session, **changes)
             merged = msgspec.convert(msgspec.to_builtins(merged), Session)  # re-validate the whole object
+            self._claim(db, key.party, site_id(merged.country_code, merged.party_id, merged.location_id), now)
             self._write_session(db, key.party, merged, now, current)
             return merged
 
@@ -221,6 +254,7 @@ class SessionStore(Aggregate):
     @staticmethod
     def _write_location(db: Database, party: int, location: Location) -> None:
         cc, pid = location.country_code.upper(), location.party_id.upper()
+        SessionStore._claim(db, party, site_id(cc, pid, location.id), location.last_updated)
         db.execute(
             """INSERT INTO locations (party, country_code, party_id, id, doc, time_zone, last_updated)
                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (party, country_code, party_id, id) DO UPDATE SET
@@ -288,7 +322,8 @@ class SessionStore(Aggregate):
         marks = ", ".join("?" * len(old))
         with self._write() as db:
             moved = db.execute(f"SELECT count(*) FROM sessions WHERE party IN ({marks})", old).fetchone()[0]
-            for table in ("sessions", "locations", "evses", "session_control", "commands", "active_profiles"):
+            for table in ("sessions", "locations", "evses", "session_control", "commands", "active_profiles",
+                          "site_owners"):
                 db.execute(f"UPDATE OR IGNORE {table} SET party = ? WHERE party IN ({marks})", [new, *old])
                 db.execute(f"DELETE FROM {table} WHERE party IN ({marks})", old)
             return int(moved)

@@ -133,3 +133,27 @@ def test_rotating_a_party_that_is_not_registered_is_refused_locally(
     finally:
         peer.close()
     assert token_count(service) == tokens_before  # no token issued
+
+
+def test_only_the_operator_adds_an_identity_and_never_one_another_connection_holds(
+        tmp_path: Path, service: Running) -> None:
+    assert service.store is not None
+    register_party(service.store, "NL", "ABC")
+    register_party(service.store, "DE", "XYZ")
+    config = write_config(tmp_path, service)
+    taken = scsp(config, "parties", "allow", "DE-XYZ", "NL-ABC")
+    assert taken.returncode == 1 and "NL-ABC is held by another connection" in taken.stderr
+    done = scsp(config, "parties", "allow", "DE-XYZ", "at-xyz")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["identities"] == ["DE-XYZ", "AT-XYZ"]
+    assert scsp(config, "parties", "allow", "DE-XYZ", "ATXYZ").returncode == 2
+    # An invitation can carry a further identity, but not one a connection holds.
+    refused = scsp(config, "invite", "--role", "CPO", "--country-code", "FR", "--party-id", "NEW",
+                   "--also", "AT-XYZ")
+    assert refused.returncode == 1 and "AT-XYZ is held by another connection" in refused.stderr
+    done = scsp(config, "parties", "deny", "DE-XYZ", "AT-XYZ")
+    assert done.returncode == 0 and json.loads(done.stdout)["identities"] == ["DE-XYZ"]
+    done = scsp(config, "invite", "--role", "CPO", "--country-code", "FR", "--party-id", "NEW", "--also", "AT-XYZ")
+    assert done.returncode == 0, done.stderr
+    listed = {p["handle"]: p for p in json.loads(scsp(config, "parties", "--json").stdout)}
+    assert listed["FR-NEW"]["identities"] == ["FR-NEW", "AT-XYZ"]

@@ -28,7 +28,8 @@ class Demo:
         self.svc, self.sim = svc, sim
         self.process = subprocess.Popen([sys.executable, "-m", "scsp.cli", "demo", "--config", str(config)],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=config.parent)
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=config.parent,
+                                        start_new_session=True)
         assert self.process.stdout is not None
         lines = []
         for line in self.process.stdout:
@@ -71,6 +72,10 @@ class Demo:
             self.process.wait()
         if self.process.stdout is not None:
             self.process.stdout.close()
+        try:  # what a killed demo leaves behind (its solver fork server) goes with it
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_the_demo_is_healthy_on_every_run_after_a_stop_and_after_a_crash(tmp_path: Path) -> None:

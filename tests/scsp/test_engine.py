@@ -114,3 +114,88 @@ def test_an_executor_setting_is_checked(executor: str) -> None:
     assert OptimizerConfig(executor=executor).executor == executor  # type: ignore[arg-type]
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"executor": "gpu"}, OptimizerConfig)
+
+
+def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_after(tmp_path: Path) -> None:
+    """Many passes at once (full and per site): each site runs one at a time; a pass that found it
+    busy leaves it to be planned again right after the running one ends, never dropped."""
+    store, config = site_with_sessions(tmp_path, "thread")
+    running: dict[str, int] = {}
+    most: dict[str, int] = {}
+    runs: list[str] = []
+
+    async def run() -> int:
+        client = OcpiClient(country_code="NL", party_id="SCP")
+        events = SiteEvents()
+        dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(config), config=config,
+                                events=events)
+        engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
+        real = engine._plan_site
+
+        async def watched(site: Any, now: datetime) -> Any:
+            runs.append(site.site_id)
+            running[site.site_id] = running.get(site.site_id, 0) + 1
+            most[site.site_id] = max(most.get(site.site_id, 0), running[site.site_id])
+            try:
+                await asyncio.sleep(0.05)  # long enough for the other passes to find the site busy
+                return await real(site, now)
+            finally:
+                running[site.site_id] -= 1
+
+        engine._plan_site = watched  # type: ignore[method-assign]
+        try:
+            results = await asyncio.gather(*(engine.plan(only={"NL-CPA-LOC1"} if i % 2 else None)
+                                             for i in range(8)))
+            while engine._tasks:  # the re-plans of the passes that found the site busy
+                await asyncio.gather(*engine._tasks)
+            return sum(len(r) for r in results)
+        finally:
+            engine.executor.shutdown(wait=True, cancel_futures=True)
+            await client.aclose()
+
+    planned = asyncio.run(run())
+    assert most == {"NL-CPA-LOC1": 1}
+    assert 1 <= planned < 8  # the passes overlapped: some found the site busy
+    assert len(runs) > planned  # ... and it was planned again after, once per busy spell
+
+
+def test_a_pass_with_older_inputs_never_overwrites_a_newer_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """Pass 1 gathers first but slowly; pass 2 gathers later and plans first: pass 1 leaves the site."""
+    import time
+
+    import scsp.planning.engine as engine_module
+
+    store, config = site_with_sessions(tmp_path, "thread")
+    real = engine_module.gather
+    calls: list[int] = []
+
+    def slow_first(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        first = len(calls) == 1
+        result = real(*args, **kwargs)
+        if first:
+            time.sleep(0.5)  # its inputs are read; it is slow to hand them over
+        return result
+
+    monkeypatch.setattr(engine_module, "gather", slow_first)
+
+    async def run() -> tuple[list[StoredPlan], list[StoredPlan]]:
+        client = OcpiClient(country_code="NL", party_id="SCP")
+        events = SiteEvents()
+        dispatcher = Dispatcher(store=store, client=client, platform=scsp_platform(config), config=config,
+                                events=events)
+        engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
+        try:
+            older = asyncio.ensure_future(engine.plan(only={"NL-CPA-LOC1"}))
+            await asyncio.sleep(0.1)
+            newer = await engine.plan(only={"NL-CPA-LOC1"})
+            return await older, newer
+        finally:
+            engine.executor.shutdown(wait=True, cancel_futures=True)
+            await client.aclose()
+
+    older, newer = asyncio.run(run())
+    assert len(newer) == 1 and older == []
+    assert store.plans.latest("NL-CPA-LOC1") is not None
+    assert store.plans.latest("NL-CPA-LOC1").id == newer[0].id  # type: ignore[union-attr]

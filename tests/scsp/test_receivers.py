@@ -214,6 +214,13 @@ def test_a_hub_forwards_the_sessions_of_the_parties_behind_it(service: Running, 
     assert service.store is not None
     hub_token, hub = register_party(service.store, "NL", "HUB", role="HUB")
     session = dict(example("session_example_1_simple_start.json"), country_code="NL", party_id="XYZ", id="H1")
+    # Only for a party its ClientInfo lists (mod_hub_client_info): not before the Hub reported NL-XYZ.
+    reply = http.put(session_url(service, "NL", "XYZ", "H1"), json=session, headers=token_header(hub_token))
+    assert reply.status_code == 404
+    info = {"country_code": "NL", "party_id": "XYZ", "role": "CPO", "status": "CONNECTED",
+            "last_updated": "2026-01-01T00:00:00Z"}
+    assert http.put(f"{service.url}/ocpi/2.2.1/hubclientinfo/NL/XYZ", json=info,
+                    headers=token_header(hub_token)).status_code == 201
     reply = http.put(session_url(service, "NL", "XYZ", "H1"), json=session, headers=token_header(hub_token))
     assert reply.status_code == 201 and reply.json()["status_code"] == 1000
     key = SessionKey(party=hub.id, country_code="NL", party_id="XYZ", session_id="H1")

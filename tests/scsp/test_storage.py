@@ -39,14 +39,44 @@ def test_an_upgrade_from_every_earlier_schema_version_keeps_the_data(tmp_path: P
     path = tmp_path / "old.db"
     with Database(path) as db:
         migrations.apply(db, stop_before=stop_before)
+        # What the code of that version stored: the columns of m001 (later ones may not exist yet).
+        db.execute("INSERT INTO parties (role, country_code, party_id, status, roles, created_at, updated_at) "
+                   "VALUES ('CPO', 'NL', 'ABC', 'INVITED', '[]', 1, 1)")
+        db.execute("INSERT INTO tokens (hash, party, kind, created_at) VALUES (?, 1, 'A', 1)",
+                   [hash_token("old-token")])
+        db.conn.commit()
     store = Store(path)
-    party = store.parties.create(status=PartyStatus.INVITED, role="CPO", country_code="nl", party_id="abc",
-                               token="old-token", token_kind=TokenKind.A, now=EPOCH1)
     store.migrate()
     assert store.applied_migrations() == ALL
-    assert store.parties.get(party.id).handle == "NL-ABC"
+    assert store.parties.get(1).handle == "NL-ABC"
     found = store.parties.by_token("old-token")
     assert found is not None and found[1] == TokenKind.A
+
+
+def test_the_identities_of_existing_connections_are_what_no_earlier_one_holds(tmp_path: Path) -> None:
+    """m008: a registered party keeps its roles as identities, except those an earlier connection holds."""
+    import json
+
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+
+    def roles(*handles: str) -> str:
+        return json.dumps([{"role": "CPO", "country_code": h[:2], "party_id": h[3:],
+                            "business_details": {"name": h}} for h in handles])
+
+    with Database(path) as db:
+        migrations.apply(db, stop_before="m008_bound_identities")
+        for cc, pid, status, held in (("NL", "ABC", "REGISTERED", roles("NL-ABC", "BE-ABC")),
+                                      ("DE", "XYZ", "REGISTERED", roles("DE-XYZ", "NL-ABC", "AT-XYZ"))):
+            db.execute("INSERT INTO parties (role, country_code, party_id, status, roles, created_at, updated_at) "
+                       "VALUES ('CPO', ?, ?, ?, ?, 1, 1)", [cc, pid, status, held])
+        db.conn.commit()
+    store = Store(path)
+    store.migrate()
+    a, b = store.parties.all()
+    assert a.identities == ["BE-ABC"] and b.identities == ["AT-XYZ"]
+    assert not b.owns("NL", "ABC") and a.owns("nl", "abc")
 
 
 def test_tokens_we_issue_are_stored_only_as_hashes(tmp_path: Path) -> None:

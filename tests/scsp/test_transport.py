@@ -6,8 +6,10 @@ import base64
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 
 from scsp.platform.transport import PageRequest, page_headers, page_request, token_candidates
@@ -243,3 +245,30 @@ def test_the_dashboard_page_reads_the_api_it_documents(service: Running, http: h
     for used in ("/api/v1/sites", "/api/v1/sites/{site_id:str}/plan", "/api/v1/sites/{site_id:str}/compliance"):
         assert used in paths
     assert "/api/v1/sites" in page.text and "/compliance" in page.text and "Authorization" in page.text
+
+
+@pytest.mark.parametrize("form", ["plain", "sha256"])
+def test_metrics_can_require_a_key(tmp_path: Path, http: httpx.Client, form: str) -> None:
+    import hashlib
+
+    from scsp.app import create_app, edge
+    from scsp.platform.serving import ServerThread, bind
+    from tests.conftest import service_config
+
+    key = "metrics-key-0123456789abcdef"
+    configured = key if form == "plain" else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    sock = bind("127.0.0.1", 0)
+    config = service_config(tmp_path, sock.getsockname()[1])
+    config = msgspec.structs.replace(config, http=msgspec.structs.replace(config.http, metrics_key=configured))
+    app = create_app(config)
+    running = Running(ServerThread(edge(app), sock).start(), config, app.state.store, app)
+    try:
+        url = f"{running.url}/metrics"
+        for headers in ({}, {"Authorization": "Bearer wrong-key-wrong-key"}, {"Authorization": f"Token {key}"}):
+            refused = http.get(url, headers=headers)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
+            assert "scsp_" not in refused.text
+        allowed = http.get(url, headers={"Authorization": f"Bearer {key}"})
+        assert allowed.status_code == 200 and "scsp_parties" in allowed.text
+    finally:
+        running.thread.stop()
