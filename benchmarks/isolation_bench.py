@@ -136,7 +136,8 @@ def run(seconds: float, interval: float, silent: bool) -> dict[str, Any]:
             b_free = free_evses(http, b, location)
             if not b_free:
                 break
-            b_plugged.append((plug(http, b, location, b_free[0]), time.time()))
+            asked = time.time()  # before the plug-in: the session may reach us before the call returns
+            b_plugged.append((plug(http, b, location, b_free[0]), asked))
             time.sleep(interval)
         # Collect: when B's simulator received each first SetChargingProfile, and when it applied.
         time.sleep(5.0)

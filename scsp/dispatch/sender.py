@@ -145,11 +145,13 @@ class Dispatcher:
                          settings=settings, lookahead_s=LOOKAHEAD_CYCLES * self.config.planning.interval_s)
         return list(zip(rows, choices, strict=True))
 
-    async def dispatch(self, plans: Iterable[StoredPlan], now: datetime) -> dict[str, int]:
+    async def dispatch(self, plans: Iterable[StoredPlan], now: datetime,
+                       may_send: Callable[[Party, SessionKey], bool] | None = None) -> dict[str, int]:
         """Send what each site needs: its decreases first, its increases once those are applied.
 
         DESIGN.md step 5; `scsp.selection` decides which profiles go. A decrease that is refused or
-        fails holds back its site's increases until a later cycle.
+        fails holds back its site's increases until a later cycle. `may_send`: a `send_gate` shared
+        by the sites of one planning pass (read once per pass, not per site).
         """
         lower: list[Outgoing] = []
         other: list[Outgoing] = []
@@ -160,7 +162,8 @@ class Dispatcher:
             outcomes[name] = outcomes.get(name, 0) + 1
 
         sites: dict[int, str] = {}
-        may_send = await asyncio.to_thread(self.send_gate)
+        if may_send is None:
+            may_send = await asyncio.to_thread(self.send_gate)
         for plan in plans:
             sites[plan.id] = plan.site_id
             try:

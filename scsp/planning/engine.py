@@ -18,7 +18,7 @@ import asyncio
 import logging
 import multiprocessing
 import signal
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,8 +37,9 @@ from scsp.planning.record import plan_record
 from scsp.planning.solve import solve_site
 from scsp.platform.client import OcpiClient
 from scsp.records.commands import CommandKind
-from scsp.records.parties import PartyStatus
+from scsp.records.parties import Party, PartyStatus
 from scsp.records.plans import StoredPlan
+from scsp.records.sessions import SessionKey
 from scsp.store import Store
 
 log = logging.getLogger("scsp.engine")
@@ -196,7 +197,15 @@ class Engine:
             return []
         # Claim the sites gathered (no await between the check and the claim: one event loop).
         mine = [site for site in sites if self._claim(site.site_id, gathered_at)]
-        results = await asyncio.gather(*(self._plan_site(site, now) for site in mine))
+        gate = None
+        if mine and self.config.planning.dispatch:
+            try:
+                gate = await asyncio.to_thread(self.dispatcher.send_gate)
+            except BaseException:
+                for site in mine:
+                    self._release(site.site_id)
+                raise
+        results = await asyncio.gather(*(self._plan_site(site, now, gate) for site in mine))
         plans = [plan for plan, _ in results if plan is not None]
         outcomes: dict[str, int] = {}
         for _, counts in results:
@@ -239,14 +248,17 @@ class Engine:
     async def _plan_again(self, site: str) -> None:
         await self.plan(only={site})
 
-    async def _plan_site(self, site: SiteInput, now: datetime) -> tuple[StoredPlan | None, dict[str, int]]:
+    async def _plan_site(self, site: SiteInput, now: datetime,
+                         gate: Callable[[Party, SessionKey], bool] | None = None
+                         ) -> tuple[StoredPlan | None, dict[str, int]]:
         """Solve, save and dispatch one claimed site; its claim is released whatever happens."""
         try:
             plan = (await self._solve_all([site]))[0]
             record = plan_record(site, plan, self.config, now)
             stored = await asyncio.to_thread(self.store.plans.save, record)
             # Dispatch waits for this site's decreases to be applied, never for another site's.
-            outcomes = await self.dispatcher.dispatch([stored], now) if self.config.planning.dispatch else {}
+            outcomes = (await self.dispatcher.dispatch([stored], now, gate) if self.config.planning.dispatch
+                        else {})
             return stored, outcomes
         except asyncio.CancelledError:
             raise

@@ -132,13 +132,13 @@ def test_a_site_is_never_planned_twice_at_once_and_a_busy_site_is_planned_again_
         engine = Engine(store=store, client=client, dispatcher=dispatcher, config=config, events=events)
         real = engine._plan_site
 
-        async def watched(site: Any, now: datetime) -> Any:
+        async def watched(site: Any, now: datetime, gate: Any = None) -> Any:
             runs.append(site.site_id)
             running[site.site_id] = running.get(site.site_id, 0) + 1
             most[site.site_id] = max(most.get(site.site_id, 0), running[site.site_id])
             try:
                 await asyncio.sleep(0.05)  # long enough for the other passes to find the site busy
-                return await real(site, now)
+                return await real(site, now, gate)
             finally:
                 running[site.site_id] -= 1
 
