@@ -143,7 +143,7 @@ class _LocalDask:
         from scsp.planning.executors import DaskExecutor
 
         self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
-                                    host="127.0.0.1", dashboard_address=None)
+                                    host="127.0.0.1", dashboard_address="127.0.0.1:0")
         self.executor = DaskExecutor(self.cluster.scheduler_address)
         return self.executor
 

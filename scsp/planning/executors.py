@@ -13,8 +13,9 @@ an object it would have to unpickle by value. `fn` must therefore be a module-le
 annotations msgspec can encode (Structs, lists, bytes, ...).
 
 Failures: a task whose worker died (after the scheduler's own `allowed-failures` retries), a
-scheduler that cannot be reached or went away, and an error raised by `fn` all become the
-exception of the returned future; the engine answers such a site with its failsafe plan
+scheduler that cannot be reached or went away, a task without a result `task_timeout_s` after it
+was sent (a cluster without workers would otherwise queue it for ever), and an error raised by `fn`
+all become the exception of the returned future; the engine answers such a site with its failsafe plan
 (`plan_record` with no plan). After a failed connection, submissions fail at once for
 `RETRY_CONNECT_S` so a cycle of many sites does not wait for the timeout once per site.
 """
@@ -22,6 +23,7 @@ exception of the returned future; the engine answers such a site with its failsa
 from __future__ import annotations
 
 import functools
+import heapq
 import importlib
 import threading
 import time
@@ -83,9 +85,13 @@ class DaskExecutor(Executor):
     start-up nor its event loop waits for the scheduler.
     """
 
-    def __init__(self, address: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(self, address: str, *, connect_timeout_s: float = 10.0, task_timeout_s: float = 120.0) -> None:
         self.address = address
         self.connect_timeout_s = connect_timeout_s
+        self.task_timeout_s = task_timeout_s
+        self._deadlines: list[tuple[float, int, Future[Any], distributed.Future[Any]]] = []
+        self._wake = threading.Condition()
+        self._watchdog: threading.Thread | None = None
         self._client: distributed.Client | None = None
         self._down: tuple[float, BaseException] | None = None
         self._lock = threading.Lock()
@@ -122,6 +128,7 @@ class DaskExecutor(Executor):
             return
         with self._lock:
             self._inflight.add(task)
+        self._watch(future, task)
         task.add_done_callback(functools.partial(self._finished, future, target))  # type: ignore[no-untyped-call]
 
     def _connected(self) -> distributed.Client:
@@ -158,8 +165,34 @@ class DaskExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 - e.g. the client closed while reading the result
             _fail(future, exc)
 
+    def _watch(self, future: Future[Any], task: distributed.Future[Any]) -> None:
+        """Fail `future` (and release its task) when it has no result `task_timeout_s` from now."""
+        with self._wake:
+            heapq.heappush(self._deadlines, (time.monotonic() + self.task_timeout_s, id(future), future, task))
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._expire, name="dask-deadlines", daemon=True)
+                self._watchdog.start()
+            self._wake.notify()
+
+    def _expire(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and (not self._deadlines or self._deadlines[0][0] > time.monotonic()):
+                    self._wake.wait(None if not self._deadlines else self._deadlines[0][0] - time.monotonic())
+                if self._closed:
+                    return
+                _, _, future, task = heapq.heappop(self._deadlines)
+            if not future.done():
+                _fail(future, LostTask(f"no result within {self.task_timeout_s:g} s (task {task.key})"))
+                try:
+                    task.release()  # type: ignore[no-untyped-call]
+                except Exception:  # noqa: BLE001 - the client may be closing
+                    pass
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
+        with self._wake:
+            self._wake.notify()
         self._dispatch.shutdown(wait=wait, cancel_futures=cancel_futures)
         with self._lock:
             client, self._client = self._client, None
