@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -175,6 +176,9 @@ def _executor(args: argparse.Namespace) -> ProcessPoolExecutor | _LocalDask | _R
     """The executor of this run, as a context manager."""
     if args.executor == "process":
         return ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("forkserver"))
+    # Before dask.distributed is imported (here and in the local workers, which inherit it): its
+    # INFO lines would bury the summary on stderr. An explicit setting wins.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if args.scheduler is None:
         return _LocalDask(args.workers)
     return _Remote(args.scheduler)

@@ -92,6 +92,7 @@ def test_dask_and_the_process_pool_give_the_same_plans(tmp_path: Path) -> None:
         target = tmp_path / f"{executor}.jsonl"
         done = run_batch("--batch", str(source), "--out", str(target), "--executor", executor, "--workers", "2")
         assert done.returncode == 1, done.stderr
+        assert SUMMARY.match(done.stderr.strip()) is not None, done.stderr  # the summary alone
         out[executor] = target.read_bytes().splitlines()
     assert len(out["process"]) == len(out["dask"]) == len(lines) + 1
     assert out["process"][4] == out["dask"][4] and json.loads(out["dask"][4])["error"]["line"] == 5
