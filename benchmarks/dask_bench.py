@@ -15,6 +15,10 @@ service starts it); the cluster is `distributed.LocalCluster` with `--workers` w
 one thread each, over TCP on 127.0.0.1, reached through `scsp.planning.executors.DaskExecutor`
 (msgspec payloads). Both are started and warmed up (imports, one chunk per worker) before the
 clock starts; start-up itself is printed apart.
+
+The cost of a task itself: `--tasks` tasks of one empty line each (answered by its error object,
+no solve), submitted at once as the service submits one task per site; the time per task is the
+executor's round trip (encode, send, schedule, run, return, decode) with both workers busy.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.fleet_bench import fleet_site  # noqa: E402 - after the path set-up so it runs from a checkout
 from optimizer import SolveOptions  # noqa: E402
+from optimizer.batch import solve_lines  # noqa: E402
 from scsp.cli.batch import solve_all  # noqa: E402
 from scsp.planning.executors import DaskExecutor  # noqa: E402
 
@@ -46,6 +51,15 @@ def one_pass(executor: Executor, lines: list[tuple[int, bytes]], workers: int) -
     seconds = time.perf_counter() - t0
     assert len(answers) == len(lines) and not any(a.startswith(b'{"error"') for a in answers)
     return seconds
+
+
+def round_trips(executor: Executor, tasks: int) -> float:
+    """Seconds per task of `tasks` one-line tasks that cost no solve (an empty line: its error
+    object), all submitted at once, as the service submits one task per site."""
+    t0 = time.perf_counter()
+    futures = [executor.submit(solve_lines, [(k, b"")], SolveOptions()) for k in range(tasks)]
+    assert all(f.result()[0].startswith(b'{"error"') for f in futures)
+    return (time.perf_counter() - t0) / tasks
 
 
 def spread(values: list[float]) -> str:
@@ -59,6 +73,7 @@ def main() -> None:
     parser.add_argument("--fleet", type=int, default=2000, help="sites in the fleet")
     parser.add_argument("--runs", type=int, default=3, help="timed passes per executor (interleaved)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of each executor")
+    parser.add_argument("--tasks", type=int, default=1000, help="one-line tasks of the per-task round trip")
     args = parser.parse_args()
 
     lines = [(k + 1, msgspec.json.encode(fleet_site(k))) for k in range(args.fleet)]
@@ -74,10 +89,13 @@ def main() -> None:
     one_pass(dask, warm, args.workers)
     dask_start = time.perf_counter() - t0
     times: dict[str, list[float]] = {"pool": [], "dask": []}
+    trips: dict[str, list[float]] = {"pool": [], "dask": []}
     try:
         for _ in range(args.runs):
             times["pool"].append(one_pass(pool, lines, args.workers))
             times["dask"].append(one_pass(dask, lines, args.workers))
+            trips["pool"].append(round_trips(pool, args.tasks))
+            trips["dask"].append(round_trips(dask, args.tasks))
     finally:
         pool.shutdown()
         dask.shutdown()
@@ -90,6 +108,10 @@ def main() -> None:
     print(f"| {n:,} small sites, local process pool, {w} workers | {spread(times['pool'])} | {n / pool_median:.0f} |")
     print(f"| the same, Dask LocalCluster, {w} workers x 1 thread | {spread(times['dask'])} | {n / dask_median:.0f} |")
     print(f"| Dask adds per site (difference of medians) | {(dask_median - pool_median) / n * 1e3:+.3f} ms | |")
+    for name, label in (("pool", "local process pool"), ("dask", "Dask LocalCluster")):
+        ms = [t * 1e3 for t in trips[name]]
+        print(f"| one task without a solve, {label}: ms per task (min / median) "
+              f"| {min(ms):.3f} / {statistics.median(ms):.3f} | |")
     print(f"\n(start-up and warm-up, not timed above: pool {pool_start:.1f} s, LocalCluster {dask_start:.1f} s)")
 
 
