@@ -8,7 +8,8 @@ The contract (tooling depends on it):
 * output (`--out`, or stdout): exactly one JSON document per input line, in the input's order:
   the plan (`optimizer.encode_plan`, as `scsp solve` writes it) or, for a line that is not a valid
   problem (an empty line too), `{"error": {"line": N, "message": "..."}}` with N counted from 1. A
-  line whose solve was lost (its worker died) is answered the same way, the message saying so;
+  line whose solve was lost (its worker died) is answered the same way, the message saying so (a
+  local pool broken by a dead worker is replaced once and the lines not yet done sent again);
 * stderr, at the end: `scsp solve --batch: N sites (E errors) in S s: R sites/s`;
 * exit code: 0 every line planned, 1 the output was written but some lines are error objects, 2
   the input could not be read, the output not written, or an option is invalid (nothing planned).
@@ -27,8 +28,8 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
@@ -104,7 +105,11 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - no cluster, no plans: say why
             return _fail(f"cannot start the {args.executor} executor: {exc}")
         try:
-            for answer in solve_all(executor, lines, options, args.workers):
+            renew = None
+            if args.executor == "process":  # a dead worker breaks the whole pool: one fresh pool
+                def renew() -> Executor:
+                    return stack.enter_context(_executor(args))
+            for answer in solve_all(executor, lines, options, args.workers, renew):
                 errors += answer.startswith(b'{"error":')
                 out.write(answer + b"\n")
             out.flush()
@@ -117,19 +122,46 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def solve_all(executor: Executor, lines: list[tuple[int, bytes]], options: SolveOptions,
-              workers: int) -> Iterator[bytes]:
+def solve_all(executor: Executor, lines: list[tuple[int, bytes]], options: SolveOptions, workers: int,
+              renew: Callable[[], Executor] | None = None) -> Iterator[bytes]:
     """One answer per line, in order, as the chunks finish; a chunk whose solve failed (its worker
-    was lost) is answered with an error object on each of its lines."""
+    was lost) is answered with an error object on each of its lines.
+
+    A process pool whose worker dies is broken for every chunk not yet done (`BrokenExecutor`);
+    with `renew` those chunks are sent once more, to the executor `renew()` returns, so one lost
+    process costs no lines. A pool that breaks again answers its chunks with error objects.
+    """
     parts = chunks(lines, workers)
     futures: list[Future[list[bytes]]] = [executor.submit(solve_lines, part, options) for part in parts]
-    for part, future in zip(parts, futures, strict=True):
+    for k, part in enumerate(parts):
         try:
-            answers = future.result()
+            answers = futures[k].result()
+        except BrokenExecutor as exc:
+            if renew is None:
+                answers = _lost(part, exc)
+            else:
+                executor, renew = renew(), None
+                again = [j for j in range(k, len(parts)) if futures[j].exception() is not None]
+                print(f"scsp solve --batch: a worker process died ({exc}); {len(again)} chunks sent again",
+                      file=sys.stderr)
+                for j in again:
+                    futures[j] = executor.submit(solve_lines, parts[j], options)
+                answers = _answer(futures[k], part)
         except Exception as exc:  # noqa: BLE001 - the worker's loss costs only its lines
-            reason = f"not planned: the solve was lost ({type(exc).__name__}: {exc})"
-            answers = [error_line(number, reason) for number, _ in part]
+            answers = _lost(part, exc)
         yield from answers
+
+
+def _answer(future: Future[list[bytes]], part: list[tuple[int, bytes]]) -> list[bytes]:
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001
+        return _lost(part, exc)
+
+
+def _lost(part: list[tuple[int, bytes]], exc: BaseException) -> list[bytes]:
+    reason = f"not planned: the solve was lost ({type(exc).__name__}: {exc})"
+    return [error_line(number, reason) for number, _ in part]
 
 
 class _LocalDask:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import msgspec
@@ -151,3 +154,50 @@ def test_the_plan_on_a_line_is_what_scsp_solve_writes_for_it(tmp_path: Path) -> 
     strip = re.compile(rb'"(build_s|solve_s)":[0-9.e+-]+')
     assert strip.sub(b"", target.read_bytes().strip()) == strip.sub(b"", encode_plan(again))
     assert plan.status == "OPTIMAL"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc: the batch's fork server and its workers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def test_a_pool_worker_killed_mid_batch_costs_no_line(tmp_path: Path) -> None:
+    # Slow lines (a minimum rate: the MILP and its dive), one per chunk, so the kill lands mid-batch.
+    lines = [msgspec.json.encode(generate("workplace", 300, 0.5, seed=s, min_kw=4.1)) for s in range(8)]
+    source, target = tmp_path / "problems.jsonl", tmp_path / "plans.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    batch = subprocess.Popen([sys.executable, "-m", "scsp.cli.solve", "--batch", str(source), "--out", str(target),
+                              "--workers", "2", "--milp-time-limit-s", "30"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        workers: list[int] = []
+        deadline = time.monotonic() + 120
+        while len(workers) < 3 and time.monotonic() < deadline and batch.poll() is None:  # fork server + 2
+            workers = descendants(batch.pid)
+            time.sleep(0.05)
+        assert len(workers) >= 3, "the pool did not start"
+        time.sleep(0.5)  # into the first solves
+        os.kill(max(workers), signal.SIGKILL)  # the last started: a worker, not the fork server
+        _, stderr = batch.communicate(timeout=300)
+    finally:
+        batch.kill()
+    assert b"a worker process died" in stderr and b"chunks sent again" in stderr
+    assert batch.returncode == 0, stderr
+    answers = target.read_bytes().splitlines()
+    assert len(answers) == len(lines)
+    for line, answer in zip(lines, answers, strict=True):
+        assert_plan_valid(decode_problem(line), decode_plan(answer))
+    assert SUMMARY.match(stderr.strip().split(b"\n")[-1]) is not None
