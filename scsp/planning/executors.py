@@ -28,6 +28,7 @@ import importlib
 import threading
 import time
 import typing
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
@@ -89,13 +90,17 @@ class DaskExecutor(Executor):
         self.address = address
         self.connect_timeout_s = connect_timeout_s
         self.task_timeout_s = task_timeout_s
-        self._deadlines: list[tuple[float, int, Future[Any], distributed.Future[Any]]] = []
+        # (deadline, sequence, the caller's future): weakly, so a finished result is not kept alive.
+        self._deadlines: list[tuple[float, int, weakref.ref[Future[Any]]]] = []
+        self._sequence = 0
         self._wake = threading.Condition()
         self._watchdog: threading.Thread | None = None
         self._client: distributed.Client | None = None
         self._down: tuple[float, BaseException] | None = None
         self._lock = threading.Lock()
-        self._inflight: set[distributed.Future[Any]] = set()  # a dask future dropped is a task released
+        # The Dask future of each caller's future (by id) until it ends: a Dask future dropped is its
+        # task released, and one kept holds its result on the worker, so each is kept exactly that long.
+        self._inflight: dict[int, distributed.Future[Any]] = {}
         self._dispatch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dask-submit")
         self._closed = False
 
@@ -127,8 +132,8 @@ class DaskExecutor(Executor):
             _fail(future, exc)
             return
         with self._lock:
-            self._inflight.add(task)
-        self._watch(future, task)
+            self._inflight[id(future)] = task
+        self._watch(future)
         task.add_done_callback(functools.partial(self._finished, future, target))  # type: ignore[no-untyped-call]
 
     def _connected(self) -> distributed.Client:
@@ -152,7 +157,7 @@ class DaskExecutor(Executor):
 
     def _finished(self, future: Future[Any], target: str, task: distributed.Future[Any]) -> None:
         with self._lock:
-            self._inflight.discard(task)
+            self._inflight.pop(id(future), None)
         try:
             if task.status == "finished":
                 _, _, result_type = _resolve(target)
@@ -165,10 +170,12 @@ class DaskExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 - e.g. the client closed while reading the result
             _fail(future, exc)
 
-    def _watch(self, future: Future[Any], task: distributed.Future[Any]) -> None:
+    def _watch(self, future: Future[Any]) -> None:
         """Fail `future` (and release its task) when it has no result `task_timeout_s` from now."""
         with self._wake:
-            heapq.heappush(self._deadlines, (time.monotonic() + self.task_timeout_s, id(future), future, task))
+            self._sequence += 1
+            heapq.heappush(self._deadlines, (time.monotonic() + self.task_timeout_s, self._sequence,
+                                             weakref.ref(future)))
             if self._watchdog is None:
                 self._watchdog = threading.Thread(target=self._expire, name="dask-deadlines", daemon=True)
                 self._watchdog.start()
@@ -181,9 +188,14 @@ class DaskExecutor(Executor):
                     self._wake.wait(None if not self._deadlines else self._deadlines[0][0] - time.monotonic())
                 if self._closed:
                     return
-                _, _, future, task = heapq.heappop(self._deadlines)
-            if not future.done():
-                _fail(future, LostTask(f"no result within {self.task_timeout_s:g} s (task {task.key})"))
+                _, _, ref = heapq.heappop(self._deadlines)
+            future = ref()
+            if future is None or future.done():
+                continue
+            with self._lock:
+                task = self._inflight.pop(id(future), None)
+            _fail(future, LostTask(f"no result within {self.task_timeout_s:g} s"))
+            if task is not None:
                 try:
                     task.release()  # type: ignore[no-untyped-call]
                 except Exception:  # noqa: BLE001 - the client may be closing
@@ -196,7 +208,7 @@ class DaskExecutor(Executor):
         self._dispatch.shutdown(wait=wait, cancel_futures=cancel_futures)
         with self._lock:
             client, self._client = self._client, None
-            inflight, self._inflight = list(self._inflight), set()
+            inflight, self._inflight = list(self._inflight.values()), {}
         if client is not None:
             if cancel_futures and inflight:
                 try:

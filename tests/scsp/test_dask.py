@@ -84,6 +84,11 @@ def test_the_adapter_ships_msgspec_payloads_and_returns_ordinary_futures(cluster
         failing = executor.submit(solve_lines, [(1, good)], "not options")  # type: ignore[arg-type]
         with pytest.raises(msgspec.ValidationError):  # decoded by the annotation on the worker
             failing.result(timeout=120)
+        # Nothing stays on the cluster once a result is in: the tasks (and results) are released.
+        deadline = time.monotonic() + 60
+        while cluster.scheduler.tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not cluster.scheduler.tasks
     finally:
         executor.shutdown()
     with pytest.raises(RuntimeError):
