@@ -96,14 +96,14 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     errors = 0
     with ExitStack() as stack:
+        try:  # first: a scheduler that cannot be reached leaves no empty PLANS file behind
+            executor = stack.enter_context(_executor(args))
+        except Exception as exc:  # noqa: BLE001 - no cluster, no plans: say why
+            return _fail(f"cannot start the {args.executor} executor: {exc}")
         try:
             out: BinaryIO = sys.stdout.buffer if args.out is None else stack.enter_context(args.out.open("wb"))
         except OSError as exc:
             return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
-        try:
-            executor = stack.enter_context(_executor(args))
-        except Exception as exc:  # noqa: BLE001 - no cluster, no plans: say why
-            return _fail(f"cannot start the {args.executor} executor: {exc}")
         try:
             renew = None
             if args.executor == "process":  # a dead worker breaks the whole pool: one fresh pool

@@ -130,6 +130,22 @@ def test_an_unreadable_batch_or_a_problem_as_well_exits_2(tmp_path: Path) -> Non
     assert done.returncode == 2 and b"not both" in done.stderr
 
 
+def test_an_unreachable_scheduler_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    source, target = tmp_path / "problems.jsonl", tmp_path / "plans.jsonl"
+    source.write_bytes(problems()[0] + b"\n")
+    done = run_batch("--batch", str(source), "--out", str(target), "--executor", "dask",
+                     "--scheduler", "tcp://127.0.0.1:9")  # nothing listens on port 9
+    assert done.returncode == 2 and b"cannot start the dask executor" in done.stderr, done.stderr
+    assert not target.exists()
+
+
+def test_an_unwritable_out_exits_2(tmp_path: Path) -> None:
+    source = tmp_path / "problems.jsonl"
+    source.write_bytes(problems()[0] + b"\n")
+    done = run_batch("--batch", str(source), "--out", str(tmp_path / "no" / "such" / "dir.jsonl"), "--workers", "1")
+    assert done.returncode == 2 and b"cannot write" in done.stderr
+
+
 def test_without_a_problem_or_batch_solve_exits_2() -> None:
     done = run_batch()
     assert done.returncode == 2 and b"give PROBLEM.json" in done.stderr
