@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=Path, metavar="PROBLEMS.jsonl",
                         help="plan every problem of a JSON-lines file, one plan (or error object) per line")
     parser.add_argument("--workers", type=int, default=2,
-                        help="with --batch: local worker processes (default: %(default)s)")
+                        help="with --batch: local worker processes (default: %(default)s); with --scheduler "
+                             "the cluster's own workers are used")
     parser.add_argument("--executor", choices=("process", "dask"), default="process",
                         help="with --batch: local worker processes, or a Dask cluster (default: %(default)s)")
     parser.add_argument("--scheduler", metavar="ADDRESS",
@@ -109,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             if args.executor == "process":  # a dead worker breaks the whole pool: one fresh pool
                 def renew() -> Executor:
                     return stack.enter_context(_executor(args))
-            for answer in solve_all(executor, lines, options, args.workers, renew):
+            for answer in solve_all(executor, lines, options, _parallel(args, executor), renew):
                 errors += answer.startswith(b'{"error":')
                 out.write(answer + b"\n")
             out.flush()
@@ -120,6 +121,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"scsp solve --batch: {len(lines)} sites ({errors} errors) in {seconds:.2f} s: {rate:.1f} sites/s",
           file=sys.stderr)
     return 1 if errors else 0
+
+
+def _parallel(args: argparse.Namespace, executor: Executor) -> int:
+    """How many chunks run at once: `--workers`, or every thread of a remote cluster."""
+    threads = getattr(executor, "threads", None)  # DaskExecutor.threads
+    if args.scheduler is None or threads is None:
+        return int(args.workers)
+    try:
+        return max(int(args.workers), int(threads()))
+    except Exception:  # noqa: BLE001 - the scheduler just went away: the solves will say so
+        return int(args.workers)
 
 
 def solve_all(executor: Executor, lines: list[tuple[int, bytes]], options: SolveOptions, workers: int,

@@ -122,6 +122,10 @@ class DaskExecutor(Executor):
         """Connect to the scheduler now (raises when it cannot be reached); `submit` does it lazily."""
         self._connected()
 
+    def threads(self) -> int:
+        """Worker threads in the cluster now (connects if needed): how many tasks run at once."""
+        return sum(self._connected().nthreads().values())  # type: ignore[no-untyped-call]
+
     def _send(self, future: Future[Any], target: str, blobs: list[bytes]) -> None:
         if not future.set_running_or_notify_cancel():
             return

@@ -75,6 +75,7 @@ def test_the_adapter_ships_msgspec_payloads_and_returns_ordinary_futures(cluster
     good = msgspec.json.encode(generate("workplace", 12, 0.5, seed=3))
     executor = DaskExecutor(cluster.scheduler_address)
     try:
+        assert executor.threads() == 2  # 2 workers x 1 thread: what `--batch --scheduler` chunks for
         future = executor.submit(solve_lines, [(1, good), (2, b"[]")], SolveOptions())
         plan_json, error = future.result(timeout=120)
         assert_plan_valid(decode_problem(good), decode_plan(plan_json))
