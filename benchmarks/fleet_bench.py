@@ -178,7 +178,8 @@ def fleet_dask(blobs: list[bytes], runs: int, workers: int = 2) -> list[float]:
 
     solve_encoded = _worker()
     chunks = _chunks(blobs)
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         client.gather(client.map(solve_encoded, [blobs[:1]] * (2 * workers), pure=False))
         times = []

@@ -117,9 +117,21 @@ class OptimizerConfig(_Section, kw_only=True, frozen=True):
     milp_max_cells: PositiveInt = 50_000
     # Sites solved in parallel, and by what: "process" (one solver process per worker: sites solve on
     # every core, and a solver that crashes takes only its worker down) or "thread" (no start-up
-    # cost; the solver holds Python's lock, so threads do not add cores).
+    # cost; the solver holds Python's lock, so threads do not add cores) or "dask" (on the workers of
+    # the dask.distributed scheduler at `scheduler`, other machines with the same scsp installed;
+    # `workers` is then unused: the cluster has its own). A lost Dask worker costs its sites one
+    # failsafe plan.
     workers: PositiveInt = 2
-    executor: Literal["process", "thread"] = "process"
+    executor: Literal["process", "thread", "dask"] = "process"
+    # With executor = "dask": a site without a result this long after it was sent (no worker joined,
+    # a worker hangs) gets its failsafe plan for this cycle, seconds.
+    task_timeout_s: Positive = 120.0
+    # With executor = "dask": the scheduler's address, e.g. "tcp://10.0.0.5:8786".
+    scheduler: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9+.-]*://[^\s/]+$")] | None = None
+
+    def __post_init__(self) -> None:
+        if self.executor == "dask" and self.scheduler is None:
+            raise ValueError('executor = "dask" needs scheduler = "tcp://host:8786"')
 
 
 class DefaultsConfig(_Section, kw_only=True, frozen=True):

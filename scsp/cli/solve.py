@@ -9,6 +9,8 @@ unreadable (one line on stderr naming the field, e.g. `sessions[3].departure_slo
 `--profiles` that includes a `slot_minutes` that is not a whole number of seconds (a profile's
 `start_period` is an integer), checked before solving.
 
+`--batch PROBLEMS.jsonl` plans a file of problems, one per line, in parallel (`scsp.cli.batch`).
+
 `scsp.cli` calls `register(subparsers)`; `python -m scsp.cli.solve PROBLEM.json` runs the same
 command without the rest of the CLI.
 """
@@ -25,6 +27,7 @@ import msgspec
 from optimizer import Plan, ProblemError, SiteProblem, SolveOptions, decode_problem, encode_plan, solve
 from profiles.model import ProfileSettings
 from profiles.whatif import slot_seconds, whatif_profiles
+from scsp.cli import batch
 
 __all__ = ["main", "register", "run"]
 
@@ -42,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `solve` arguments. Output options (such as per-session profiles) are added here too."""
-    parser.add_argument("problem", type=Path, metavar="PROBLEM.json", help="the site problem (JSON)")
+    parser.add_argument("problem", type=Path, nargs="?", metavar="PROBLEM.json", help="the site problem (JSON)")
     parser.add_argument("--out", type=Path, metavar="PLAN.json", help="write the plan here instead of stdout")
     parser.add_argument(
         "--profiles",
@@ -59,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=SolveOptions().milp_time_limit_s,
         help="time budget of the minimum-rate MILP in seconds (default: %(default)s)",
     )
+    batch.add_arguments(parser)
 
 
 def render(args: argparse.Namespace, problem: SiteProblem, plan: Plan) -> bytes:
@@ -85,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     A problem `--profiles` cannot turn into profiles (its slot length is not whole seconds) is
     malformed for this run: 2, before any solving.
     """
+    if getattr(args, "batch", None) is not None:
+        return batch.run(args)
+    if args.problem is None:
+        print("scsp solve: give PROBLEM.json (or --batch PROBLEMS.jsonl)", file=sys.stderr)
+        return 2
     try:
         data = args.problem.read_bytes()
     except OSError as exc:

@@ -54,12 +54,17 @@ PLAN_RETENTION_S = 7 * 24 * 3600
 
 
 def solver_executor(config: Config) -> Executor:
-    """Where sites are solved (`optimizer.executor`): worker processes or threads.
+    """Where sites are solved (`optimizer.executor`): worker processes, threads or a Dask cluster.
 
     Processes start from a fork server (forking the service itself, with its threads and open
     database connections, is unsafe), on the first solve; each imports numpy and scipy once.
     """
     workers = config.optimizer.workers
+    if config.optimizer.executor == "dask" and config.optimizer.scheduler is not None:
+        from scsp.planning.executors import DaskExecutor  # imports dask.distributed: only when used
+
+        # A lost worker or a task past its deadline fails its site: that site's failsafe plan.
+        return DaskExecutor(config.optimizer.scheduler, task_timeout_s=config.optimizer.task_timeout_s)
     if config.optimizer.executor == "process":
         return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
                                    initializer=_leave_interrupts_to_the_service)
