@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, Role
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
+from scsp.api.commands import CommandsController
 from scsp.api.control import SessionControlController
 from scsp.api.plans import PlansController
 from scsp.config import Config
@@ -108,7 +109,8 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics, dashboard],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, CommandsController, metrics,
+                        dashboard],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
                "readback": Readback(store=store, config=config, events=events),

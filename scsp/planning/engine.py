@@ -31,7 +31,7 @@ from scsp.planning.gather import SiteInput, gather
 from scsp.planning.record import plan_record
 from scsp.planning.solve import solve_site
 from scsp.platform.client import OcpiClient
-from scsp.records.commands import CommandKind
+from scsp.records.commands import CommandKind, CommandReason
 from scsp.records.parties import PartyStatus
 from scsp.records.plans import StoredPlan
 from scsp.store import Store
@@ -230,7 +230,7 @@ class Engine:
                 # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
                 party = await asyncio.to_thread(self.store.parties.get, command.key.party)
                 if await asyncio.to_thread(self.dispatcher.may_send, party, command.key):
-                    await self.dispatcher.send_get(party, command.key, now)
+                    await self.dispatcher.send_get(party, command.key, now, reason=CommandReason.RECONCILE)
         loop = asyncio.get_running_loop()
         for party in await asyncio.to_thread(self.store.parties.all, include_unregistered=False):
             if party.status != PartyStatus.REGISTERED or not party.reachable:

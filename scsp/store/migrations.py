@@ -327,6 +327,24 @@ def m006_arrival_reserve(db: Database) -> None:
     db.execute("ALTER TABLE site_settings ADD COLUMN arrival_reserve_w REAL")
 
 
+@migrations()
+def m007_command_log(db: Database) -> None:
+    """The commands log: why each ChargingProfiles request was sent and the site it was for.
+
+    `site_id` is filled for stored commands from their session's Location (NULL when unknown), so
+    the log filters by site without a join on sessions that may have been pruned since.
+    """
+    db.execute("ALTER TABLE commands ADD COLUMN reason TEXT")
+    db.execute("ALTER TABLE commands ADD COLUMN site_id TEXT")
+    db.execute(
+        """UPDATE commands SET site_id = (
+               SELECT upper(s.country_code) || '-' || upper(s.party_id) || '-' || s.location_id FROM sessions s
+               WHERE s.party = commands.party AND s.country_code = commands.country_code
+               AND s.party_id = commands.party_id AND s.id = commands.session_id)""")
+    db.execute("CREATE INDEX commands_site ON commands (site_id, created_at)")
+    db.execute("CREATE INDEX commands_created ON commands (created_at)")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)
