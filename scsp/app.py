@@ -17,7 +17,7 @@ from ocpi221.types import BusinessDetails, InterfaceRole, Role
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS
 from scsp.api.commands import CommandsController
 from scsp.api.control import SessionControlController
-from scsp.api.plans import PlansController
+from scsp.api.plans import FleetController, PlansController
 from scsp.config import Config
 from scsp.dispatch.controllers import ChargingProfilesSender
 from scsp.dispatch.results import Readback
@@ -109,8 +109,8 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, CommandsController, metrics,
-                        dashboard],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, CommandsController,
+                        FleetController, metrics, dashboard],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
                "readback": Readback(store=store, config=config, events=events),

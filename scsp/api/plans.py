@@ -8,6 +8,7 @@ within its site scope.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -33,6 +34,7 @@ from scsp.api.auth import (
     require_site,
 )
 from scsp.api.common import SiteId
+from scsp.api.history import FleetOut, SiteHistoryOut, fleet, plan_now, site_history
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import site_id
@@ -87,7 +89,7 @@ class PlanOut(msgspec.Struct, kw_only=True):
 
 
 class SiteOut(msgspec.Struct, kw_only=True):
-    """A site at a glance: now = the first slot of the newest plan."""
+    """A site at a glance: now = the newest plan's slot for the moment of the request (None: not covered)."""
 
     site_id: str
     name: str | None
@@ -145,15 +147,8 @@ def none_match(header: str, etag: str) -> bool:
     return any(opaque(t) == opaque(etag) for t in header.split(",") if t.strip())
 
 
-class HistoryPoint(msgspec.Struct, kw_only=True):
-    """One planning cycle of a site, summarised at its first slot."""
-
-    plan_id: int
-    created_at: datetime
-    status: str
-    limit_w: float
-    planned_w: float
-    fixed_load_w: float
+# Most buckets one history answer holds (a week in buckets of 5 minutes is 2016).
+MAX_BUCKETS = 2100
 
 
 def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
@@ -191,15 +186,15 @@ def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
 
 def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Location | None) -> SiteOut:
     full = store.plans.get(plan.id) if plan is not None else None
+    # "now" is the plan's slot for this moment, not its first slot (a plan may be minutes old).
+    now = plan_now(plan, datetime.now(UTC))
     return SiteOut(
         site_id=name, name=location.name if location else None, address=location.address if location else None,
         time_zone=location.time_zone if location else None,
         sessions=len(full.sessions) if full else 0,
         controlled=sum(1 for s in full.sessions if s.controllable) if full else 0,
         plan_id=plan.id if plan else None, planned_at=plan.created_at if plan else None,
-        limit_w_now=plan.limit_w[0] if plan and plan.limit_w else None,
-        planned_w_now=plan.site_power_w[0] if plan and plan.site_power_w else None,
-        fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
+        limit_w_now=now[0], planned_w_now=now[1], fixed_load_w_now=now[2])
 
 
 def _location(store: Store, name: str) -> Location | None:
@@ -318,15 +313,45 @@ class PlansController(ApiController):
         return site_compliance(store, site_id)
 
     @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404))
+         responses=problem_responses(401, 403, 404, 422))
     def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
-                hours: Annotated[float, QueryParameter(gt=0, le=24 * 7)] = 24.0) -> list[HistoryPoint]:
-        """The site's planning cycles over the last `hours`: limit, planned power and fixed load at each."""
+                hours: Annotated[float, QueryParameter(gt=0, le=24 * 7, description="The last N hours.")] = 24.0,
+                bucket_s: Annotated[int, QueryParameter(ge=60, le=3600, description="Bucket length, s.")] = 300,
+                ) -> SiteHistoryOut:
+        """The site's past per time bucket: limit, planned, applied, delivered power and fixed load (W).
+
+        Each value is the bucket's time-weighted mean: the limit, planned power and fixed load of the
+        plan in force at each moment; `applied_w` what the charge points reported applying;
+        `delivered_w` the energy the CPO reported delivered (session `kwh`) over the bucket. None
+        where nothing is known. `cycles` lists each planning cycle with its values when it was made.
+        At most `MAX_BUCKETS` buckets: lengthen `bucket_s` for long windows.
+        """
         check_site(api_key, site_id)
         require_site(store, site_id)
-        since = datetime.now(UTC) - timedelta(hours=hours)
-        return [HistoryPoint(plan_id=p.id, created_at=p.created_at, status=p.status,
-                             limit_w=p.limit_w[0] if p.limit_w else 0.0,
-                             planned_w=p.site_power_w[0] if p.site_power_w else 0.0,
-                             fixed_load_w=p.fixed_load_w[0] if p.fixed_load_w else 0.0)
-                for p in store.plans.history(site_id, since=since)]
+        if hours * 3600 / bucket_s > MAX_BUCKETS:
+            shortest = math.ceil(hours * 3600 / MAX_BUCKETS)
+            raise errors.InvalidParameters(f"bucket_s: {hours} h in buckets of {bucket_s} s is more than "
+                                           f"{MAX_BUCKETS} buckets; take at least {shortest} s")
+        now = datetime.now(UTC)
+        return site_history(store, site_id, since=now - timedelta(hours=hours), until=now, bucket_s=bucket_s, now=now)
+
+
+class FleetController(ApiController):
+    """`GET /api/v1/fleet`: every site in a key's scope at a glance (a DSO's overview)."""
+
+    path = "/api/v1/fleet"
+    tags = ["sites"]
+
+    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True, responses=problem_responses(401, 422))
+    def fleet(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
+              hours: Annotated[float, QueryParameter(gt=0, le=24 * 7,
+                                                     description="The sparklines' window, hours.")] = 24.0
+              ) -> FleetOut:
+        """Per site in scope: limit, planned, applied power now, planned peak ahead, sessions (managed),
+        compliance verdict counts, the plan's age and a sparkline of delivered power; and their sums."""
+        locations = {site_id(s.location.country_code, s.location.party_id, s.location.id): s.location
+                     for s in store.sessions.locations()}
+        sites = [(name, locations[name].name if name in locations else None,
+                  locations[name].time_zone if name in locations else None)
+                 for name in sorted(store.plans.site_ids()) if may_access(api_key, name)]
+        return fleet(store, sites, now=datetime.now(UTC), hours=hours)

@@ -258,5 +258,7 @@ class Engine:
                 await pull.resync(self.store, self.client, party, self.events, now=now)
 
     async def prune(self) -> None:
-        """Drop old plans (each site's newest stays)."""
-        await asyncio.to_thread(self.store.plans.prune, before=_now() - timedelta(seconds=PLAN_RETENTION_S))
+        """Drop old plans and energy samples (each site's newest plan, each session's newest sample stay)."""
+        before = _now() - timedelta(seconds=PLAN_RETENTION_S)
+        await asyncio.to_thread(self.store.plans.prune, before=before)
+        await asyncio.to_thread(self.store.sessions.prune_energy, before=before)

@@ -305,3 +305,13 @@ class CommandStore(Aggregate):
             return [_active(r) for r in db.query(
                 "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
                 [unix(since) if since is not None else 0, limit])]
+
+    def active_profiles_at_site(self, site: str, *, since: datetime, until: datetime) -> list[ActiveProfileRecord]:
+        """Received ActiveChargingProfiles of a site's sessions (by their Location) in [since, until], oldest first."""
+        with self._read() as db:
+            return [_active(r) for r in db.query(
+                """SELECT a.* FROM active_profiles a JOIN sessions s ON s.party = a.party
+                   AND s.country_code = a.country_code AND s.party_id = a.party_id AND s.id = a.session_id
+                   WHERE upper(s.country_code) || '-' || upper(s.party_id) || '-' || s.location_id = ?
+                   AND a.received_at >= ? AND a.received_at <= ? ORDER BY a.received_at, a.id""",
+                [site, unix(since), unix(until)])]

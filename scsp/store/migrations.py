@@ -345,6 +345,30 @@ def m007_command_log(db: Database) -> None:
     db.execute("CREATE INDEX commands_created ON commands (created_at)")
 
 
+@migrations()
+def m008_session_energy(db: Database) -> None:
+    """What each session's energy was when: the delivered power of the past, from the CPO's own `kwh`.
+
+    One row each time a session's reported energy changes (and when it is first seen), at the
+    CPO's `last_updated` of that report. Sessions stored before start with their current energy.
+    """
+    db.execute(
+        """CREATE TABLE session_energy (
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            site_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            kwh REAL NOT NULL
+        ) STRICT""")
+    db.execute("CREATE INDEX session_energy_site ON session_energy (site_id, at)")
+    db.execute(
+        """INSERT INTO session_energy (party, country_code, party_id, session_id, site_id, at, kwh)
+           SELECT party, country_code, party_id, id,
+           upper(country_code) || '-' || upper(party_id) || '-' || location_id, last_updated, kwh FROM sessions""")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)
