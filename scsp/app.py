@@ -72,6 +72,13 @@ def metrics(state: State) -> bytes:
 
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
+LANDING = Path(__file__).parent / "static" / "index.html"
+
+
+@get("/", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
+def landing() -> bytes:
+    """A small page linking the dashboard, the API documentation and the OCPI versions."""
+    return LANDING.read_bytes()
 
 
 @get("/dashboard", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
@@ -110,7 +117,7 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
         other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, CommandsController,
-                        FleetController, metrics, dashboard],
+                        FleetController, metrics, dashboard, landing],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
                "readback": Readback(store=store, config=config, events=events),

@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import get
+from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from ocpi221.chargingprofiles import ChargingProfile
 from scsp.api.auth import ALL_ROLES, ApiController, check_site, problem_responses, require_roles, require_site
 from scsp.api.common import as_utc
+from scsp.api.plans import IfNoneMatch, conditional, tagged
 from scsp.records.commands import Command, CommandKind
 from scsp.records.grid import ApiKey
 from scsp.store import Store
@@ -89,7 +90,8 @@ class CommandsController(ApiController):
     path = "/api/v1/commands"
     tags = ["commands"]
 
-    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True, responses=problem_responses(401, 403, 404, 422))
+    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses={**tagged(list[CommandOut], "The commands, newest first"), **problem_responses(401, 403, 404, 422)})
     def commands(
         self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
         site: Annotated[str | None, QueryParameter(min_length=1, max_length=80, pattern=r"^[!-~]+$",
@@ -100,11 +102,13 @@ class CommandsController(ApiController):
             description="Only commands made at or after this time (RFC 3339; without offset: UTC).")] = None,
         kind: Annotated[CommandKind | None, QueryParameter(description="Only this kind.")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="At most this many.")] = 200,
-    ) -> list[CommandOut]:
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[bytes]:
         """Every ChargingProfiles request we made, newest first: what was sent, why, and what came back.
 
         `kind`: set (PUT SetChargingProfile), get (GET ActiveChargingProfile), clear (DELETE).
         `response` is the CPO's synchronous answer, `result` the charge point's answer posted later
-        to our response_url; `state` says where the request stands.
+        to our response_url; `state` says where the request stands. `ETag` + `If-None-Match`.
         """
-        return commands_log(store, api_key, site=site, session=session, since=since, kind=kind, limit=limit)
+        return conditional(commands_log(store, api_key, site=site, session=session, since=since, kind=kind,
+                                        limit=limit), if_none_match)

@@ -35,6 +35,7 @@ from scsp.api.auth import (
 )
 from scsp.api.common import SiteId
 from scsp.api.history import FleetOut, SiteHistoryOut, fleet, plan_now, site_history
+from scsp.records.commands import CommandKind
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import site_id
@@ -52,6 +53,17 @@ class ComplianceOut(msgspec.Struct, kw_only=True):
     plan_id: int | None
 
 
+class LastCommandOut(msgspec.Struct, kw_only=True):
+    """The newest SetChargingProfile or DELETE of a session and where it stands."""
+
+    id: str
+    kind: str
+    state: str
+    response: str | None
+    result: str | None
+    created_at: datetime
+
+
 class SessionPlanOut(msgspec.Struct, kw_only=True):
     """One session in a site's plan."""
 
@@ -65,6 +77,15 @@ class SessionPlanOut(msgspec.Struct, kw_only=True):
     shortfall_kwh: float
     profile: ChargingProfile | None
     compliance: ComplianceOut | None
+    # What a person reads in a session table (None: not known).
+    evse_uid: str | None = None
+    label: str | None = None  # the driver's contract id where the CPO gives one, else the session id
+    arrival: datetime | None = None  # the session's start
+    departure: datetime | None = None  # as the driver's preferences say
+    energy_need_kwh: float | None = None  # as the driver's preferences say
+    delivered_kwh: float | None = None  # the CPO's `kwh`
+    profile_state: str | None = None  # accepted | sent | none | the reason it is not steered
+    last_command: LastCommandOut | None = None
 
 
 class PlanOut(msgspec.Struct, kw_only=True):
@@ -147,6 +168,26 @@ def none_match(header: str, etag: str) -> bool:
     return any(opaque(t) == opaque(etag) for t in header.split(",") if t.strip())
 
 
+def conditional(value: Any, if_none_match: str | None) -> Response[bytes]:
+    """A JSON answer with its ETag, or 304 when `If-None-Match` names it (cheap polling for dashboards)."""
+    body = msgspec.json.encode(value)
+    etag = entity_tag(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and none_match(if_none_match, etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=MediaType.JSON, headers=headers)
+
+
+# The `If-None-Match` request header of the conditional GETs.
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
+
+
+def tagged(what: type, description: str) -> dict[int, ResponseSpec]:
+    """OpenAPI responses of a conditional GET answering `what`."""
+    return {200: ResponseSpec(what, description=description),
+            304: ResponseSpec(None, description="Not modified: the body is the one of the ETag sent")}
+
+
 # Most buckets one history answer holds (a week in buckets of 5 minutes is 2016).
 MAX_BUCKETS = 2100
 
@@ -156,7 +197,24 @@ def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
     sessions = []
     for row in plan.sessions:
         active = actives.get(row.key)
+        stored = store.sessions.get(row.key)
+        session = stored.session if stored is not None else None
+        prefs = store.grid.preferences(row.key.country_code, row.key.party_id, row.key.session_id)
+        control = store.commands.control(row.key)
+        last = next(iter(store.commands.find(key=row.key, kinds=(CommandKind.SET, CommandKind.CLEAR), limit=1)),
+                    None)
+        state = (row.reason.value if row.reason is not None else "accepted" if control.accepted_profile is not None
+                 else "sent" if control.sent_profile is not None else "none")
         sessions.append(SessionPlanOut(
+            evse_uid=session.evse_uid if session else None,
+            label=(session.cdr_token.contract_id if session and session.cdr_token and session.cdr_token.contract_id
+                   else row.key.session_id),
+            arrival=session.start_date_time if session else None,
+            departure=prefs.departure if prefs else None, energy_need_kwh=prefs.energy_kwh if prefs else None,
+            delivered_kwh=round(session.kwh, 3) if session else None, profile_state=state,
+            last_command=None if last is None else LastCommandOut(
+                id=last.id, kind=last.kind.value, state=last.state.value, response=last.response, result=last.result,
+                created_at=last.created_at),
             country_code=row.key.country_code, party_id=row.key.party_id, session_id=row.key.session_id,
             controllable=row.controllable, reason=row.reason,
             power_w=row.power_w, energy_kwh=row.energy_kwh, shortfall_kwh=row.shortfall_kwh, profile=row.profile,
@@ -296,12 +354,7 @@ class PlansController(ApiController):
         plan = store.plans.latest(site_id)
         if plan is None:
             raise errors.NotFound(f"no plan for site {site_id!r} yet")
-        body = msgspec.json.encode(_plan_out(store, plan))
-        etag = entity_tag(body)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if if_none_match is not None and none_match(if_none_match, etag):
-            return Response(b"", status_code=304, headers=headers)
-        return Response(body, media_type=MediaType.JSON, headers=headers)
+        return conditional(_plan_out(store, plan), if_none_match)
 
     @get("/{site_id:str}/compliance", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
          responses=problem_responses(401, 403, 404))
@@ -313,18 +366,18 @@ class PlansController(ApiController):
         return site_compliance(store, site_id)
 
     @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404, 422))
+         responses={**tagged(SiteHistoryOut, "The site's past per bucket"), **problem_responses(401, 403, 404, 422)})
     def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
                 hours: Annotated[float, QueryParameter(gt=0, le=24 * 7, description="The last N hours.")] = 24.0,
                 bucket_s: Annotated[int, QueryParameter(ge=60, le=3600, description="Bucket length, s.")] = 300,
-                ) -> SiteHistoryOut:
+                if_none_match: IfNoneMatch = None) -> Response[bytes]:
         """The site's past per time bucket: limit, planned, applied, delivered power and fixed load (W).
 
         Each value is the bucket's time-weighted mean: the limit, planned power and fixed load of the
         plan in force at each moment; `applied_w` what the charge points reported applying;
         `delivered_w` the energy the CPO reported delivered (session `kwh`) over the bucket. None
         where nothing is known. `cycles` lists each planning cycle with its values when it was made.
-        At most `MAX_BUCKETS` buckets: lengthen `bucket_s` for long windows.
+        At most `MAX_BUCKETS` buckets: lengthen `bucket_s` for long windows. `ETag` + `If-None-Match`.
         """
         check_site(api_key, site_id)
         require_site(store, site_id)
@@ -333,7 +386,9 @@ class PlansController(ApiController):
             raise errors.InvalidParameters(f"bucket_s: {hours} h in buckets of {bucket_s} s is more than "
                                            f"{MAX_BUCKETS} buckets; take at least {shortest} s")
         now = datetime.now(UTC)
-        return site_history(store, site_id, since=now - timedelta(hours=hours), until=now, bucket_s=bucket_s, now=now)
+        history = site_history(store, site_id, since=now - timedelta(hours=hours), until=now, bucket_s=bucket_s,
+                               now=now)
+        return conditional(history, if_none_match)
 
 
 class FleetController(ApiController):
@@ -342,11 +397,12 @@ class FleetController(ApiController):
     path = "/api/v1/fleet"
     tags = ["sites"]
 
-    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True, responses=problem_responses(401, 422))
+    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses={**tagged(FleetOut, "Every site in scope"), **problem_responses(401, 422)})
     def fleet(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
               hours: Annotated[float, QueryParameter(gt=0, le=24 * 7,
-                                                     description="The sparklines' window, hours.")] = 24.0
-              ) -> FleetOut:
+                                                     description="The sparklines' window, hours.")] = 24.0,
+              if_none_match: IfNoneMatch = None) -> Response[bytes]:
         """Per site in scope: limit, planned, applied power now, planned peak ahead, sessions (managed),
         compliance verdict counts, the plan's age and a sparkline of delivered power; and their sums."""
         locations = {site_id(s.location.country_code, s.location.party_id, s.location.id): s.location
@@ -354,4 +410,4 @@ class FleetController(ApiController):
         sites = [(name, locations[name].name if name in locations else None,
                   locations[name].time_zone if name in locations else None)
                  for name in sorted(store.plans.site_ids()) if may_access(api_key, name)]
-        return fleet(store, sites, now=datetime.now(UTC), hours=hours)
+        return conditional(fleet(store, sites, now=datetime.now(UTC), hours=hours), if_none_match)
