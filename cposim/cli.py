@@ -42,7 +42,7 @@ def cmd_simulate_cpo(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(config.log_level)
     settings = config.simulator
-    sock = bind(settings.host, settings.port)
+    sock = bind(settings.host, settings.port, hint="choose another with SCSP_SIM_PORT or [simulator] port")
     server = make_server(create_simulator_asgi(settings), log_level=config.log_level)
 
     async def after_start() -> None:

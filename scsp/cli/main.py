@@ -19,6 +19,7 @@ from scsp.cli import apikey, commands, service, solve
 from scsp.cli.common import constrained
 from scsp.config import ConfigError, CountryCode, PartyId
 from scsp.errors import OcpiError, PeerError
+from scsp.platform.serving import PortInUse
 
 # The entry point group through which other packages add commands to `scsp`.
 COMMANDS_GROUP = "scsp.commands"
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except LookupError as exc:
         print(f"scsp: {exc}", file=sys.stderr)
+        return 1
+    except PortInUse as exc:
+        print(f"scsp: cannot listen on {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
