@@ -9,6 +9,7 @@ may read, within its site scope: a key with sites sees only their commands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -70,7 +71,7 @@ def command_out(command: Command) -> CommandOut:
 
 
 def commands_log(store: Store, key: ApiKey, *, site: str | None, session: str | None, since: datetime | None,
-                 kind: CommandKind | None, limit: int) -> list[CommandOut]:
+                 kind: Sequence[CommandKind] | None, limit: int) -> list[CommandOut]:
     """The commands the key may see, newest first (403 / 404 for a site out of scope / unknown)."""
     sites: list[str] | None
     if site is not None:
@@ -80,7 +81,7 @@ def commands_log(store: Store, key: ApiKey, *, site: str | None, session: str | 
     else:
         sites = list(key.sites) if key.sites else None
     found = store.commands.log(sites=sites, session_id=session, since=None if since is None else as_utc(since),
-                               kinds=(kind,) if kind is not None else None, limit=limit)
+                               kinds=tuple(kind) if kind else None, limit=limit)
     return [command_out(c) for c in found]
 
 
@@ -100,7 +101,8 @@ class CommandsController(ApiController):
                                                       description="Only this session id (the CPO's).")] = None,
         since: Annotated[datetime | None, QueryParameter(
             description="Only commands made at or after this time (RFC 3339; without offset: UTC).")] = None,
-        kind: Annotated[CommandKind | None, QueryParameter(description="Only this kind.")] = None,
+        kind: Annotated[list[CommandKind] | None, QueryParameter(
+            description="Only these kinds (repeat: `kind=set&kind=clear`).")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="At most this many.")] = 200,
         if_none_match: IfNoneMatch = None,
     ) -> Response[bytes]:

@@ -369,7 +369,7 @@ class PlansController(ApiController):
          responses={**tagged(SiteHistoryOut, "The site's past per bucket"), **problem_responses(401, 403, 404, 422)})
     def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
                 hours: Annotated[float, QueryParameter(gt=0, le=24 * 7, description="The last N hours.")] = 24.0,
-                bucket_s: Annotated[int, QueryParameter(ge=60, le=3600, description="Bucket length, s.")] = 300,
+                bucket_s: Annotated[int, QueryParameter(ge=10, le=3600, description="Bucket length, s.")] = 300,
                 if_none_match: IfNoneMatch = None) -> Response[bytes]:
         """The site's past per time bucket: limit, planned, applied, delivered power and fixed load (W).
 

@@ -154,7 +154,7 @@ function selectSite(site, reload = true) {
   if (reload) refreshSite().catch(showError);
 }
 
-function bucketFor(hours) { return hours <= 6 ? 60 : hours <= 24 ? 300 : 900; }
+function bucketFor(hours) { return hours <= 1 ? 15 : hours <= 6 ? 60 : hours <= 24 ? 300 : 900; }
 
 // The chart's columns: the past from the history buckets, "now", then the plan's slots ahead.
 function chartData(plan, hist, compliance, now) {
@@ -168,8 +168,10 @@ function chartData(plan, hist, compliance, now) {
     push(x, b.limit_w, sum(b.planned_w, b.fixed_load_w), sum(b.applied_w, b.fixed_load_w ?? 0), b.delivered_w,
          b.fixed_load_w);
   }
-  // The last bucket's delivered power holds until now (it is the latest measurement).
+  // The last bucket's delivered power holds until now (it is the latest measurement), and so does
+  // its applied power where the newest reports say nothing of the current slot yet.
   const lastDelivered = delivered.length ? delivered[delivered.length - 1] : null;
+  const lastApplied = applied.length ? applied[applied.length - 1] : null;
   if (plan) {
     const start = seconds(plan.start);
     const reported = compliance && compliance.plan_id === plan.id ? compliance.applied_w : null;
@@ -181,7 +183,7 @@ function chartData(plan, hist, compliance, now) {
     const first = Math.max(0, Math.floor((now - start) / plan.slot_s));
     if (first < plan.n_slots) {
       const [l, p, a, f] = at(first);
-      push(now, l, p, a, lastDelivered, f);
+      push(now, l, p, a ?? lastApplied, lastDelivered, f);
       for (let k = first + 1; k < plan.n_slots; k++) {
         const [l2, p2, a2, f2] = at(k);
         push(start + k * plan.slot_s, l2, p2, a2, null, f2);
@@ -208,7 +210,7 @@ function activeRange(data, now) {
     const busy = [data[2][i], data[3][i], data[4][i]].some(v => v != null && v > 0);
     if (busy) { lo = lo == null ? xs[i] : Math.min(lo, xs[i]); hi = hi == null ? xs[i] : Math.max(hi, xs[i]); }
   }
-  lo = Math.min(lo ?? now - 3600, now - 1800);
+  lo = Math.min(lo ?? now - 3600, now - 900);
   hi = Math.max(hi ?? now + 3600, now + 1800);
   const pad = (hi - lo) * 0.05;
   return [Math.max(xs[0], lo - pad), Math.min(xs[xs.length - 1], hi + pad)];
@@ -357,7 +359,7 @@ async function refreshSite() {
     fleetSite && fleetSite.plan_id != null ? api(`/api/v1/sites/${path}/plan`) : Promise.resolve({data: null}),
     api(`/api/v1/sites/${path}/history?hours=${hours}&bucket_s=${bucketFor(hours)}`),
     api(`/api/v1/sites/${path}/compliance`),
-    api(`/api/v1/commands?site=${path}&limit=40`),
+    api(`/api/v1/commands?site=${path}&limit=40&kind=set&kind=clear` + ($("readbacks").checked ? "&kind=get" : "")),
   ]);
   if (state.site !== site) return;
   state.plan = plan.data; state.history = hist.data; state.compliance = compliance.data; state.commands = commands.data;
@@ -404,6 +406,7 @@ async function refresh() {
     state.etags = {};
     refresh();
   });
+  $("readbacks").addEventListener("change", () => refreshSite().catch(showError));
   $("zoom-active").addEventListener("click", () => {
     if (!state.chart) return;
     state.zoomed = false;

@@ -89,6 +89,8 @@ def test_filters_by_site_session_since_and_kind(logged: Api, client: httpx.Clien
     assert ids(since="2030-05-01T12:04:00") == [("S1", "get")]
     assert ids(since="2030-05-01T14:04:00+02:00") == [("S1", "get")]
     assert ids(kind="set") == [("S2", "set"), ("S1", "set")]
+    reply = client.get(url(logged), params=[("kind", "set"), ("kind", "get")], headers=headers)
+    assert len(reply.json()) == 3
     assert ids(limit="1") == [("S1", "get")]
 
 
