@@ -72,5 +72,5 @@ def create_simulator_asgi(settings: SimulatorConfig) -> OcpiEdge:
     app = create_simulator_app(settings)
     platform: Platform = app.state.platform
     return OcpiEdge(
-        DowntimeGate(app, app.state.sim), country_code=platform.country_code, party_id=platform.party_id
-    )
+        DowntimeGate(app, app.state.sim), country_code=platform.country_code, party_id=platform.party_id,
+        server="simulator")

@@ -250,6 +250,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
 
     db_path: str = "scsp.db"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Log lines on stderr: "text" (readable, each naming its server) or "json" (one object per line).
+    log_format: Literal["text", "json"] = "text"
     party: PartyConfig = msgspec.field(default_factory=PartyConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     planning: PlanningConfig = msgspec.field(default_factory=PlanningConfig)

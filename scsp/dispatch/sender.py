@@ -361,8 +361,11 @@ class Dispatcher:
         if (control is not None and control.controllable is False) or \
                 result == ChargingProfileResponseType.UNKNOWN_SESSION:
             replan_session(self.store, command.key, self.events.site_changed)
-        log.info("ChargingProfiles %s answered %s", command.kind, result.value,
-                 extra={"session": command.key.session_id, "command": command.id})
+        # Readback GETs come every few minutes per session: DEBUG; a profile sent or cleared is a domain event.
+        log.log(logging.DEBUG if command.kind == CommandKind.GET else logging.INFO,
+                "ChargingProfiles %s answered %s", command.kind, result.value,
+                extra={"site": command.site_id, "session": command.key.session_id, "reason": command.reason,
+                       "command": command.id})
         return updated
 
     async def read_back(self, now: datetime) -> int:

@@ -181,8 +181,11 @@ class Engine:
                 record = plan_record(site, plan, self.config, now)
                 plans.append(await asyncio.to_thread(self.store.plans.save, record))
             outcomes = await self.dispatcher.dispatch(plans, now) if self.config.planning.dispatch else {}
-            log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
-                                       **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
+            # A cycle that sends nothing changed nothing that matters: DEBUG; one that sends, INFO.
+            sent = sum(v for k, v in outcomes.items() if k not in ("held_back", "unreachable"))
+            log.log(logging.INFO if sent else logging.DEBUG, "planned",
+                    extra={"sites": len(plans), "scope": "all" if only is None else "changed",
+                           **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
             return plans
 
     async def _solve_all(self, sites: list[SiteInput]) -> list[optimizer.Plan | None]:
