@@ -137,7 +137,14 @@ def _applied(store: Store, records: Sequence[ActiveProfileRecord], times: FloatA
 
 
 def _delivered(energy: dict[SessionKey, list[tuple[datetime, float]]], edges: FloatArray, now: float) -> FloatArray:
-    """Mean delivered power per bucket between consecutive edges (unix s), W; NaN for buckets not begun."""
+    """Mean delivered power per bucket between consecutive edges (unix s), W; NaN for buckets not begun.
+
+    Known only up to the newest report of any session: the bucket that holds it is averaged over
+    its part up to that report, not up to now (energy not reported yet is not "nothing delivered").
+    """
+    newest = max((samples[-1][0].timestamp() for samples in energy.values() if samples), default=None)
+    if newest is not None:
+        now = min(now, newest)
     delivered_kwh = np.zeros(len(edges) - 1)
     for samples in energy.values():
         at = np.array([s[0].timestamp() for s in samples])

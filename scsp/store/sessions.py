@@ -133,6 +133,16 @@ class SessionStore(Aggregate):
                 moment_at = moment(r["at"])
                 assert moment_at is not None
                 out.setdefault(key_of(r), []).append((moment_at, float(r["kwh"])))
+            # Rows are kept only when the energy changes: the newest report (same energy, later) says
+            # until when it is known, so an idle session counts as idle up to then, not as unknown.
+            for r in db.query(
+                    "SELECT party, country_code, party_id, id AS session_id, last_updated, kwh FROM sessions "
+                    "WHERE upper(country_code) || '-' || upper(party_id) || '-' || location_id = ? "
+                    "AND last_updated <= ?", [site, unix(until)]):
+                samples = out.get(key_of(r))
+                reported = moment(r["last_updated"])
+                if samples and reported is not None and reported > samples[-1][0]:
+                    samples.append((reported, float(r["kwh"])))
         return out
 
     def prune_energy(self, *, before: datetime) -> int:
