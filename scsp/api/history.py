@@ -236,7 +236,7 @@ class FleetSiteOut(msgspec.Struct, kw_only=True):
     compliance: dict[str, int]  # newest verdict per session: COMPLIANT / OVER_PLAN / UNDER_PLAN / NO_OVERLAP counts
     plan_id: int | None
     plan_status: str | None
-    plan_age_s: int | None  # seconds since the newest plan was made
+    planned_at: datetime | None  # when the newest plan was made (its age: now - this)
     sparkline_start: datetime
     sparkline_bucket_s: int
     sparkline_delivered_w: list[float | None]  # delivered power per bucket over the window
@@ -244,9 +244,8 @@ class FleetSiteOut(msgspec.Struct, kw_only=True):
 
 
 class FleetOut(msgspec.Struct, kw_only=True):
-    """Every site in a key's scope, and their sums now."""
+    """Every site in a key's scope and their sums now (no clock in the body: its ETag holds while nothing changes)."""
 
-    at: datetime
     sites: list[FleetSiteOut]
     limit_w_now: float  # sums over the sites that know the value
     planned_w_now: float
@@ -287,7 +286,7 @@ def fleet_site(store: Store, site: str, *, name: str | None, time_zone: str | No
         sessions=len(plan.sessions) if plan else 0,
         managed_sessions=sum(1 for s in plan.sessions if s.controllable) if plan else 0,
         compliance=verdicts, plan_id=plan.id if plan else None, plan_status=plan.status if plan else None,
-        plan_age_s=int((now - plan.created_at).total_seconds()) if plan else None,
+        planned_at=plan.created_at if plan else None,
         sparkline_start=history.since, sparkline_bucket_s=bucket_s, sparkline_delivered_w=delivered,
         sparkline_limit_w=[b.limit_w for b in history.buckets])
 
@@ -297,7 +296,7 @@ def fleet(store: Store, sites: Sequence[tuple[str, str | None, str | None]], *, 
     """The fleet summary of `sites` (id, name, time zone)."""
     rows = [fleet_site(store, s, name=name, time_zone=tz, now=now, hours=hours) for s, name, tz in sites]
     return FleetOut(
-        at=now, sites=rows, limit_w_now=sum(r.limit_w_now or 0.0 for r in rows),
+        sites=rows, limit_w_now=sum(r.limit_w_now or 0.0 for r in rows),
         planned_w_now=sum(r.planned_w_now or 0.0 for r in rows),
         applied_w_now=sum(r.applied_w_now or 0.0 for r in rows), sessions=sum(r.sessions for r in rows),
         managed_sessions=sum(r.managed_sessions for r in rows),

@@ -123,7 +123,7 @@ function renderFleet(fleet) {
       <td><b>${escape(site.site_id)}</b> <span class="muted">${escape(site.name || "")}</span></td>
       <td>${kw(site.limit_w_now)}</td><td>${load}</td><td>${kw(site.planned_peak_w)}</td>
       <td>${site.managed_sessions} / ${site.sessions}</td><td>${verdicts}</td>
-      <td>${age(site.plan_age_s)}${site.plan_status ? ` <span class="muted">${site.plan_status}</span>` : ""}</td>
+      <td>${age(site.planned_at ? Math.max(0, Math.round(Date.now() / 1000 - seconds(site.planned_at))) : null)}${site.plan_status ? ` <span class="muted">${site.plan_status}</span>` : ""}</td>
       <td class="spark-cell"></td></tr>`;
   }).join("") || `<tr><td colspan="8" class="muted">no sites yet</td></tr>`;
   body.querySelectorAll("tr[data-site]").forEach((row, i) => {
@@ -377,7 +377,8 @@ async function refresh() {
   try {
     const fleet = await api(`/api/v1/fleet?hours=${state.hours}`);
     state.fleet = fleet.data;
-    if (fleet.changed) renderFleet(state.fleet);
+    // Drawn every time, also after a 304: the plans' ages move on with the clock.
+    renderFleet(state.fleet);
     await refreshSite();
     showError(null);
     $("status").textContent = `updated ${localTime(Date.now() / 1000)} (${utcTime(Date.now() / 1000)})`;

@@ -78,3 +78,30 @@ def test_the_simulator_landing_page_links_state_meter_and_control_api(
     assert {"/sim/state", "/sim/meter", "/sim/commands", "/sim/faults", "/schema"} <= links
     for link in ("/sim/state", "/sim/meter", "/sim/faults", "/schema"):
         assert client.get(f"{simulator.url}{link}").status_code == 200, link
+
+
+def test_every_page_asset_is_package_data_so_an_installed_wheel_has_it() -> None:
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package, folder, glob in (("scsp", root / "scsp" / "static", "*"), ("cposim", root / "cposim", "*.html")):
+        files = [p for p in folder.rglob(glob) if p.is_file() and "__pycache__" not in p.parts]
+        assert files, folder
+        for path in files:
+            relative = path.relative_to(root / package).as_posix()
+            # setuptools globs: `*` does not cross a slash.
+            assert any(fnmatch.fnmatch(relative, p) and relative.count("/") == p.count("/")
+                       for p in patterns[package]), relative
+
+
+def test_conditional_reads_answer_304_while_nothing_changed(api: Api, client: httpx.Client) -> None:
+    headers = api.auth("dso")
+    for path in ("/api/v1/fleet", "/api/v1/commands", "/api/v1/sites/NL-CPA-LOC1/history?hours=1"):
+        first = client.get(f"{api.url}{path}", headers=headers)
+        assert first.status_code == 200 and first.headers["ETag"].startswith('"'), path
+        again = client.get(f"{api.url}{path}", headers={**headers, "If-None-Match": first.headers["ETag"]})
+        assert again.status_code == 304 and again.content == b"", path
+        other = client.get(f"{api.url}{path}", headers={**headers, "If-None-Match": '"something-else"'})
+        assert other.status_code == 200 and other.json() == first.json(), path
