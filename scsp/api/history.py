@@ -97,8 +97,13 @@ def _plan_values(plans: Sequence[StoredPlan], times: FloatArray) -> tuple[FloatA
     return limit, planned, fixed
 
 
-def _applied(store: Store, records: Sequence[ActiveProfileRecord], times: FloatArray) -> FloatArray:
-    """The sum of what the charge points reported applying at each time (unix s), W; NaN where none reported."""
+def _applied(store: Store, records: Sequence[ActiveProfileRecord], times: FloatArray,
+             latest: StoredPlan | None = None) -> FloatArray:
+    """The sum of what the charge points reported applying at each time (unix s), W; NaN where none reported.
+
+    A session's electrical facts come from its row in `latest` (the site's newest plan), else from the
+    newest plan that has it.
+    """
     by_session: dict[SessionKey, list[ActiveProfileRecord]] = {}
     for record in records:
         by_session.setdefault(record.key, []).append(record)
@@ -106,8 +111,10 @@ def _applied(store: Store, records: Sequence[ActiveProfileRecord], times: FloatA
     known = np.zeros(times.shape, dtype=bool)
     ref = datetime.fromtimestamp(0, UTC)
     for key, reports in by_session.items():
-        found = store.plans.row(key)
-        row = found[1] if found is not None else None
+        row = latest.row(key) if latest is not None else None
+        if row is None:
+            found = store.plans.row(key)
+            row = found[1] if found is not None else None
         w_per_a = row.facts.w_per_a if row is not None else DEFAULT_W_PER_A
         max_w = row.evse_max_w if row is not None else math.inf
         stored = store.sessions.get(key)
@@ -179,7 +186,7 @@ def site_history(store: Store, site: str, *, since: datetime, until: datetime, b
     limit, planned, fixed = _plan_values(plans, times)
     records = store.commands.active_profiles_at_site(site, since=start - timedelta(seconds=REPORT_LOOKBACK_S),
                                                      until=end)
-    applied = _applied(store, records, times)
+    applied = _applied(store, records, times, store.plans.latest(site) if records else None)
     # Moments still to come are not history: nothing is known there yet.
     future = times > now.timestamp()
     for values in (limit, planned, fixed, applied):
@@ -268,7 +275,7 @@ def fleet_site(store: Store, site: str, *, name: str | None, time_zone: str | No
     history = site_history(store, site, since=now - timedelta(hours=hours), until=now, bucket_s=bucket_s, now=now)
     records = store.commands.active_profiles_at_site(site, since=now - timedelta(seconds=REPORT_LOOKBACK_S),
                                                      until=now)
-    applied = _whole(float(_applied(store, records, np.array([now.timestamp()]))[0]))
+    applied = _whole(float(_applied(store, records, np.array([now.timestamp()]), plan)[0]))
     peak = None
     verdicts: dict[str, int] = {}
     if plan is not None and plan.n_slots:

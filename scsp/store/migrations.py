@@ -351,6 +351,7 @@ def m008_session_energy(db: Database) -> None:
 
     One row each time a session's reported energy changes (and when it is first seen), at the
     CPO's `last_updated` of that report. Sessions stored before start with their current energy.
+    Also an index of received ActiveChargingProfiles by time, for the history's window.
     """
     db.execute(
         """CREATE TABLE session_energy (
@@ -363,6 +364,8 @@ def m008_session_energy(db: Database) -> None:
             kwh REAL NOT NULL
         ) STRICT""")
     db.execute("CREATE INDEX session_energy_site ON session_energy (site_id, at)")
+    # The history reads a window of received ActiveChargingProfiles.
+    db.execute("CREATE INDEX active_profiles_received ON active_profiles (received_at)")
     db.execute(
         """INSERT INTO session_energy (party, country_code, party_id, session_id, site_id, at, kwh)
            SELECT party, country_code, party_id, id,
