@@ -357,13 +357,16 @@ class PlansController(ApiController):
         return conditional(_plan_out(store, plan), if_none_match)
 
     @get("/{site_id:str}/compliance", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404))
+         responses={**tagged(SiteComplianceOut, "The site's compliance"), **problem_responses(401, 403, 404)})
     def compliance(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
-                   site_id: SiteId) -> SiteComplianceOut:
-        """What the charge points report they apply, per session and summed per slot, against the limit."""
+                   site_id: SiteId, if_none_match: IfNoneMatch = None) -> Response[bytes]:
+        """What the charge points report they apply, per session and summed per slot, against the limit.
+
+        `ETag` + `If-None-Match` like the plan.
+        """
         check_site(api_key, site_id)
         require_site(store, site_id)
-        return site_compliance(store, site_id)
+        return conditional(site_compliance(store, site_id), if_none_match)
 
     @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
          responses={**tagged(SiteHistoryOut, "The site's past per bucket"), **problem_responses(401, 403, 404, 422)})

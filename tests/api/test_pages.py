@@ -98,7 +98,8 @@ def test_every_page_asset_is_package_data_so_an_installed_wheel_has_it() -> None
 
 def test_conditional_reads_answer_304_while_nothing_changed(api: Api, client: httpx.Client) -> None:
     headers = api.auth("dso")
-    for path in ("/api/v1/fleet", "/api/v1/commands", "/api/v1/sites/NL-CPA-LOC1/history?hours=1"):
+    for path in ("/api/v1/fleet", "/api/v1/commands", "/api/v1/sites/NL-CPA-LOC1/history?hours=1",
+                 "/api/v1/sites/NL-CPA-LOC1/compliance"):
         first = client.get(f"{api.url}{path}", headers=headers)
         assert first.status_code == 200 and first.headers["ETag"].startswith('"'), path
         again = client.get(f"{api.url}{path}", headers={**headers, "If-None-Match": first.headers["ETag"]})
