@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
-from litestar import Litestar
+from litestar import Litestar, get
 
 from cposim.control import SimControlController
 from cposim.gate import DowntimeGate
@@ -41,6 +42,15 @@ def simulator_platform(settings: SimulatorConfig) -> Platform:
     )
 
 
+LANDING = Path(__file__).parent / "index.html"
+
+
+@get("/", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
+def landing() -> bytes:
+    """A small page linking the simulator's state, meter and control API."""
+    return LANDING.read_bytes()
+
+
 def create_simulator_app(settings: SimulatorConfig) -> Litestar:
     """Build the simulated CPO; `app.state.sim` is its live state, run by the app's lifespan."""
     parties = PartyStore.open(settings.db_path)
@@ -50,7 +60,7 @@ def create_simulator_app(settings: SimulatorConfig) -> Litestar:
         platform=platform,
         parties=parties,
         ocpi_handlers=[LocationsController, SessionsController, ChargingProfilesController],
-        other_handlers=[SimControlController],
+        other_handlers=[SimControlController, landing],
         state={"settings": settings, "sim": sim},
         lifespans=[sim.lifespan],
         title="scsp CPO simulator",
@@ -62,5 +72,5 @@ def create_simulator_asgi(settings: SimulatorConfig) -> OcpiEdge:
     app = create_simulator_app(settings)
     platform: Platform = app.state.platform
     return OcpiEdge(
-        DowntimeGate(app, app.state.sim), country_code=platform.country_code, party_id=platform.party_id
-    )
+        DowntimeGate(app, app.state.sim), country_code=platform.country_code, party_id=platform.party_id,
+        server="simulator")

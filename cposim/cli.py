@@ -40,9 +40,9 @@ def _check_simulate_cpo(args: argparse.Namespace) -> str | None:
 def cmd_simulate_cpo(args: argparse.Namespace) -> int:
     """Run the CPO simulator; optionally register it with an SCSP right away."""
     config = load(args)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     settings = config.simulator
-    sock = bind(settings.host, settings.port)
+    sock = bind(settings.host, settings.port, hint="choose another with SCSP_SIM_PORT or [simulator] port")
     server = make_server(create_simulator_asgi(settings), log_level=config.log_level)
 
     async def after_start() -> None:
@@ -69,6 +69,6 @@ def cmd_simulate_cpo(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the service and the CPO simulator, register them with each other, keep running."""
     config = load(args)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, config.log_format)
     return run_demo(config)
 

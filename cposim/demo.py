@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +21,10 @@ from scsp.records.sessions import Preferences, site_id
 from scsp.store import Store
 
 # The demo's sites get a grid limit at this fraction of their uncontrolled peak (all EVSEs at their
-# maximum), so smart charging has something to do, and a failsafe limit at this fraction of that.
-DEMO_LIMIT_FRACTION = 0.5
+# maximum), and a failsafe limit at this fraction of that. The demo plugs an EV into every second
+# capable EVSE, so uncontrolled they would draw about half the peak: a quarter binds at once, and a
+# newcomer sees curtailment in the first minute rather than after lowering a limit themselves.
+DEMO_LIMIT_FRACTION = 0.25
 DEMO_FAILSAFE_FRACTION = 0.3
 
 
@@ -73,13 +74,38 @@ async def plug_demo_evs(sim_base: str, settings: SimulatorConfig) -> list[str]:
     return plugged
 
 
+def demo_lines(*, base: str, simulator: str, sites: list[str], aggregator_key: str, dso_key: str,
+               registered: str, plugged: int) -> list[str]:
+    """What the demo prints once both servers run; scripts read the `dashboard:` and `... key:` lines."""
+    site = sites[0] if sites else "SITE"
+    return [
+        f"dashboard: {base}/dashboard",
+        f"aggregator key: {aggregator_key}",
+        f"dso key: {dso_key}",
+        f"curl -i -H 'Authorization: Bearer {dso_key}' {base}/api/v1/sites/{site}/plan"
+        "  # the site's plan; send its ETag back as -H 'If-None-Match: ...' to poll: 304 while it holds",
+        f"curl -X PUT -H 'Authorization: Bearer {dso_key}' -H 'Content-Type: application/json' "
+        f"-d '{{\"import_limit_w\": 20000}}' {base}/api/v1/sites/{site}/grid"
+        "  # as the DSO: lower its grid limit to 20 kW, re-planned within seconds",
+        f"sites: {', '.join(sites)} (registered with the simulated CPO {registered}, {plugged} EVs plugged in)",
+        f"service: {base}/ (API docs {base}/schema, OpenAPI {base}/schema/openapi.json, "
+        f"OCPI {base}/ocpi/versions)",
+        f"simulator: {simulator}/ (state {simulator}/sim/state, meter {simulator}/sim/meter, "
+        f"faults {simulator}/sim/faults: its control API, no key)",
+    ]
+
+
 def run_demo(config: Config) -> int:
     """Serve both platforms; the service registers with the simulator (we initiate the handshake)."""
     # The simulator is a fresh CPO each run: its registrations start empty.
     for suffix in ("", "-wal", "-shm"):
         Path(config.simulator.db_path + suffix).unlink(missing_ok=True)
-    scsp_sock = bind(config.http.host, config.http.port)
-    sim_sock = bind(config.simulator.host, config.simulator.port)
+    scsp_sock = bind(config.http.host, config.http.port, hint="choose another with SCSP_PORT=...")
+    try:
+        sim_sock = bind(config.simulator.host, config.simulator.port, hint="choose another with SCSP_SIM_PORT=...")
+    except OSError:
+        scsp_sock.close()
+        raise
     app = create_app(config)
     servers = [
         (make_server(edge(app), log_level=config.log_level), scsp_sock),
@@ -100,8 +126,12 @@ def run_demo(config: Config) -> int:
             store.parties, app.state.client, scsp_platform(config), invitation["versions_url"], invitation["token_a"],
             now=datetime.now(UTC))
         sites = set_demo_limits(store, config, datetime.now(UTC))
-        # A read-only key for this run's dashboard link (stored hashed like any other; shown once, here).
-        key, _ = issue_api_key(store, role=ApiRole.dso, sites=(), label="demo dashboard", now=datetime.now(UTC))
+        # Keys for this run (stored hashed like any other; shown once, here). Both may read everything
+        # and open the dashboard; the aggregator may also send signals and drivers' preferences, the
+        # DSO signals and grid settings.
+        aggregator_key, _ = issue_api_key(store, role=ApiRole.aggregator, sites=(), label="demo aggregator",
+                                          now=datetime.now(UTC))
+        dso_key, _ = issue_api_key(store, role=ApiRole.dso, sites=(), label="demo DSO", now=datetime.now(UTC))
         plugged = await plug_demo_evs(sim_base, config.simulator)
         now = datetime.now(UTC)
         for session_id in plugged:  # what the drivers told their app, as an aggregator would submit it
@@ -113,15 +143,10 @@ def run_demo(config: Config) -> int:
         for name in sites:
             app.state.events.site_changed(name)
         base = config.http.public_url.rstrip("/")
-        print(json.dumps({
-            "service": config.versions_url,
-            "dashboard": f"{base}/dashboard#key={key}",
-            "sites": {name: f"{base}/api/v1/sites/{name}/plan" for name in sites},
-            "simulator": config.simulator.public_url,
-            "registered": party.handle,
-            "evs_plugged_in": len(plugged),
-            "openapi": f"{base}/schema",
-        }, indent=2), flush=True)
+        for line in demo_lines(base=base, simulator=config.simulator.public_url.rstrip("/"), sites=sites,
+                               aggregator_key=aggregator_key, dso_key=dso_key, registered=party.handle,
+                               plugged=len(plugged)):
+            print(line, flush=True)
         print("demo running; Ctrl-C stops it", file=sys.stderr, flush=True)
 
     try:

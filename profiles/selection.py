@@ -23,6 +23,7 @@ Limits are compared in W: A x voltage x phases for AC (the profile builder's con
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 import msgspec
 import numpy as np
@@ -57,6 +58,18 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     blocked: bool = False
 
 
+class SendReason(StrEnum):
+    """Why a profile is sent (the value is what people read in the commands log)."""
+
+    FIRST = "first profile of the session"
+    UNIT = "charging rate unit changed"
+    RESEND = "re-send due: the failsafe tail comes near"
+    INCREASE = "plan raises the limit materially"
+    DECREASE = "plan lowers the limit materially"
+    TAIL = "failsafe tail goes down"
+    SITE = "site limit: others' changes need this one"
+
+
 class Choice(msgspec.Struct, frozen=True, kw_only=True):
     """What to do with one candidate."""
 
@@ -66,6 +79,7 @@ class Choice(msgspec.Struct, frozen=True, kw_only=True):
     # does not, since its increase would take effect at once beside the site's other decreases.
     lowers: bool
     held_back: bool = False  # wanted, but its increase would take the site over while a decrease waits
+    reason: SendReason | None = None  # why it is wanted (None: not wanted)
 
 
 def _allowed_w(profile: ChargingProfile, times: FloatArray, now: datetime, w_per_a: float, max_w: float
@@ -115,9 +129,11 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
     diff = new - held
 
     wanted = np.zeros(len(candidates), dtype=bool)
+    reasons: list[SendReason | None] = [None] * len(candidates)
     for i, c in enumerate(candidates):
         if not c.held or c.resend or any(p.charging_rate_unit != c.new.charging_rate_unit for p in c.held):
             wanted[i] = True
+            reasons[i] = SendReason.FIRST if not c.held else SendReason.RESEND if c.resend else SendReason.UNIT
             continue
         step_w = max(settings.material_w if c.new.charging_rate_unit == ChargingRateUnit.W
                      else settings.material_a * c.w_per_a, MATERIAL_RATIO * c.max_w)
@@ -130,6 +146,12 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
         # The open-ended tail is what the charge point keeps if we vanish: never leave it higher.
         tail_down = bool(diff[i, -1] < -EQUAL_W)
         wanted[i] = up > lasting or down > lasting or tail_down
+        if down > lasting:
+            reasons[i] = SendReason.DECREASE
+        elif up > lasting:
+            reasons[i] = SendReason.INCREASE
+        elif tail_down:
+            reasons[i] = SendReason.TAIL
     blocked = np.array([c.blocked for c in candidates])
     send = wanted & ~blocked
 
@@ -148,6 +170,7 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
         best = int(np.argmax(gain))
         if gain[best] > EQUAL_W:
             send[best] = True
+            reasons[best] = reasons[best] or SendReason.SITE
             continue
         # Nothing left to lower there: hold back the largest increase at that moment.
         rise = np.where(send, new[:, worst] - held[:, worst], -np.inf)
@@ -160,4 +183,5 @@ def select(candidates: list[Candidate], *, limit_w: list[float], fixed_w: list[f
     first = np.argmax(changed, axis=1)  # the first moment each profile differs from what is held
     lowers = changed.any(axis=1) & (diff[np.arange(len(candidates)), first] < 0)
     return [Choice(send=bool(send[i]), lowers=bool(lowers[i] or not candidates[i].held),
-                   held_back=bool(held_back[i])) for i in range(len(candidates))]
+                   held_back=bool(held_back[i]), reason=reasons[i] if send[i] or held_back[i] else None)
+            for i in range(len(candidates))]

@@ -20,8 +20,9 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from ocpi221.credentials import CredentialsRole
 from ocpi221.types import BusinessDetails, InterfaceRole, Role
 from scsp.api import API_CONTROLLERS, API_OPENAPI_COMPONENTS, document_parameter_problems
+from scsp.api.commands import CommandsController
 from scsp.api.control import SessionControlController
-from scsp.api.plans import PlansController
+from scsp.api.plans import FleetController, PlansController
 from scsp.config import Config
 from scsp.dispatch.controllers import ChargingProfilesSender
 from scsp.dispatch.results import Readback
@@ -95,6 +96,13 @@ def metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
 
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
+LANDING = Path(__file__).parent / "static" / "index.html"
+
+
+@get("/", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
+def landing() -> bytes:
+    """A small page linking the dashboard, the API documentation and the OCPI versions."""
+    return LANDING.read_bytes()
 
 
 @get("/dashboard", sync_to_thread=True, media_type="text/html; charset=utf-8", include_in_schema=False)
@@ -148,7 +156,8 @@ def create_app(config: Config, *, transport: httpx.AsyncBaseTransport | None = N
         platform=platform,
         parties=store.parties,
         ocpi_handlers=[SessionsReceiver, LocationsReceiver, ChargingProfilesSender, HubClientInfoReceiver],
-        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, metrics, dashboard],
+        other_handlers=[*API_CONTROLLERS, PlansController, SessionControlController, CommandsController,
+                        FleetController, metrics, dashboard, landing],
         openapi_components=API_OPENAPI_COMPONENTS,
         state={"store": store, "config": config, "events": events, "dispatcher": None, "engine": None,
                "readback": Readback(store=store, config=config, events=events),

@@ -268,6 +268,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=Tr
 
     db_path: str = "scsp.db"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Log lines on stderr: "text" (readable, each naming its server) or "json" (one object per line).
+    log_format: Literal["text", "json"] = "text"
     party: PartyConfig = msgspec.field(default_factory=PartyConfig)
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     planning: PlanningConfig = msgspec.field(default_factory=PlanningConfig)
@@ -324,7 +326,13 @@ _ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "SCSP_HOST": ("http", "host"),
     "SCSP_PORT": ("http", "port"),
     "SCSP_PUBLIC_URL": ("http", "public_url"),
+    "SCSP_SIM_PORT": ("simulator", "port"),
+    "SCSP_SIM_PUBLIC_URL": ("simulator", "public_url"),
 }
+# A port moved by the environment moves the public URL with it, unless the URL is set too (in the
+# file or the environment): `SCSP_PORT=8010 make run` must not announce port 8000 to the CPO.
+_URL_FOLLOWS_PORT = (("SCSP_PORT", "SCSP_PUBLIC_URL", "http", HttpConfig),
+                     ("SCSP_SIM_PORT", "SCSP_SIM_PUBLIC_URL", "simulator", SimulatorConfig))
 
 
 def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
@@ -348,6 +356,8 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a TOML table")
+    set_urls = {section for _, url_var, section, _ in _URL_FOLLOWS_PORT
+                if env.get(url_var) or "public_url" in (raw.get(section) or {})}
     for var, keys in _ENV_OVERRIDES.items():
         if env.get(var):
             table = raw
@@ -360,6 +370,11 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
                 except ValueError:  # msgspec.ValidationError is a ValueError too: one message for both
                     raise ConfigError(f"{var}: expected a port number 0-65535, got {env[var]!r}") from None
             table[keys[-1]] = value
+    for port_var, _, section, kind in _URL_FOLLOWS_PORT:
+        if env.get(port_var) and section not in set_urls and isinstance(raw.get(section), dict):
+            host = str(raw[section].get("host", kind().host))
+            host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+            raw[section]["public_url"] = f"http://{host}:{raw[section]['port']}"
     try:
         config = msgspec.convert(raw, Config)
     except msgspec.ValidationError as exc:

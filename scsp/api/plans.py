@@ -8,6 +8,7 @@ within its site scope.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,8 @@ from scsp.api.auth import (
     require_site,
 )
 from scsp.api.common import SiteId
+from scsp.api.history import FleetOut, SiteHistoryOut, fleet, plan_now, site_history
+from scsp.records.commands import CommandKind
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import site_id
@@ -52,6 +55,17 @@ class ComplianceOut(msgspec.Struct, kw_only=True):
     plan_id: int | None
 
 
+class LastCommandOut(msgspec.Struct, kw_only=True):
+    """The newest SetChargingProfile or DELETE of a session and where it stands."""
+
+    id: str
+    kind: str
+    state: str
+    response: str | None
+    result: str | None
+    created_at: datetime
+
+
 class SessionPlanOut(msgspec.Struct, kw_only=True):
     """One session in a site's plan."""
 
@@ -65,6 +79,15 @@ class SessionPlanOut(msgspec.Struct, kw_only=True):
     shortfall_kwh: float
     profile: ChargingProfile | None
     compliance: ComplianceOut | None
+    # What a person reads in a session table (None: not known).
+    evse_uid: str | None = None
+    label: str | None = None  # the driver's contract id where the CPO gives one, else the session id
+    arrival: datetime | None = None  # the session's start
+    departure: datetime | None = None  # as the driver's preferences say
+    energy_need_kwh: float | None = None  # as the driver's preferences say
+    delivered_kwh: float | None = None  # the CPO's `kwh`
+    profile_state: str | None = None  # accepted | sent | none | the reason it is not steered
+    last_command: LastCommandOut | None = None
 
 
 class PlanOut(msgspec.Struct, kw_only=True):
@@ -89,7 +112,7 @@ class PlanOut(msgspec.Struct, kw_only=True):
 
 
 class SiteOut(msgspec.Struct, kw_only=True):
-    """A site at a glance: now = the first slot of the newest plan."""
+    """A site at a glance: now = the newest plan's slot for the moment of the request (None: not covered)."""
 
     site_id: str
     name: str | None
@@ -177,15 +200,28 @@ def none_match(header: str, etag: str) -> bool:
     return any(opaque(t) == opaque(etag) for t in header.split(",") if t.strip())
 
 
-class HistoryPoint(msgspec.Struct, kw_only=True):
-    """One planning cycle of a site, summarised at its first slot."""
+def conditional(value: Any, if_none_match: str | None) -> Response[bytes]:
+    """A JSON answer with its ETag, or 304 when `If-None-Match` names it (cheap polling for dashboards)."""
+    body = msgspec.json.encode(value)
+    etag = entity_tag(body)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match is not None and none_match(if_none_match, etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=MediaType.JSON, headers=headers)
 
-    plan_id: int
-    created_at: datetime
-    status: str
-    limit_w: float
-    planned_w: float
-    fixed_load_w: float
+
+# The `If-None-Match` request header of the conditional GETs.
+IfNoneMatch = Annotated[str | None, HeaderParameter(name="If-None-Match", required=False)]
+
+
+def tagged(what: type, description: str) -> dict[int, ResponseSpec]:
+    """OpenAPI responses of a conditional GET answering `what`."""
+    return {200: ResponseSpec(what, description=description),
+            304: ResponseSpec(None, description="Not modified: the body is the one of the ETag sent")}
+
+
+# Most buckets one history answer holds (a week in buckets of 5 minutes is 2016).
+MAX_BUCKETS = 2100
 
 
 def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
@@ -193,7 +229,24 @@ def _plan_out(store: Store, plan: StoredPlan) -> PlanOut:
     sessions = []
     for row in plan.sessions:
         active = actives.get(row.key)
+        stored = store.sessions.get(row.key)
+        session = stored.session if stored is not None else None
+        prefs = store.grid.preferences(row.key.country_code, row.key.party_id, row.key.session_id)
+        control = store.commands.control(row.key)
+        last = next(iter(store.commands.find(key=row.key, kinds=(CommandKind.SET, CommandKind.CLEAR), limit=1)),
+                    None)
+        state = (row.reason.value if row.reason is not None else "accepted" if control.accepted_profile is not None
+                 else "sent" if control.sent_profile is not None else "none")
         sessions.append(SessionPlanOut(
+            evse_uid=session.evse_uid if session else None,
+            label=(session.cdr_token.contract_id if session and session.cdr_token and session.cdr_token.contract_id
+                   else row.key.session_id),
+            arrival=session.start_date_time if session else None,
+            departure=prefs.departure if prefs else None, energy_need_kwh=prefs.energy_kwh if prefs else None,
+            delivered_kwh=round(session.kwh, 3) if session else None, profile_state=state,
+            last_command=None if last is None else LastCommandOut(
+                id=last.id, kind=last.kind.value, state=last.state.value, response=last.response, result=last.result,
+                created_at=last.created_at),
             country_code=row.key.country_code, party_id=row.key.party_id, session_id=row.key.session_id,
             controllable=row.controllable, reason=row.reason,
             power_w=row.power_w, energy_kwh=row.energy_kwh, shortfall_kwh=row.shortfall_kwh, profile=row.profile,
@@ -222,15 +275,15 @@ def list_sites(store: Store, key: ApiKey) -> list[SiteOut]:
 
 def _site_out(store: Store, name: str, plan: StoredPlan | None, location: Location | None) -> SiteOut:
     full = store.plans.get(plan.id) if plan is not None else None
+    # "now" is the plan's slot for this moment, not its first slot (a plan may be minutes old).
+    now = plan_now(plan, datetime.now(UTC))
     return SiteOut(
         site_id=name, name=location.name if location else None, address=location.address if location else None,
         time_zone=location.time_zone if location else None,
         sessions=len(full.sessions) if full else 0,
         controlled=sum(1 for s in full.sessions if s.controllable) if full else 0,
         plan_id=plan.id if plan else None, planned_at=plan.created_at if plan else None,
-        limit_w_now=plan.limit_w[0] if plan and plan.limit_w else None,
-        planned_w_now=plan.site_power_w[0] if plan and plan.site_power_w else None,
-        fixed_load_w_now=plan.fixed_load_w[0] if plan and plan.fixed_load_w else None)
+        limit_w_now=now[0], planned_w_now=now[1], fixed_load_w_now=now[2])
 
 
 def _site_locations(store: Store) -> dict[str, Location]:
@@ -342,9 +395,10 @@ class PlansController(ApiController):
         plan_id = store.plans.latest_id(site_id)
         if plan_id is None:
             raise errors.NotFound(f"no plan for site {site_id!r} yet")
-        # Plans never change once stored; what else the body shows is compliance, whose every new
-        # record raises `active_profiles_version`: while both hold, the encoded body and its ETag do.
-        version = (plan_id, store.commands.active_profiles_version())
+        # Plans never change once stored; what else the body shows (sessions, preferences,
+        # commands, compliance) changes only by a write of this process, each of which raises
+        # `generation`: while both hold, the encoded body and its ETag do.
+        version = (plan_id, store.db.generation)
         cached = PLAN_BODIES.get((str(store.path), site_id), version)
         if cached is None:
             plan = store.plans.get(plan_id)
@@ -359,24 +413,60 @@ class PlansController(ApiController):
         return Response(body, media_type=MediaType.JSON, headers=headers)
 
     @get("/{site_id:str}/compliance", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404))
+         responses={**tagged(SiteComplianceOut, "The site's compliance"), **problem_responses(401, 403, 404)})
     def compliance(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
-                   site_id: SiteId) -> SiteComplianceOut:
-        """What the charge points report they apply, per session and summed per slot, against the limit."""
+                   site_id: SiteId, if_none_match: IfNoneMatch = None) -> Response[bytes]:
+        """What the charge points report they apply, per session and summed per slot, against the limit.
+
+        `ETag` + `If-None-Match` like the plan.
+        """
         check_site(api_key, site_id)
         require_site(store, site_id)
-        return site_compliance(store, site_id)
+        return conditional(site_compliance(store, site_id), if_none_match)
 
     @get("/{site_id:str}/history", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
-         responses=problem_responses(401, 403, 404))
+         responses={**tagged(SiteHistoryOut, "The site's past per bucket"), **problem_responses(401, 403, 404, 422)})
     def history(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey], site_id: SiteId,
-                hours: Annotated[float, QueryParameter(gt=0, le=24 * 7)] = 24.0) -> list[HistoryPoint]:
-        """The site's planning cycles over the last `hours`: limit, planned power and fixed load at each."""
+                hours: Annotated[float, QueryParameter(gt=0, le=24 * 7, description="The last N hours.")] = 24.0,
+                bucket_s: Annotated[int, QueryParameter(ge=10, le=3600, description="Bucket length, s.")] = 300,
+                if_none_match: IfNoneMatch = None) -> Response[bytes]:
+        """The site's past per time bucket: limit, planned, applied, delivered power and fixed load (W).
+
+        Each value is the bucket's time-weighted mean: the limit, planned power and fixed load of the
+        plan in force at each moment; `applied_w` what the charge points reported applying;
+        `delivered_w` the energy the CPO reported delivered (session `kwh`) over the bucket. None
+        where nothing is known. `cycles` lists each planning cycle with its values when it was made.
+        At most `MAX_BUCKETS` buckets: lengthen `bucket_s` for long windows. `ETag` + `If-None-Match`.
+        """
         check_site(api_key, site_id)
         require_site(store, site_id)
-        since = datetime.now(UTC) - timedelta(hours=hours)
-        return [HistoryPoint(plan_id=p.id, created_at=p.created_at, status=p.status,
-                             limit_w=p.limit_w[0] if p.limit_w else 0.0,
-                             planned_w=p.site_power_w[0] if p.site_power_w else 0.0,
-                             fixed_load_w=p.fixed_load_w[0] if p.fixed_load_w else 0.0)
-                for p in store.plans.history(site_id, since=since)]
+        if hours * 3600 / bucket_s > MAX_BUCKETS:
+            shortest = math.ceil(hours * 3600 / MAX_BUCKETS)
+            raise errors.InvalidParameters(f"bucket_s: {hours} h in buckets of {bucket_s} s is more than "
+                                           f"{MAX_BUCKETS} buckets; take at least {shortest} s")
+        now = datetime.now(UTC)
+        history = site_history(store, site_id, since=now - timedelta(hours=hours), until=now, bucket_s=bucket_s,
+                               now=now)
+        return conditional(history, if_none_match)
+
+
+class FleetController(ApiController):
+    """`GET /api/v1/fleet`: every site in a key's scope at a glance (a DSO's overview)."""
+
+    path = "/api/v1/fleet"
+    tags = ["sites"]
+
+    @get("/", guards=[require_roles(*ALL_ROLES)], sync_to_thread=True,
+         responses={**tagged(FleetOut, "Every site in scope"), **problem_responses(401, 422)})
+    def fleet(self, store: NamedDependency[Store], api_key: NamedDependency[ApiKey],
+              hours: Annotated[float, QueryParameter(gt=0, le=24 * 7,
+                                                     description="The sparklines' window, hours.")] = 24.0,
+              if_none_match: IfNoneMatch = None) -> Response[bytes]:
+        """Per site in scope: limit, planned, applied power now, planned peak ahead, sessions (managed),
+        compliance verdict counts, the plan's age and a sparkline of delivered power; and their sums."""
+        locations = {site_id(s.location.country_code, s.location.party_id, s.location.id): s.location
+                     for s in store.sessions.locations()}
+        sites = [(name, locations[name].name if name in locations else None,
+                  locations[name].time_zone if name in locations else None)
+                 for name in sorted(store.plans.site_ids()) if may_access(api_key, name)]
+        return conditional(fleet(store, sites, now=datetime.now(UTC), hours=hours), if_none_match)

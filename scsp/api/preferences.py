@@ -7,6 +7,7 @@ the session; the planner picks them up when the session arrives.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +26,8 @@ from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, ApiRole
 from scsp.records.sessions import Preferences, site_id
 from scsp.store import Store
+
+log = logging.getLogger("scsp.api")
 
 CountryCode = Annotated[
     str,
@@ -164,6 +167,9 @@ def put_preferences(
         updated_at=now,
     )
     store.grid.put_preferences(prefs)
+    log.info("preferences changed", extra={"session": session_id, "profile_type": prefs.profile_type,
+                                           "departure": prefs.departure.isoformat() if prefs.departure else None,
+                                           "energy_kwh": prefs.energy_kwh, "api_key": key.id})
     # Looked up again after the write: a session that arrived meanwhile is re-planned with these preferences.
     for site in session_sites(store, country_code, party_id, session_id):
         changed(site)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,8 @@ from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, ApiRole, ArrivalReserve, SiteSettings
 from scsp.store import Store
+
+log = logging.getLogger("scsp.api")
 
 # Upper bounds that no real grid connection reaches: they reject unit mistakes (mW for W) and keep
 # the optimizer's coefficients in a well-conditioned range.
@@ -154,6 +157,8 @@ def put_grid_settings(
         arrival_reserve_w=body.arrival_reserve_w,
     )
     store.grid.put_settings(settings)
+    log.info("grid settings changed", extra={"site": site_id, "import_limit_w": round(body.import_limit_w),
+                                             "api_key": key.id})
     changed(site_id)
     return _out(settings)
 

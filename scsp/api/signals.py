@@ -7,6 +7,7 @@ description of the submitting operations.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from scsp.api.common import ApiInput, FieldErrors, SiteId, utcnow
 from scsp.events import SiteEvents
 from scsp.records.grid import ApiKey, SignalKind, SignalPoint
 from scsp.store import Store
+
+log = logging.getLogger("scsp.api")
 
 # Allowed values per kind, inclusive. Limits and carbon intensity cannot be negative; prices can
 # (negative day-ahead prices happen). The upper bounds reject unit mistakes (mW for W) and keep
@@ -210,6 +213,8 @@ def submit_signals(
     require_site(store, site_id)
     points = validate_submission(kind, body, now=now)
     was_changed, stored = store.grid.replace_signals(site_id, points, now=now)
+    log.info("signal accepted", extra={"site": site_id, "kind": kind.value, "source": body.source,
+                                       "points": len(stored), "changed": was_changed, "api_key": key.id})
     if was_changed:
         changed(site_id)
     return SignalSubmissionResult(

@@ -1,9 +1,9 @@
 """The `scsp` command line: the parser and `main`. Names and outputs are stable: tooling depends on them.
 
 `scsp serve | invite | register | parties` (`scsp.cli.service`), `scsp solve` (`scsp.cli.solve`),
-`scsp apikey` (`scsp.cli.apikey`). Commands of other packages join through the entry point group
-`scsp.commands` (`scsp simulate-cpo` and `scsp demo` come from `cposim`): each entry is a function
-`register(subparsers, with_config)`.
+`scsp apikey` (`scsp.cli.apikey`), `scsp commands` (`scsp.cli.commands`). Commands of other packages
+join through the entry point group `scsp.commands` (`scsp simulate-cpo` and `scsp demo` come from
+`cposim`): each entry is a function `register(subparsers, with_config)`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,26 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
 import msgspec
 
-from scsp.cli import apikey, service, solve
+from scsp.cli import apikey, commands, service, solve
 from scsp.cli.common import constrained
 from scsp.config import ConfigError, CountryCode, PartyId
 from scsp.errors import OcpiError, PeerError
+from scsp.platform.serving import PortInUse
 
 # The entry point group through which other packages add commands to `scsp`.
 COMMANDS_GROUP = "scsp.commands"
+
+def _version() -> str:
+    """The installed distribution's version (the source tree's pyproject when run uninstalled)."""
+    try:
+        return version("scsp")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Give a command the `--config` option."""
@@ -41,6 +50,7 @@ def identity_handle(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `scsp`."""
     parser = argparse.ArgumentParser(prog="scsp", description="OCPI 2.2.1 Smart Charging Service Provider")
+    parser.add_argument("--version", action="version", version=f"scsp {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = with_config(sub.add_parser("serve", help="run the service"))
@@ -70,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("identity", nargs="?", type=identity_handle,
                    help="allow/deny: the identity CC-PID the party may (no longer) act for")
     p.set_defaults(func=service.cmd_parties)
+
+    commands.register(sub, with_config)
 
     for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
         entry.load()(sub, with_config)
@@ -103,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except LookupError as exc:
         print(f"scsp: {exc}", file=sys.stderr)
+        return 1
+    except PortInUse as exc:
+        print(f"scsp: cannot listen on {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -20,8 +20,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from scsp.platform.serving import bind, make_server
 
     config = load(args)
-    setup_logging(config.log_level)
-    sock = bind(config.http.host, config.http.port)
+    setup_logging(config.log_level, config.log_format)
+    sock = bind(config.http.host, config.http.port, hint="choose another with SCSP_PORT or [http] port")
     server = make_server(create_asgi(config), log_level=config.log_level)
     print(f"scsp listening on {config.http.host}:{sock.getsockname()[1]}; peers reach us at "
           f"{config.versions_url}", file=sys.stderr)

@@ -18,9 +18,11 @@ command without the rest of the CLI.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -52,10 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add to each session the OCPI ChargingProfile that would be sent for it",
     )
-    parser.add_argument("--max-periods", type=int, default=ProfileSettings().max_periods,
-                        help="with --profiles: most periods per profile (default: %(default)s)")
-    parser.add_argument("--failsafe-delay-s", type=int, default=ProfileSettings().failsafe_delay_s,
-                        help="with --profiles: seconds from the start to the failsafe tail (default: %(default)s)")
+    parser.add_argument("--max-periods", type=int, default=None,
+                        help=f"with --profiles: most periods per profile (default: {ProfileSettings().max_periods})")
+    parser.add_argument("--failsafe-delay-s", type=int, default=None,
+                        help="with --profiles: seconds from the start to the failsafe tail "
+                        f"(default: {ProfileSettings().failsafe_delay_s})")
+    parser.set_defaults(check=check)
     parser.add_argument(
         "--milp-time-limit-s",
         type=float,
@@ -63,6 +67,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="time budget of the minimum-rate MILP in seconds (default: %(default)s)",
     )
     batch.add_arguments(parser)
+
+
+def check(args: argparse.Namespace) -> str | None:
+    """An option that means nothing without another says so (the parser reports it, exit 2)."""
+    if not getattr(args, "profiles", False):
+        alone = [name for name, value in (("--max-periods", args.max_periods),
+                                          ("--failsafe-delay-s", args.failsafe_delay_s)) if value is not None]
+        if alone:
+            return f"{' and '.join(alone)} {'needs' if len(alone) == 1 else 'need'} --profiles"
+    return None
+
+
+# Decimals of each unit in what `solve` writes: W to whole watts, kW to 0.01 (10 W), kWh to 0.001 (1 Wh),
+# grams of CO2 whole, cost to the cent.
+# Solver figures carry float noise (6.859999999999999 kW) that means nothing; seconds and ratios stay.
+UNIT_DECIMALS = (("_kwh", 3), ("_kw", 2), ("_w", 0), ("co2_g", 0), ("cost", 2))
+
+
+def rounded(value: Any, decimals: int | None = None) -> Any:
+    """A JSON document with every number under a `*_kw`, `*_kwh` or `*_w` key rounded to its unit's meaning."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            places = next((d for suffix, d in UNIT_DECIMALS if str(key).endswith(suffix)), None)
+            out[key] = rounded(item, places)
+        return out
+    if isinstance(value, list):
+        return [rounded(item, decimals) for item in value]
+    if decimals is not None and isinstance(value, float) and math.isfinite(value):
+        result = round(value, decimals)
+        return int(result) if decimals == 0 else result + 0.0  # + 0.0: no -0.0
+    return value
 
 
 def render(args: argparse.Namespace, problem: SiteProblem, plan: Plan) -> bytes:
@@ -73,13 +109,16 @@ def render(args: argparse.Namespace, problem: SiteProblem, plan: Plan) -> bytes:
     `site.voltage_v`, the failsafe tail from `site.failsafe_kw` or its documented default), with
     `start_date_time` = the problem's `start`. The plan's own fields stay unchanged.
     """
-    if not getattr(args, "profiles", False):
-        return encode_plan(plan) + b"\n"
-    settings = ProfileSettings(max_periods=args.max_periods, failsafe_delay_s=args.failsafe_delay_s)
-    built = {p.id: p.charging_profile for p in whatif_profiles(problem, plan, settings=settings)}
-    document = msgspec.json.decode(encode_plan(plan))
-    for session in document["sessions"]:
-        session["charging_profile"] = msgspec.to_builtins(built[session["id"]])
+    document = rounded(msgspec.json.decode(encode_plan(plan)))
+    if getattr(args, "profiles", False):
+        defaults = ProfileSettings()
+        settings = ProfileSettings(
+            max_periods=defaults.max_periods if args.max_periods is None else args.max_periods,
+            failsafe_delay_s=defaults.failsafe_delay_s if args.failsafe_delay_s is None else args.failsafe_delay_s)
+        built = {p.id: p.charging_profile for p in whatif_profiles(problem, plan, settings=settings)}
+        for session in document["sessions"]:
+            # The profile as sent: the builder already rounds its limits (down, one decimal).
+            session["charging_profile"] = msgspec.to_builtins(built[session["id"]])
     return msgspec.json.encode(document) + b"\n"
 
 
@@ -108,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         print("scsp solve: --milp-time-limit-s must be > 0", file=sys.stderr)
         return 2
     if getattr(args, "profiles", False):
-        if args.max_periods < 1 or args.failsafe_delay_s < 0:
+        if (args.max_periods is not None and args.max_periods < 1) or \
+                (args.failsafe_delay_s is not None and args.failsafe_delay_s < 0):
             print("scsp solve: --max-periods must be >= 1 and --failsafe-delay-s >= 0", file=sys.stderr)
             return 2
         try:
@@ -137,6 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scsp")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["solve", *(sys.argv[1:] if argv is None else argv)])
+    problem = check(args)
+    if problem is not None:
+        parser.error(problem)
     result: int = args.func(args)
     return result
 

@@ -94,6 +94,9 @@ class Readback:
             elif command.kind == CommandKind.CLEAR and value == ChargingProfileResultType.ACCEPTED:
                 control = ControlUpdate(accepted_profile=None, accepted_at=None)
         self.store.commands.record_result(command_id, result=value.value, now=now, control=control)
+        log.log(logging.DEBUG if command.kind == CommandKind.GET else logging.INFO,
+                "charge point answered %s %s", command.kind, value.value,
+                extra={"site": command.site_id, "session": key.session_id, "command": command_id})
         if control is not None and control.controllable is False:
             replan_session(self.store, key, self.events.site_changed)
         if isinstance(result, ActiveChargingProfileResult) and result.profile is not None \
@@ -147,7 +150,12 @@ class Readback:
                 detail=ComplianceDetail(first_slot=compliance.first_slot, applied_w=compliance.applied_w,
                                         excess_w=compliance.excess_w,
                                         shows_evse_maximum=compliance.shows_evse_maximum))
+        previous = self.store.commands.latest_active_profiles([key]).get(key)
         self.store.commands.save_active_profile(record)
+        if record.verdict is not None and (previous is None or previous.verdict != record.verdict):
+            log.info("compliance verdict changed", extra={
+                "session": key.session_id, "verdict": record.verdict.value,
+                "before": previous.verdict.value if previous is not None and previous.verdict else None})
         if record.verdict == ComplianceVerdict.OVER_PLAN:
             log.warning("charge point applies more than planned",
                         extra={"session": key.session_id, "worst_excess_w": record.worst_excess_w})

@@ -34,7 +34,15 @@ from scsp.faults import PlanningStage
 from scsp.ingest.sessions import replan_party, replan_session
 from scsp.platform.client import OcpiClient
 from scsp.platform.identity import Platform
-from scsp.records.commands import Command, CommandKind, CommandState, ControlUpdate, NotSteered, SessionEnd
+from scsp.records.commands import (
+    Command,
+    CommandKind,
+    CommandReason,
+    CommandState,
+    ControlUpdate,
+    NotSteered,
+    SessionEnd,
+)
 from scsp.records.parties import Party, SyncState
 from scsp.records.plans import PlanSession, StoredPlan
 from scsp.records.sessions import SessionKey
@@ -67,6 +75,8 @@ class Outgoing(NamedTuple):
     key: SessionKey
     profile: ChargingProfile
     plan_id: int
+    site_id: str
+    reason: str | None
 
 
 class Dispatcher:
@@ -182,7 +192,8 @@ class Dispatcher:
                     if choice.lowers:
                         held_sites.add(plan.id)
                     continue
-                (lower if choice.lowers else other).append(Outgoing(party, row.key, row.profile, plan.id))
+                (lower if choice.lowers else other).append(
+                    Outgoing(party, row.key, row.profile, plan.id, plan.site_id, choice.reason))
         sent_lower = await self._send_batch(lower, now, outcomes)
         # A decrease that did not go (another set or clear of its session, such as an operator's release,
         # took the one slot after the selection ran; or the strict writer refused it) holds back its
@@ -218,7 +229,8 @@ class Dispatcher:
     async def _send_batch(self, batch: list[Outgoing], now: datetime,
                           outcomes: dict[str, int]) -> list[Command | None]:
         """Send one batch concurrently; count the outcomes; the command of each item (None: not sent)."""
-        sent = await asyncio.gather(*(self.send_set(item.party, item.key, item.profile, item.plan_id, now)
+        sent = await asyncio.gather(*(self.send_set(item.party, item.key, item.profile, item.plan_id, now,
+                                                    reason=item.reason, site_id=item.site_id)
                                       for item in batch))
         for command in sent:
             name = "in_flight" if command is None else (command.response or command.state)
@@ -253,9 +265,10 @@ class Dispatcher:
 
     async def _send(self, kind: CommandKind, party: Party, key: SessionKey, now: datetime, *,
                     profile: ChargingProfile | None = None, plan_id: int | None = None,
-                    duration_s: int | None = None) -> Command | None:
+                    duration_s: int | None = None, reason: str | None = None,
+                    site_id: str | None = None) -> Command | None:
         command = Command(id=uuid.uuid4().hex, kind=kind, key=key, state=CommandState.PENDING, created_at=now,
-                          plan=plan_id, profile=profile)
+                          plan=plan_id, profile=profile, reason=reason, site_id=site_id)
         if not await asyncio.to_thread(self.store.commands.create, command):
             return None  # at most one command in flight per session
         try:
@@ -289,7 +302,7 @@ class Dispatcher:
         return await asyncio.to_thread(self._responded, command, data)
 
     async def send_set(self, party: Party, key: SessionKey, profile: ChargingProfile, plan_id: int | None,
-                       now: datetime) -> Command | None:
+                       now: datetime, *, reason: str | None = None, site_id: str | None = None) -> Command | None:
         """PUT SetChargingProfile; None when another command for the session is in flight.
 
         Strict writer: a profile that breaks the spec's shape (more than one decimal, a period not
@@ -300,16 +313,17 @@ class Dispatcher:
             log.error("refusing to send an invalid ChargingProfile", extra={"session": key.session_id,
                                                                              "problems": "; ".join(problems)})
             return None
-        return await self._send(CommandKind.SET, party, key, now, profile=profile, plan_id=plan_id)
+        return await self._send(CommandKind.SET, party, key, now, profile=profile, plan_id=plan_id, reason=reason,
+                                site_id=site_id)
 
-    async def send_get(self, party: Party, key: SessionKey, now: datetime, duration_s: int | None = None
-                       ) -> Command | None:
+    async def send_get(self, party: Party, key: SessionKey, now: datetime, duration_s: int | None = None,
+                       reason: CommandReason = CommandReason.READBACK) -> Command | None:
         """GET ActiveChargingProfile (the result comes to our response_url)."""
-        return await self._send(CommandKind.GET, party, key, now, duration_s=duration_s)
+        return await self._send(CommandKind.GET, party, key, now, duration_s=duration_s, reason=reason)
 
     async def send_clear(self, party: Party, key: SessionKey, now: datetime) -> Command | None:
-        """DELETE: clear the profile we set on the session."""
-        return await self._send(CommandKind.CLEAR, party, key, now)
+        """DELETE: clear the profile we set on the session (an operator's release)."""
+        return await self._send(CommandKind.CLEAR, party, key, now, reason=CommandReason.RELEASE)
 
     def _failed(self, party: Party, command: Command, exc: errors.PeerError, now: datetime) -> None:
         self.store.commands.record_failure(command.id, error=exc.message, now=now)
@@ -356,8 +370,11 @@ class Dispatcher:
         if (control is not None and control.controllable is False) or \
                 result == ChargingProfileResponseType.UNKNOWN_SESSION:
             replan_session(self.store, command.key, self.events.site_changed)
-        log.info("ChargingProfiles %s answered %s", command.kind, result.value,
-                 extra={"session": command.key.session_id, "command": command.id})
+        # Readback GETs come every few minutes per session: DEBUG; a profile sent or cleared is a domain event.
+        log.log(logging.DEBUG if command.kind == CommandKind.GET else logging.INFO,
+                "ChargingProfiles %s answered %s", command.kind, result.value,
+                extra={"site": command.site_id, "session": command.key.session_id, "reason": command.reason,
+                       "command": command.id})
         return updated
 
     async def read_back(self, now: datetime) -> int:

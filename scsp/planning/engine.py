@@ -36,7 +36,7 @@ from scsp.planning.gather import SiteInput, gather
 from scsp.planning.record import plan_record
 from scsp.planning.solve import solve_site
 from scsp.platform.client import OcpiClient
-from scsp.records.commands import CommandKind
+from scsp.records.commands import CommandKind, CommandReason
 from scsp.records.parties import Party, PartyStatus
 from scsp.records.plans import StoredPlan
 from scsp.records.sessions import SessionKey
@@ -216,9 +216,11 @@ class Engine:
         for _, counts in results:
             for name, value in counts.items():
                 outcomes[name] = outcomes.get(name, 0) + value
-        log.info("planned", extra={"sites": len(plans), "only": len(only) if only is not None else -1,
-                                   "busy": len(sites) - len(mine),
-                                   **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
+        # A cycle that sends nothing changed nothing that matters: DEBUG; one that sends, INFO.
+        sent = sum(v for k, v in outcomes.items() if k not in ("held_back", "unreachable"))
+        log.log(logging.INFO if sent else logging.DEBUG, "planned",
+                extra={"sites": len(plans), "scope": "all" if only is None else "changed",
+                       "busy": len(sites) - len(mine), **{f"sent_{k.lower()}": v for k, v in outcomes.items()}})
         return plans
 
     def _claimable(self, only: set[str]) -> set[str]:
@@ -318,7 +320,7 @@ class Engine:
                 # ocpi-notes §10.9: no retries in OCPI; reconcile with a GET ActiveChargingProfile.
                 party = await asyncio.to_thread(self.store.parties.get, command.key.party)
                 if await asyncio.to_thread(self.dispatcher.may_send, party, command.key):
-                    await self.dispatcher.send_get(party, command.key, now)
+                    await self.dispatcher.send_get(party, command.key, now, reason=CommandReason.RECONCILE)
         loop = asyncio.get_running_loop()
         parties = await asyncio.to_thread(self.store.parties.all, include_unregistered=False)
         registered = {p.id for p in parties if p.status == PartyStatus.REGISTERED}
@@ -352,5 +354,7 @@ class Engine:
                 await pull.resync(self.store, self.client, party, self.events, now=now)
 
     async def prune(self) -> None:
-        """Drop old plans (each site's newest stays)."""
-        await asyncio.to_thread(self.store.plans.prune, before=_now() - timedelta(seconds=PLAN_RETENTION_S))
+        """Drop old plans and energy samples (each site's newest plan, each session's newest sample stay)."""
+        before = _now() - timedelta(seconds=PLAN_RETENTION_S)
+        await asyncio.to_thread(self.store.plans.prune, before=before)
+        await asyncio.to_thread(self.store.sessions.prune_energy, before=before)

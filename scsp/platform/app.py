@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
+from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from scsp import __version__
@@ -35,6 +37,30 @@ from scsp.platform.transport import (
 )
 from scsp.platform.versions import VersionsController
 from scsp.store.parties import PartyStore
+
+# Browser assets shipped in the package (scripts/vendor_assets.sh refreshes the vendored libraries),
+# served at STATIC_PATH: no page of ours asks anything of another host.
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
+STATIC_PATH = "/static"
+
+
+class LocalSwaggerUI(SwaggerRenderPlugin):
+    """Swagger UI at /schema from the vendored swagger-ui-dist, with no request leaving this server.
+
+    Swagger UI's defaults would call out twice: the favicon of Litestar's plugin comes from a CDN and
+    the "online validator" badge sends the document to validator.swagger.io; both are switched off.
+    """
+
+    def __init__(self) -> None:
+        base = f"{STATIC_PATH}/vendor/swagger-ui"
+        super().__init__(js_url=f"{base}/swagger-ui-bundle.js", css_url=f"{base}/swagger-ui.css",
+                         standalone_preset_js_url=f"{base}/swagger-ui-standalone-preset.js",
+                         favicon="<link rel='icon' href='data:,'>")
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        """Litestar's page, with the online validator off."""
+        page = super().render(request, openapi_schema)
+        return page.replace(b"deepLinking: true,", b"validatorUrl: null,\n                  deepLinking: true,", 1)
 
 
 def _from_state(key: str) -> Callable[[State], Any]:
@@ -104,7 +130,9 @@ def build_platform_app(
         include_in_schema=True,
     )
     app = Litestar(
-        route_handlers=[ocpi, healthz, readyz, *other_handlers],
+        route_handlers=[ocpi, healthz, readyz, *other_handlers,
+                        create_static_files_router(path=STATIC_PATH, directories=[STATIC_DIR],
+                                                   include_in_schema=False, name="static")],
         dependencies={
             key: Provide(_from_state(key), sync_to_thread=False)
             for key in ("parties", "client", "platform", *(state or {}))
@@ -116,7 +144,7 @@ def build_platform_app(
         request_max_body_size=max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title, version=__version__, path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[LocalSwaggerUI()],
             components=[OCPI_OPENAPI_COMPONENTS, *_as_list(openapi_components)],
         ),
         debug=False,

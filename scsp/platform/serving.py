@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import threading
 from collections.abc import Callable, Coroutine
@@ -11,8 +12,24 @@ from typing import Any
 import uvicorn
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; port 0 picks a free port (read it with `sock.getsockname()[1]`)."""
+class PortInUse(OSError):
+    """Another process listens on the address: one line a person can act on."""
+
+    def __init__(self, host: str, port: int, hint: str = "") -> None:
+        super().__init__(errno.EADDRINUSE, f"{host}:{port}: the port is in use (another scsp running?)"
+                         + (f"; {hint}" if hint else ""))
+        self.host, self.port = host, port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def bind(host: str, port: int, *, hint: str = "") -> socket.socket:
+    """A listening TCP socket; port 0 picks a free port (read it with `sock.getsockname()[1]`).
+
+    Raises:
+        PortInUse: the port is taken (`hint` says how to choose another).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only when the
     # socket says it is TCP (`base_events._set_nodelay`); with proto 0 every response written in
@@ -20,7 +37,13 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(host, port, hint) from None
+        raise
     sock.listen(512)
     sock.set_inheritable(True)
     return sock

@@ -370,13 +370,17 @@ class OcpiEdge:
     """
 
     def __init__(self, app: Any, *, country_code: str, party_id: str,
-                 on_response: Callable[[str, int], None] | None = None) -> None:
+                 on_response: Callable[[str, int], None] | None = None, server: str = "service") -> None:
         self.app = app
+        # Named on every log line written while serving this app (`scsp.logs.server`).
+        self.server = server
         self.country_code = country_code
         self.party_id = party_id
         self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Set for the lifespan too, so what it starts (the engine, the simulation) logs as this server.
+        logs.server.set(self.server)
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -413,8 +417,12 @@ class OcpiEdge:
         finally:
             if self.on_response is not None:
                 self.on_response(str(scope.get("method")), status_box[0] if status_box else 0)
-            log.info(
-                "%s %s -> %s", scope.get("method"), scope.get("path"), status_box[0] if status_box else "-",
+            status = status_box[0] if status_box else 0
+            # A CPO PATCHes every session about once a minute: routine traffic, DEBUG; the rest INFO.
+            routine = scope.get("method") == "PATCH" and 200 <= status < 300
+            log.log(
+                logging.DEBUG if routine else logging.INFO,
+                "%s %s -> %s", scope.get("method"), scope.get("path"), status or "-",
                 extra={"duration_ms": round((time.perf_counter() - started) * 1000, 1),
                        "party": _caller_handle(state)},
             )

@@ -79,6 +79,18 @@ class Command(msgspec.Struct, frozen=True, kw_only=True):
     responded_at: datetime | None = None
     timeout_at: datetime | None = None
     result_at: datetime | None = None
+    # Why it was sent (`profiles.selection.SendReason`, a readback, an operator's release).
+    reason: str | None = None
+    # The site of the session when the command was made (None: the session's Location was unknown).
+    site_id: str | None = None
+
+
+class CommandReason(StrEnum):
+    """Why a GET or DELETE was sent (a SET's reason is the selection's `SendReason`)."""
+
+    READBACK = "readback: what the charge point applies"
+    RECONCILE = "no result before the timeout: what does the charge point apply?"
+    RELEASE = "released by the operator"
 
 
 class SessionControl(msgspec.Struct, frozen=True, kw_only=True):

@@ -52,7 +52,7 @@ def _command(row: dict[str, Any]) -> Command:
                    profile=profile_of(row["profile"]), state=CommandState(row["state"]), response=row["response"],
                    result=row["result"], error=row["error"], created_at=moment(row["created_at"]),
                    responded_at=moment(row["responded_at"]), timeout_at=moment(row["timeout_at"]),
-                   result_at=moment(row["result_at"]))
+                   result_at=moment(row["result_at"]), reason=row["reason"], site_id=row["site_id"])
 
 
 def _active(row: dict[str, Any]) -> ActiveProfileRecord:
@@ -153,11 +153,18 @@ class CommandStore(Aggregate):
                 f"AND kind IN {_in(family)}", [*key_args(key), *family]).fetchone()[0]
             if busy:
                 return False
+            site = command.site_id
+            if site is None:
+                # The site of the session's Location as we know it now (the log filters by it).
+                found = db.execute(
+                    "SELECT upper(country_code) || '-' || upper(party_id) || '-' || location_id FROM sessions "
+                    "WHERE party = ? AND country_code = ? AND party_id = ? AND id = ?", key_args(key)).fetchone()
+                site = found[0] if found else None
             db.execute(
                 """INSERT INTO commands (id, kind, party, country_code, party_id, session_id, plan, profile, state,
-                   created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                   created_at, reason, site_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)""",
                 [command.id, command.kind, *key_args(key), command.plan, _profile_text(command.profile),
-                 unix(command.created_at)])
+                 unix(command.created_at), command.reason, site])
             if command.kind == CommandKind.SET:
                 _set_control(db, key, {"sent_profile": _profile_text(command.profile),
                                        "sent_at": unix(command.created_at)})
@@ -187,6 +194,34 @@ class CommandStore(Aggregate):
         if states:
             where.append(f"state IN {_in(states)}")
             args += list(states)
+        if kinds:
+            where.append(f"kind IN {_in(kinds)}")
+            args += list(kinds)
+        with self._read() as db:
+            return [_command(r) for r in db.query(
+                f"SELECT * FROM commands WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                [*args, limit])]
+
+    def log(self, *, sites: Sequence[str] | None = None, session_id: str | None = None,
+            since: datetime | None = None, kinds: Sequence[CommandKind] | None = None, limit: int = 200
+            ) -> list[Command]:
+        """The commands log, newest first: optionally of some sites, of a session id (any CPO), since a time.
+
+        `sites` empty: nothing (a scope that covers no site); None: every site.
+        """
+        if sites is not None and not sites:
+            return []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
+        if sites is not None:
+            where.append(f"site_id IN {_in(sites)}")
+            args += list(sites)
+        if session_id is not None:
+            where.append("session_id = ?")
+            args.append(session_id)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(unix(since))
         if kinds:
             where.append(f"kind IN {_in(kinds)}")
             args += list(kinds)
@@ -296,3 +331,13 @@ class CommandStore(Aggregate):
             return self._readable_active(db.query(
                 "SELECT * FROM active_profiles WHERE received_at >= ? ORDER BY id DESC LIMIT ?",
                 [unix(since) if since is not None else 0, limit]))
+
+    def active_profiles_at_site(self, site: str, *, since: datetime, until: datetime) -> list[ActiveProfileRecord]:
+        """Received ActiveChargingProfiles of a site's sessions (by their Location) in [since, until], oldest first."""
+        with self._read() as db:
+            return self._readable_active(db.query(
+                """SELECT a.* FROM active_profiles a JOIN sessions s ON s.party = a.party
+                   AND s.country_code = a.country_code AND s.party_id = a.party_id AND s.id = a.session_id
+                   WHERE upper(s.country_code) || '-' || upper(s.party_id) || '-' || s.location_id = ?
+                   AND a.received_at >= ? AND a.received_at <= ? ORDER BY a.received_at, a.id""",
+                [site, unix(since), unix(until)]))

@@ -30,6 +30,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+# Commits per database file in this process (`Db.generation`), shared by every `Db` of a file.
+_GENERATIONS: dict[str, int] = {}
+_GENERATIONS_LOCK = threading.Lock()
+
+
 class CommitFailed(sqlite3.OperationalError):
     """The transaction a write was part of could not be committed: nothing of it is stored."""
 
@@ -51,6 +56,7 @@ class Db:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        self._key = str(self.path.resolve())
         self._local = threading.local()
         self._wlock = threading.RLock()
         self._writer: Database | None = None
@@ -138,9 +144,19 @@ class Db:
         if depth == 0:
             self._wait_committed(number)
 
+    @property
+    def generation(self) -> int:
+        """Grows with every commit of a write to this file from this process (any `Db` of it):
+        a cached view of the data is current while it holds. Writes by other processes (the CLI)
+        do not raise it."""
+        return _GENERATIONS.get(self._key, 0)
+
     def _settle(self, number: int, *, ok: bool) -> None:
         with self._done:
-            if not ok:
+            if ok:
+                with _GENERATIONS_LOCK:
+                    _GENERATIONS[self._key] = _GENERATIONS.get(self._key, 0) + 1
+            else:
                 self._failed.add(number)
             self._committed = max(self._committed, number)
             if self._open == number:

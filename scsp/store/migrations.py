@@ -414,6 +414,51 @@ def m009_site_owners(db: Database) -> None:
         ORDER BY received_at, rowid""")
 
 
+@migrations()
+def m010_command_log(db: Database) -> None:
+    """The commands log: why each ChargingProfiles request was sent and the site it was for.
+
+    `site_id` is filled for stored commands from their session's Location (NULL when unknown), so
+    the log filters by site without a join on sessions that may have been pruned since.
+    """
+    db.execute("ALTER TABLE commands ADD COLUMN reason TEXT")
+    db.execute("ALTER TABLE commands ADD COLUMN site_id TEXT")
+    db.execute(
+        """UPDATE commands SET site_id = (
+               SELECT upper(s.country_code) || '-' || upper(s.party_id) || '-' || s.location_id FROM sessions s
+               WHERE s.party = commands.party AND s.country_code = commands.country_code
+               AND s.party_id = commands.party_id AND s.id = commands.session_id)""")
+    db.execute("CREATE INDEX commands_site ON commands (site_id, created_at)")
+    db.execute("CREATE INDEX commands_created ON commands (created_at)")
+
+
+@migrations()
+def m011_session_energy(db: Database) -> None:
+    """What each session's energy was when: the delivered power of the past, from the CPO's own `kwh`.
+
+    One row each time a session's reported energy changes (and when it is first seen), at the
+    CPO's `last_updated` of that report. Sessions stored before start with their current energy.
+    Also an index of received ActiveChargingProfiles by time, for the history's window.
+    """
+    db.execute(
+        """CREATE TABLE session_energy (
+            party INTEGER NOT NULL,
+            country_code TEXT NOT NULL,
+            party_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            site_id TEXT NOT NULL,
+            at INTEGER NOT NULL,
+            kwh REAL NOT NULL
+        ) STRICT""")
+    db.execute("CREATE INDEX session_energy_site ON session_energy (site_id, at)")
+    # The history reads a window of received ActiveChargingProfiles.
+    db.execute("CREATE INDEX active_profiles_received ON active_profiles (received_at)")
+    db.execute(
+        """INSERT INTO session_energy (party, country_code, party_id, session_id, site_id, at, kwh)
+           SELECT party, country_code, party_id, id,
+           upper(country_code) || '-' || upper(party_id) || '-' || location_id, last_updated, kwh FROM sessions""")
+
+
 def apply(db: Db, which: Migrations) -> list[str]:
     """Create the file if needed, switch to WAL and apply the pending migrations of `which`; their names."""
     db.path.parent.mkdir(parents=True, exist_ok=True)

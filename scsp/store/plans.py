@@ -132,6 +132,18 @@ class PlanStore(Aggregate):
                                  [site_id, unix(since), limit]))
             return [self._plan(db, r, with_sessions=False) for r in reversed(rows)]
 
+    def in_force(self, site_id: str, *, since: datetime, until: datetime) -> list[StoredPlan]:
+        """The plans of a site in force during [since, until], oldest first, without session rows.
+
+        Those created in the window and the last one created before it (in force when it began).
+        """
+        with self._read() as db:
+            rows = list(db.query(
+                """SELECT * FROM plans WHERE site_id = ? AND created_at <= ? AND (created_at >= ? OR id = (
+                       SELECT max(id) FROM plans WHERE site_id = ? AND created_at < ?)) ORDER BY id""",
+                [site_id, unix(until), unix(since), site_id, unix(since)]))
+            return [self._plan(db, r, with_sessions=False) for r in rows]
+
     def row(self, key: SessionKey, plan_id: int | None = None) -> tuple[StoredPlan, PlanSession] | None:
         """A plan containing this session (that plan, else the newest) and the session's row in it."""
         with self._read() as db:

@@ -13,7 +13,7 @@ from ocpi221.locations import Location
 from ocpi221.sessions import Session, SessionPatch
 from scsp.errors import SiteOfAnother
 from scsp.records.sessions import EvseFacts, SessionKey, StoredLocation, StoredSession, evse_facts, site_id
-from scsp.store.codec import checked_json_text, moment, unix
+from scsp.store.codec import checked_json_text, key_of, moment, unix
 from scsp.store.db import Aggregate
 
 _SESSION_COLUMNS = "party, country_code, party_id, id, doc, received_at, kwh_changed_at"
@@ -74,6 +74,24 @@ class SessionStore(Aggregate):
              session.status, session.location_id, session.evse_uid, session.connector_id, session.kwh,
              unix(session.start_date_time), unix(session.end_date_time), unix(session.last_updated), unix(now),
              unix(kwh_changed_at)])
+        if current is None or session.kwh != current.session.kwh:
+            # The energy history behind the delivered power of the past (`energy_history`): a row per
+            # change, and the previous report's energy as of that report when it was not kept (its
+            # energy then held since the last row: idle, not charging slowly across the gap).
+            ident = [party, session.country_code.upper(), session.party_id.upper(), session.id]
+            site = site_id(session.country_code, session.party_id, session.location_id)
+            samples = [(unix(session.last_updated), session.kwh)]
+            if current is not None:
+                last = db.execute(
+                    "SELECT max(at) FROM session_energy WHERE party = ? AND country_code = ? AND party_id = ? "
+                    "AND session_id = ?", ident).fetchone()[0]
+                before = unix(current.session.last_updated)
+                if before is not None and (last is None or before > last):
+                    samples.insert(0, (before, current.session.kwh))
+            for moment_at, kwh in samples:
+                db.execute(
+                    "INSERT INTO session_energy (party, country_code, party_id, session_id, site_id, at, kwh) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", [*ident, site, moment_at, kwh])
 
     def canonical(self, party: int, session: Session) -> Session:
         """The session with its CiString ids spelled as we already hold them (the first spelling received).
@@ -172,6 +190,47 @@ class SessionStore(Aggregate):
             self._claim(db, key.party, site_id(merged.country_code, merged.party_id, merged.location_id), now)
             self._write_session(db, key.party, merged, now, current)
             return merged
+
+    def energy_history(self, site: str, *, since: datetime, until: datetime
+                       ) -> dict[SessionKey, list[tuple[datetime, float]]]:
+        """Per session of a site, its reported energy (kWh) over time, oldest first.
+
+        Each session's samples within [since, until] plus the last one before `since` (what it had
+        delivered by then), so the energy at any moment of the window can be interpolated.
+        """
+        out: dict[SessionKey, list[tuple[datetime, float]]] = {}
+        with self._read() as db:
+            rows = db.query(
+                """SELECT e.party, e.country_code, e.party_id, e.session_id, e.at, e.kwh FROM session_energy e
+                   WHERE e.site_id = ? AND e.at <= ? AND (e.at >= ? OR e.at = (
+                       SELECT max(p.at) FROM session_energy p WHERE p.site_id = e.site_id AND p.party = e.party
+                       AND p.country_code = e.country_code AND p.party_id = e.party_id
+                       AND p.session_id = e.session_id AND p.at < ?))
+                   ORDER BY e.at, e.rowid""", [site, unix(until), unix(since), unix(since)])
+            for r in rows:
+                moment_at = moment(r["at"])
+                assert moment_at is not None
+                out.setdefault(key_of(r), []).append((moment_at, float(r["kwh"])))
+            # Rows are kept only when the energy changes: the newest report (same energy, later) says
+            # until when it is known, so an idle session counts as idle up to then, not as unknown.
+            for r in db.query(
+                    "SELECT party, country_code, party_id, id AS session_id, last_updated, kwh FROM sessions "
+                    "WHERE upper(country_code) || '-' || upper(party_id) || '-' || location_id = ? "
+                    "AND last_updated <= ?", [site, unix(until)]):
+                samples = out.get(key_of(r))
+                reported = moment(r["last_updated"])
+                if samples and reported is not None and reported > samples[-1][0]:
+                    samples.append((reported, float(r["kwh"])))
+        return out
+
+    def prune_energy(self, *, before: datetime) -> int:
+        """Forget energy samples older than `before`, except each session's newest; returns how many."""
+        with self._write() as db:
+            cursor = db.execute(
+                """DELETE FROM session_energy WHERE at < ? AND rowid NOT IN (
+                       SELECT max(rowid) FROM session_energy GROUP BY party, country_code, party_id, session_id)""",
+                [unix(before)])
+            return int(cursor.rowcount)
 
     def find(self, *, party: int | None = None, statuses: tuple[str, ...] | None = None,
                  location_id: str | None = None, updated_from: datetime | None = None,

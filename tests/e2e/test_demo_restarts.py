@@ -8,7 +8,6 @@ session planned is one the simulator has now, and the reported load never stands
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import subprocess
@@ -31,13 +30,12 @@ class Demo:
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=config.parent,
                                         start_new_session=True)
         assert self.process.stdout is not None
-        lines = []
+        self.lines: list[str] = []
         for line in self.process.stdout:
-            lines.append(line)
-            if line.startswith("}"):
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("simulator: "):
                 break
-        self.summary: dict[str, Any] = json.loads("".join(lines))
-        self.key = self.summary["dashboard"].split("#key=")[1]
+        self.key = next(line for line in self.lines if line.startswith("dso key:")).split(":", 1)[1].strip()
         self.http = httpx.Client(timeout=10, headers={"Authorization": f"Bearer {self.key}"})
 
     def get(self, path: str) -> Any:
@@ -92,7 +90,7 @@ def test_the_demo_is_healthy_on_every_run_after_a_stop_and_after_a_crash(tmp_pat
     for run, stop in enumerate((signal.SIGINT, signal.SIGKILL, signal.SIGINT)):
         demo = Demo(config, svc, sim)
         try:
-            assert demo.summary["evs_plugged_in"] >= 10
+            assert any(line.startswith("dashboard: ") for line in demo.lines)
             for site, location in sites.items():
                 wait_for(functools.partial(demo.healthy, site, location), timeout=90,
                          what=f"run {run + 1}: {site} planned with only the simulator's current sessions")

@@ -201,7 +201,9 @@ def test_two_sites_stay_within_their_limits_and_every_ev_gets_a_profile(loop: Lo
         assert puts and puts[0]["response"]["result"] == "ACCEPTED"
     assert sum(ev["power_w"] for ev in loop.evs(WORK)) > 0.8 * 40_000
     plan = loop.http.get(f"{loop.service.url}/api/v1/sites/NL-SIM-{WORK}/plan", headers=loop.api).json()
-    assert plan["status"] in ("OPTIMAL", "FEASIBLE") and max(plan["site_power_w"]) <= 40_000 + 1e-6
+    # Within the optimizer's checked tolerance (optimizer.check.TOLERANCE, relative: 40 mW here);
+    # the profiles sent are rounded down, so what the charge points allow stays within the limit.
+    assert plan["status"] in ("OPTIMAL", "FEASIBLE") and max(plan["site_power_w"]) <= 40_000 * (1 + 1e-6)
 
 
 @pytest.fixture

@@ -104,3 +104,25 @@ def test_a_non_positive_milp_time_limit_is_refused(tmp_path: Path) -> None:
     done = run_cli(str(problem_file), "--milp-time-limit-s", "0")
     assert done.returncode == 2
     assert b"--milp-time-limit-s must be > 0" in done.stderr
+
+
+def test_the_example_problem_solves_and_its_numbers_are_rounded_to_their_units() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "workplace-day.json"
+    done = subprocess.run([sys.executable, "-m", "scsp.cli", "solve", str(example), "--profiles",
+                           "--max-periods", "8"], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["status"] == "OPTIMAL" and doc["objective"]["delivered_kwh"] == doc["objective"]["need_kwh"]
+    for session in doc["sessions"]:
+        assert all(round(kw, 2) == kw for kw in session["power_kw"])
+        assert round(session["energy_kwh"], 3) == session["energy_kwh"]
+        assert len(session["charging_profile"]["charging_profile_period"]) <= 8
+    assert round(doc["objective"]["cost"], 2) == doc["objective"]["cost"]
+
+
+def test_a_profile_option_without_profiles_is_an_error_that_says_so(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "workplace-day.json"
+    done = subprocess.run([sys.executable, "-m", "scsp.cli", "solve", str(example), "--max-periods", "3"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1] == "scsp: error: --max-periods needs --profiles"

@@ -91,3 +91,22 @@ def test_an_invalid_scsp_port_is_an_error_that_names_scsp_port(tmp_path: Path, p
     path.write_text("")
     with pytest.raises(ConfigError, match=f"SCSP_PORT.*{port}"):
         load_config(path, env={"SCSP_PORT": port})
+
+
+def test_a_port_from_the_environment_moves_the_public_url_unless_that_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("")
+    config = load_config(path, env={"SCSP_PORT": "8010", "SCSP_SIM_PORT": "8110"})
+    assert (config.http.port, config.http.public_url) == (8010, "http://127.0.0.1:8010")
+    assert (config.simulator.port, config.simulator.public_url) == (8110, "http://127.0.0.1:8110")
+    assert config.versions_url == "http://127.0.0.1:8010/ocpi/versions"
+    # A URL someone set (behind a proxy, say) stays, from the file or the environment.
+    path.write_text('[http]\npublic_url = "https://scsp.example"\n')
+    assert load_config(path, env={"SCSP_PORT": "8010"}).http.public_url == "https://scsp.example"
+    both = load_config(path, env={"SCSP_SIM_PORT": "8110", "SCSP_SIM_PUBLIC_URL": "http://sim.example"})
+    assert both.simulator.public_url == "http://sim.example"
+    # Without a port from the environment, nothing moves.
+    path.write_text('[http]\nport = 8020\n')
+    assert load_config(path, env={}).http.public_url == "http://127.0.0.1:8000"
+    with pytest.raises(ConfigError, match="SCSP_SIM_PORT"):
+        load_config(path, env={"SCSP_SIM_PORT": "x"})

@@ -240,11 +240,15 @@ def test_metrics_expose_parties_sessions_and_http_counts(service: Running, http:
 def test_the_dashboard_page_reads_the_api_it_documents(service: Running, http: httpx.Client) -> None:
     page = http.get(f"{service.url}/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    script = http.get(f"{service.url}/static/dashboard.js")
+    assert script.status_code == 200 and '<script src="/static/dashboard.js">' in page.text
     paths = {route.path for route in service.app.routes}
     # Every API path the page fetches exists.
-    for used in ("/api/v1/sites", "/api/v1/sites/{site_id:str}/plan", "/api/v1/sites/{site_id:str}/compliance"):
+    for used in ("/api/v1/fleet", "/api/v1/commands", "/api/v1/sites/{site_id:str}/plan",
+                 "/api/v1/sites/{site_id:str}/history", "/api/v1/sites/{site_id:str}/compliance"):
         assert used in paths
-    assert "/api/v1/sites" in page.text and "/compliance" in page.text and "Authorization" in page.text
+    for fetched in ("/api/v1/fleet", "/api/v1/commands", "/plan`", "/history?", "/compliance`", "Authorization"):
+        assert fetched in script.text
 
 
 @pytest.mark.parametrize("form", ["plain", "sha256"])
