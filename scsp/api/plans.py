@@ -156,6 +156,15 @@ class PlanBodies:
         self._items: OrderedDict[tuple[str, str], tuple[tuple[int, int], bytes, str]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
+        self._builders: dict[tuple[str, str], threading.Lock] = {}
+
+    def building(self, key: tuple[str, str]) -> threading.Lock:
+        """The lock held while `key`'s body is built (one build per site at a time)."""
+        with self._lock:
+            lock = self._builders.get(key)
+            if lock is None:
+                lock = self._builders[key] = threading.Lock()
+            return lock
 
     def get(self, key: tuple[str, str], version: tuple[int, int]) -> tuple[bytes, str] | None:
         """The body and ETag cached for `key` if they were built for `version`."""
@@ -399,13 +408,18 @@ class PlansController(ApiController):
         # commands, compliance) changes only by a write of this process, each of which raises
         # `generation`: while both hold, the encoded body and its ETag do.
         version = (plan_id, store.db.generation)
-        cached = PLAN_BODIES.get((str(store.path), site_id), version)
+        key = (str(store.path), site_id)
+        cached = PLAN_BODIES.get(key, version)
         if cached is None:
-            plan = store.plans.get(plan_id)
-            if plan is None:  # pruned between the two reads: a newer one exists
-                raise errors.NotFound(f"no plan for site {site_id!r} yet")
-            body = msgspec.json.encode(_plan_out(store, plan))
-            cached = PLAN_BODIES.put((str(store.path), site_id), version, body, entity_tag(body))
+            # One request builds a site's body; the others polling it meanwhile wait and take it.
+            with PLAN_BODIES.building(key):
+                cached = PLAN_BODIES.get(key, version)
+                if cached is None:
+                    plan = store.plans.get(plan_id)
+                    if plan is None:  # pruned between the two reads: a newer one exists
+                        raise errors.NotFound(f"no plan for site {site_id!r} yet")
+                    body = msgspec.json.encode(_plan_out(store, plan))
+                    cached = PLAN_BODIES.put(key, version, body, entity_tag(body))
         body, etag = cached
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
         if if_none_match is not None and none_match(if_none_match, etag):
