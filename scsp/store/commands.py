@@ -197,6 +197,10 @@ class CommandStore(Aggregate):
         if kinds:
             where.append(f"kind IN {_in(kinds)}")
             args += list(kinds)
+        return self._newest(where, args, limit)
+
+    def _newest(self, where: list[str], args: list[Any], limit: int) -> list[Command]:
+        """The commands matching every condition of `where`, newest first."""
         with self._read() as db:
             return [_command(r) for r in db.query(
                 f"SELECT * FROM commands WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",
@@ -225,10 +229,7 @@ class CommandStore(Aggregate):
         if kinds:
             where.append(f"kind IN {_in(kinds)}")
             args += list(kinds)
-        with self._read() as db:
-            return [_command(r) for r in db.query(
-                f"SELECT * FROM commands WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                [*args, limit])]
+        return self._newest(where, args, limit)
 
     def record_response(self, command_id: str, *, response: str, timeout_s: int, now: datetime,
                         control: ControlUpdate | None = None) -> Command:
@@ -295,13 +296,6 @@ class CommandStore(Aggregate):
                 [*key_args(record.key), record.source, unix(record.received_at), checked_json_text(record.profile),
                  record.plan, record.verdict, record.worst_excess_w, record.compliance, json_text(record.detail)])
             return int(cursor.lastrowid or 0)
-
-    def active_profiles_version(self) -> int:
-        """Grows with every ActiveChargingProfile stored (the newest row's id): what a cached view of
-        compliance compares to know it is still current."""
-        with self._read() as db:
-            row = db.execute("SELECT max(id) FROM active_profiles").fetchone()
-            return int(row[0]) if row and row[0] is not None else 0
 
     def latest_active_profiles(self, keys: Sequence[SessionKey]) -> dict[SessionKey, ActiveProfileRecord]:
         """The newest received ActiveChargingProfile of each session."""

@@ -8,8 +8,6 @@ site, and nothing is stored under that name (the site appears neither in the sit
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ import pytest
 
 from scsp.records.plans import PlanDetail, StoredPlan
 from tests.api.conftest import Api, iso
+from tests.api.test_cli import apikey
 from tests.conftest import EXAMPLES, register_party, token_header
 
 UNKNOWN = "NL-CPA-NOWHERE"
@@ -307,17 +306,6 @@ def test_a_site_id_that_cannot_be_one_is_refused_and_not_declared(
     assert reply.headers["content-type"].startswith("application/problem+json")
     assert reply.json()["detail"].startswith("site_id:")
     assert site not in api.store.plans.site_ids()
-
-
-def apikey(api: Api, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    config = tmp_path / "cli.toml"
-    config.write_text(f'db_path = "{api.running.config.db_path}"\n')
-    return subprocess.run(
-        [sys.executable, "-m", "scsp.cli.apikey", "apikey", *args, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_a_key_for_a_site_that_does_not_exist_is_issued_with_a_warning(
